@@ -1,0 +1,131 @@
+"""Definitions in the metastore: DAGs as the scheduler last parsed them, and import errors.
+
+The web process reads DAGs only from here (``DagModel.serialized``); it never imports DAG files.
+"""
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+
+from dags_app.sdk.validation import KEY_PATTERN
+
+key_validator = RegexValidator(
+    regex=KEY_PATTERN,
+    message="Use only letters, digits and _ . ~ : + - (and not '.' or '..').",
+)
+
+
+class DagModel(models.Model):
+    """One DAG as last parsed from its file, plus the scheduler's bookkeeping for it."""
+
+    dag_id = models.CharField(max_length=250, unique=True, validators=[key_validator])
+    fileloc = models.CharField("file", max_length=1000)
+    owners = models.CharField(max_length=250, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    # The schedule as the author wrote it ("@daily", "0 10 * * *", "None", "1 day, 0:00:00").
+    schedule = models.CharField(max_length=250, blank=True, default="None")
+    # The timetable's normalized summary and human description ("At 10:00").
+    timetable_summary = models.CharField(max_length=250, blank=True, default="None")
+    timetable_description = models.CharField(max_length=1000, blank=True, default="")
+    is_paused = models.BooleanField(default=True)
+    # False once the DAG's file no longer defines it (file deleted, DAG removed, import error).
+    is_active = models.BooleanField(default=True)
+    max_active_runs = models.PositiveIntegerField(default=16)
+    max_active_tasks = models.PositiveIntegerField(default=16)
+    # The whole DAG as JSON (tasks, operators, edges, templated fields, docs): see serialization.py.
+    serialized = models.JSONField(default=dict)
+    source_hash = models.CharField(max_length=64, blank=True, default="")
+    last_parsed_time = models.DateTimeField(null=True, blank=True)
+    # Where the scheduler continues: the next automated run's logical date and data interval,
+    # and the moment it becomes due (the data interval's end). None when nothing is scheduled.
+    next_dagrun = models.DateTimeField(null=True, blank=True)
+    next_dagrun_data_interval_start = models.DateTimeField(null=True, blank=True)
+    next_dagrun_data_interval_end = models.DateTimeField(null=True, blank=True)
+    next_dagrun_create_after = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dag_id"]
+        verbose_name = "DAG"
+        verbose_name_plural = "DAGs"
+        permissions = [
+            ("trigger_dag", "Can trigger DAG runs and backfills"),
+            ("pause_dag", "Can pause and unpause DAGs"),
+        ]
+        indexes = [
+            # The scheduler's "which DAGs are due" query.
+            models.Index(fields=["is_active", "is_paused", "next_dagrun_create_after"], name="dag_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.dag_id
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:dags_app_dagmodel_change", args=[self.pk])
+
+    @property
+    def tasks(self) -> list[dict]:
+        return self.serialized.get("tasks", [])
+
+    @property
+    def task_ids(self) -> list[str]:
+        return [t["task_id"] for t in self.tasks]
+
+    @property
+    def tag_list(self) -> list[str]:
+        return list(self.serialized.get("tags", []))
+
+    def get_task(self, task_id: str) -> dict | None:
+        """Return the serialized task ``task_id``, or None."""
+        for task in self.tasks:
+            if task["task_id"] == task_id:
+                return task
+        return None
+
+
+class DagTag(models.Model):
+    """A tag of a DAG, as a row so the DAG list can filter by tag on any database."""
+
+    dag = models.ForeignKey(DagModel, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dag", "name"], name="unique_dag_tag")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DagImportError(models.Model):
+    """A DAG file that could not be imported: syntax error, exception, timeout, cycle..."""
+
+    filename = models.CharField(max_length=1000, unique=True)
+    message = models.TextField()
+    stacktrace = models.TextField(blank=True, default="")
+    timestamp = models.DateTimeField()
+
+    class Meta:
+        ordering = ["filename"]
+        verbose_name = "DAG import error"
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.message.splitlines()[0] if self.message else ''}"
+
+
+class DagFile(models.Model):
+    """Parse bookkeeping for one file of the DAG folder, so unchanged files are not re-imported."""
+
+    path = models.CharField(max_length=1000, unique=True)
+    mtime = models.FloatField()
+    size = models.BigIntegerField()
+    source_hash = models.CharField(max_length=64)
+    last_parsed = models.DateTimeField()
+    dag_ids = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["path"]
+        verbose_name = "DAG file"
+
+    def __str__(self) -> str:
+        return self.path

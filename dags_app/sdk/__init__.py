@@ -1,0 +1,57 @@
+"""The authoring SDK that DAG files import: Airflow's public names, arguments and semantics.
+
+An Airflow DAG file needs only its imports changed, e.g.::
+
+    from dags_app.sdk import DAG, BashOperator, PythonOperator, task, TriggerRule, chain
+
+This package never imports Django, so DAG files import it in any process.
+"""
+
+from dags_app.sdk.baseoperator import BaseOperator, chain, cross_downstream
+from dags_app.sdk.context import get_current_context
+from dags_app.sdk.dag import DAG, dag
+from dags_app.sdk.decorators import task
+from dags_app.sdk.exceptions import (
+    AirflowDagCycleException,
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    DuplicateTaskIdFound,
+    TaskNotFound,
+)
+from dags_app.sdk.operators import (
+    BashOperator,
+    BranchPythonOperator,
+    EmptyOperator,
+    PythonOperator,
+    ShortCircuitOperator,
+)
+from dags_app.sdk.param import Param
+from dags_app.sdk.trigger_rule import TriggerRule
+from dags_app.sdk.xcom_arg import XComArg
+
+__all__ = [
+    "DAG",
+    "AirflowDagCycleException",
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowSkipException",
+    "AirflowTaskTimeout",
+    "BaseOperator",
+    "BashOperator",
+    "BranchPythonOperator",
+    "DuplicateTaskIdFound",
+    "EmptyOperator",
+    "Param",
+    "PythonOperator",
+    "ShortCircuitOperator",
+    "TaskNotFound",
+    "TriggerRule",
+    "XComArg",
+    "chain",
+    "cross_downstream",
+    "dag",
+    "get_current_context",
+    "task",
+]

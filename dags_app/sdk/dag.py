@@ -1,0 +1,334 @@
+"""DAG: a set of tasks with dependencies, a schedule and run-level settings; ``@dag`` builds one.
+
+Defaults follow Airflow 2 (the version the seed notes describe): without ``schedule`` a DAG runs
+daily (``timedelta(days=1)``), ``catchup`` is on unless ``ORCHESTRATOR_CATCHUP_BY_DEFAULT`` says
+otherwise, and runs cover a data interval whose start is the logical date (see timetables.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import inspect
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dags_app.sdk.dag_context import DagContext
+from dags_app.sdk.exceptions import AirflowDagCycleException, AirflowException, DuplicateTaskIdFound, TaskNotFound
+from dags_app.sdk.param import Param
+from dags_app.sdk.validation import validate_key
+from dags_app.sdk.xcom_arg import DagParam
+from dags_app.timetables import InvalidScheduleError, Timetable, create_timetable
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from dags_app.sdk.baseoperator import BaseOperator
+
+
+class _NotSet:
+    def __repr__(self) -> str:
+        return "NOTSET"
+
+
+NOTSET: Any = _NotSet()
+DEFAULT_SCHEDULE = dt.timedelta(days=1)
+
+
+def _catchup_by_default() -> bool:
+    return os.environ.get("ORCHESTRATOR_CATCHUP_BY_DEFAULT", "true").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def to_utc(value: dt.datetime | dt.date | None, what: str) -> dt.datetime | None:
+    """Return ``value`` as an aware datetime; naive values are taken as UTC (Airflow's default).
+
+    Raises AirflowException for anything that is not a date or datetime.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    raise AirflowException(f"{what} must be a datetime, got {value!r}")
+
+
+def timezone_name(value: dt.datetime | None) -> str:
+    """Return the IANA name of ``value``'s timezone (``UTC`` when it has none or no name)."""
+    if value is None or value.tzinfo is None:
+        return "UTC"
+    tz = value.tzinfo
+    for attr in ("key", "name", "zone"):
+        name = getattr(tz, attr, None)
+        if isinstance(name, str) and name:
+            return "UTC" if name in {"+00:00", "Z"} else name
+    offset = value.utcoffset() or dt.timedelta(0)
+    hours, remainder = divmod(int(offset.total_seconds()), 3600)
+    if remainder == 0 and hours != 0:
+        # POSIX-style names have the sign inverted: UTC+9 is "Etc/GMT-9".
+        return f"Etc/GMT{'-' if hours > 0 else '+'}{abs(hours)}"
+    return "UTC"
+
+
+class DAG:
+    """A workflow: tasks, their dependencies, a schedule, and settings for its runs."""
+
+    def __init__(
+        self,
+        dag_id: str,
+        description: str | None = None,
+        schedule: Any = NOTSET,
+        schedule_interval: Any = NOTSET,
+        timetable: Timetable | None = None,
+        start_date: dt.datetime | None = None,
+        end_date: dt.datetime | None = None,
+        default_args: dict[str, Any] | None = None,
+        concurrency: int | None = None,
+        max_active_tasks: int = 16,
+        max_active_runs: int = 16,
+        dagrun_timeout: dt.timedelta | None = None,
+        catchup: bool | None = None,
+        on_success_callback: Callable | None = None,
+        on_failure_callback: Callable | None = None,
+        doc_md: str | None = None,
+        params: dict[str, Any] | None = None,
+        access_control: dict | None = None,
+        is_paused_upon_creation: bool | None = None,
+        jinja_environment_kwargs: dict | None = None,
+        render_template_as_native_obj: bool = False,
+        tags: Iterable[str] | None = None,
+        owner_links: dict[str, str] | None = None,
+        template_searchpath: str | Iterable[str] | None = None,
+        template_undefined: Any = None,
+        user_defined_macros: dict[str, Any] | None = None,
+        user_defined_filters: dict[str, Any] | None = None,
+        default_view: str = "grid",
+        orientation: str = "LR",
+        fail_stop: bool = False,
+        dag_display_name: str | None = None,
+        auto_register: bool = True,
+    ) -> None:
+        validate_key("dag_id", dag_id)
+        self.dag_id = dag_id
+        self.description = description
+        self.default_args = dict(default_args or {})
+        self.params: dict[str, Any] = {**self.default_args.get("params", {}), **(params or {})}
+        if "params" in self.default_args or params:
+            self.default_args["params"] = self.params
+        self.start_date = to_utc(start_date or self.default_args.get("start_date"), f"start_date of DAG '{dag_id}'")
+        self.end_date = to_utc(end_date or self.default_args.get("end_date"), f"end_date of DAG '{dag_id}'")
+        self.timezone = timezone_name(start_date or self.default_args.get("start_date"))
+        self.catchup = _catchup_by_default() if catchup is None else bool(catchup)
+        self.max_active_tasks = int(concurrency if concurrency is not None else max_active_tasks)
+        self.max_active_runs = int(max_active_runs)
+        self.dagrun_timeout = dagrun_timeout
+        self.on_success_callback = on_success_callback
+        self.on_failure_callback = on_failure_callback
+        self.doc_md = doc_md
+        self.access_control = access_control
+        self.is_paused_upon_creation = is_paused_upon_creation
+        self.jinja_environment_kwargs = jinja_environment_kwargs
+        self.render_template_as_native_obj = render_template_as_native_obj
+        self.tags = sorted(set(tags or []))
+        self.owner_links = owner_links or {}
+        if isinstance(template_searchpath, str):
+            template_searchpath = [template_searchpath]
+        self.template_searchpath = list(template_searchpath or [])
+        self.user_defined_macros = user_defined_macros
+        self.user_defined_filters = user_defined_filters
+        self.default_view = default_view
+        self.orientation = orientation
+        self.fail_stop = fail_stop
+        self.dag_display_name = dag_display_name
+        self.auto_register = auto_register
+        self.task_dict: dict[str, BaseOperator] = {}
+        # Where the DAG was defined; the parser overwrites it with the file it imported.
+        self.fileloc = sys._getframe(1).f_code.co_filename
+        self.schedule, self.timetable = self._make_timetable(schedule, schedule_interval, timetable)
+
+    def _make_timetable(self, schedule: Any, schedule_interval: Any, timetable: Timetable | None) -> tuple[Any, Any]:
+        given = [v for v in (schedule, schedule_interval) if v is not NOTSET] + ([timetable] if timetable else [])
+        if len(given) > 1:
+            raise AirflowException(f"DAG '{self.dag_id}': pass only one of schedule, schedule_interval and timetable")
+        value = given[0] if given else DEFAULT_SCHEDULE
+        try:
+            return value, create_timetable(value, self.timezone)
+        except InvalidScheduleError as exc:
+            raise AirflowException(f"Invalid schedule for DAG '{self.dag_id}': {exc}") from exc
+
+    # -- context manager ------------------------------------------------------------------------
+
+    def __enter__(self) -> DAG:
+        DagContext.push_context_managed_dag(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        DagContext.pop_context_managed_dag()
+
+    def __repr__(self) -> str:
+        return f"<DAG: {self.dag_id}>"
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    def add_task(self, task: BaseOperator) -> None:
+        """Add ``task``; raises DuplicateTaskIdFound if another task already has its id."""
+        existing = self.task_dict.get(task.task_id)
+        if existing is not None and existing is not task:
+            raise DuplicateTaskIdFound(f"Task id '{task.task_id}' has already been added to the DAG '{self.dag_id}'")
+        if task.start_date is None:
+            task.start_date = self.start_date
+        else:
+            task.start_date = to_utc(task.start_date, f"start_date of task '{task.task_id}'")
+        if task.end_date is None:
+            task.end_date = self.end_date
+        self.task_dict[task.task_id] = task
+        task._dag = self
+
+    def add_tasks(self, tasks: Iterable[BaseOperator]) -> None:
+        for task in tasks:
+            self.add_task(task)
+
+    @property
+    def tasks(self) -> list[BaseOperator]:
+        return list(self.task_dict.values())
+
+    @property
+    def task_ids(self) -> list[str]:
+        return list(self.task_dict)
+
+    def has_task(self, task_id: str) -> bool:
+        return task_id in self.task_dict
+
+    def get_task(self, task_id: str) -> BaseOperator:
+        """Return the task ``task_id``; raises TaskNotFound naming the DAG otherwise."""
+        try:
+            return self.task_dict[task_id]
+        except KeyError:
+            raise TaskNotFound(f"Task {task_id} not found in DAG '{self.dag_id}'") from None
+
+    @property
+    def roots(self) -> list[BaseOperator]:
+        return [t for t in self.tasks if not t.upstream_task_ids]
+
+    @property
+    def leaves(self) -> list[BaseOperator]:
+        return [t for t in self.tasks if not t.downstream_task_ids]
+
+    @property
+    def owner(self) -> str:
+        """Return the owners of the DAG's tasks, comma-separated, as Airflow shows them."""
+        owners = sorted({t.owner for t in self.tasks})
+        return ", ".join(owners) if owners else self.default_args.get("owner", "airflow")
+
+    # -- validation -----------------------------------------------------------------------------
+
+    def topological_sort(self) -> list[BaseOperator]:
+        """Return the tasks, every task after all of its upstream tasks (ties by task id).
+
+        Raises AirflowDagCycleException naming the DAG and a task on the cycle.
+        """
+        remaining = {tid: set(t.upstream_task_ids) & self.task_dict.keys() for tid, t in self.task_dict.items()}
+        ordered: list[BaseOperator] = []
+        ready = sorted(tid for tid, ups in remaining.items() if not ups)
+        while ready:
+            tid = ready.pop(0)
+            ordered.append(self.task_dict[tid])
+            del remaining[tid]
+            newly = []
+            for down in self.task_dict[tid].downstream_task_ids:
+                if down in remaining:
+                    remaining[down].discard(tid)
+                    if not remaining[down]:
+                        newly.append(down)
+            ready = sorted(ready + newly)
+        if remaining:
+            faulty = self._find_cycle_task(set(remaining))
+            raise AirflowDagCycleException(f"Cycle detected in DAG: {self.dag_id}. Faulty task: {faulty}")
+        return ordered
+
+    def _find_cycle_task(self, candidates: set[str]) -> str:
+        """Return a task id that lies on a cycle among ``candidates``."""
+        for start in sorted(candidates):
+            stack, seen = list(self.task_dict[start].downstream_task_ids & candidates), set()
+            while stack:
+                tid = stack.pop()
+                if tid == start:
+                    return start
+                if tid not in seen:
+                    seen.add(tid)
+                    stack.extend(self.task_dict[tid].downstream_task_ids & candidates)
+        return sorted(candidates)[0]
+
+    def check_cycle(self) -> None:
+        """Raise AirflowDagCycleException if the dependencies form a cycle."""
+        self.topological_sort()
+
+    def validate(self) -> None:
+        """Check the whole DAG as the parser does; raise AirflowException describing the first problem."""
+        self.check_cycle()
+        if self.end_date and self.start_date and self.end_date < self.start_date:
+            raise AirflowException(f"DAG '{self.dag_id}': end_date is before start_date")
+        for task in self.tasks:
+            missing = (task.upstream_task_ids | task.downstream_task_ids) - self.task_dict.keys()
+            if missing:
+                raise AirflowException(
+                    f"Task '{task.task_id}' of DAG '{self.dag_id}' refers to unknown tasks {missing}"
+                )
+        for key, value in self.params.items():
+            if isinstance(value, Param):
+                try:
+                    value.resolve()
+                except ValueError as exc:
+                    raise AirflowException(f"DAG '{self.dag_id}': invalid default for param '{key}': {exc}") from exc
+
+    # -- templates ------------------------------------------------------------------------------
+
+    @property
+    def folder(self) -> str:
+        return str(Path(self.fileloc).parent)
+
+    def get_template_env(self) -> jinja2.Environment:
+        """Return the Jinja environment this DAG's tasks are rendered with."""
+        from dags_app.sdk.templating import create_template_env
+
+        return create_template_env(
+            searchpath=[self.folder, *self.template_searchpath],
+            native=self.render_template_as_native_obj,
+            user_defined_macros=self.user_defined_macros,
+            user_defined_filters=self.user_defined_filters,
+        )
+
+
+def dag(dag_id: Any = "", **dag_kwargs: Any) -> Any:
+    """Turn a function into a DAG factory: calling it returns a DAG whose tasks the function made.
+
+    Usable as ``@dag`` or ``@dag(schedule=..., ...)``. The function's parameters become DAG
+    params (their defaults the params' defaults), passed in as values resolved at run time.
+    """
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., DAG]:
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def factory(*args: Any, **kwargs: Any) -> DAG:
+            bound = signature.bind_partial(*args, **kwargs)
+            bound.apply_defaults()
+            params = dict(dag_kwargs.get("params") or {})
+            for name, value in bound.arguments.items():
+                params.setdefault(name, value)
+            with DAG(dag_id or func.__name__, **{**dag_kwargs, "params": params}) as dag_obj:
+                dag_obj.fileloc = func.__code__.co_filename
+                if func.__doc__ and not dag_obj.doc_md:
+                    dag_obj.doc_md = inspect.cleandoc(func.__doc__)
+                func(**{name: DagParam(name, value) for name, value in bound.arguments.items()})
+            return dag_obj
+
+        return factory
+
+    if callable(dag_id):
+        func, dag_id = dag_id, ""
+        return decorator(func)
+    return decorator

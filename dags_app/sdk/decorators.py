@@ -1,0 +1,168 @@
+"""TaskFlow: ``@task`` turns a function into a task; calling it inside a DAG adds the task.
+
+The call returns an ``XComArg`` for the task's return value, and any XComArg passed as an
+argument makes the new task downstream of the task that produces it, as in Airflow.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from dags_app.sdk.baseoperator import BaseOperator
+from dags_app.sdk.dag_context import DagContext
+from dags_app.sdk.exceptions import AirflowException
+from dags_app.sdk.operators import BashOperator, BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from dags_app.sdk.templating import render_value
+from dags_app.sdk.xcom_arg import XComArg, find_xcom_args, resolve_xcom_args
+
+_SUFFIX_RE = re.compile(r"^(.+)__(\d+)$")
+
+
+def _returns_dict(func: Callable[..., Any]) -> bool:
+    try:
+        annotation = typing.get_type_hints(func).get("return")
+    except Exception:
+        return False
+    origin = typing.get_origin(annotation) or annotation
+    return isinstance(origin, type) and issubclass(origin, dict)
+
+
+class _DecoratedMixin:
+    """Push each key of a dict result as its own XCom when ``multiple_outputs`` is set."""
+
+    def _handle_output(self, context: dict[str, Any], result: Any) -> Any:
+        task: BaseOperator = self  # type: ignore[assignment]
+        if not task.multiple_outputs or result is None:
+            return result
+        if not isinstance(result, dict):
+            raise AirflowException(f"Returned output was type {type(result)} expected dictionary for multiple_outputs")
+        for key, value in result.items():
+            if not isinstance(key, str):
+                raise AirflowException(
+                    f"Returned dictionary keys must be strings when using multiple_outputs, found {key!r}"
+                )
+            context["ti"].xcom_push(key=key, value=value)
+        return result
+
+
+class _PythonDecoratedOperator(_DecoratedMixin, PythonOperator):
+    custom_operator_name = "@task"
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        return self._handle_output(context, super().execute(context))
+
+
+class _BranchDecoratedOperator(_DecoratedMixin, BranchPythonOperator):
+    custom_operator_name = "@task.branch"
+
+
+class _ShortCircuitDecoratedOperator(_DecoratedMixin, ShortCircuitOperator):
+    custom_operator_name = "@task.short_circuit"
+
+
+class _BashDecoratedOperator(BashOperator):
+    """The function returns the bash command to run; it is rendered like ``bash_command``."""
+
+    custom_operator_name = "@task.bash"
+
+    template_fields = ("env", "cwd")
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: list[Any] | None = None,
+        op_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("multiple_outputs", None)
+        super().__init__(bash_command="", **kwargs)
+        self.python_callable = python_callable
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        from dags_app.sdk.operators import determine_kwargs
+
+        args = resolve_xcom_args(self.op_args, context)
+        kwargs = resolve_xcom_args(self.op_kwargs, context)
+        merged = {**context, **kwargs}
+        command = self.python_callable(*args, **determine_kwargs(self.python_callable, args, merged))
+        if not isinstance(command, str) or not command.strip():
+            raise TypeError("The returned value from the TaskFlow callable must be a non-empty string.")
+        self.bash_command = render_value(command, context, self.dag.get_template_env())
+        return super().execute(context)
+
+
+class _TaskDecorator:
+    """A function made into a task factory; each call adds one task to the current DAG."""
+
+    def __init__(self, function: Callable[..., Any], operator_class: type[BaseOperator], kwargs: dict[str, Any]):
+        self.function = function
+        self.operator_class = operator_class
+        self.kwargs = kwargs
+        functools.update_wrapper(self, function)
+
+    def override(self, **kwargs: Any) -> _TaskDecorator:
+        """Return the same task factory with some operator arguments changed (``task_id``, ``retries``...)."""
+        return _TaskDecorator(self.function, self.operator_class, {**self.kwargs, **kwargs})
+
+    def _unique_task_id(self, task_id: str) -> str:
+        dag = self.kwargs.get("dag") or DagContext.get_current_dag()
+        if dag is None or task_id not in dag.task_dict:
+            return task_id
+        core = task_id
+        match = _SUFFIX_RE.match(task_id)
+        if match:
+            core = match.group(1)
+        suffixes = [int(m.group(2)) for tid in dag.task_dict if (m := _SUFFIX_RE.match(tid)) and m.group(1) == core]
+        return f"{core}__{max(suffixes, default=0) + 1}"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        options = dict(self.kwargs)
+        task_id = self._unique_task_id(options.pop("task_id", None) or self.function.__name__)
+        multiple_outputs = options.pop("multiple_outputs", None)
+        if multiple_outputs is None:
+            multiple_outputs = _returns_dict(self.function)
+        if self.function.__doc__ and "doc_md" not in options:
+            options["doc_md"] = inspect.cleandoc(self.function.__doc__)
+        operator = self.operator_class(
+            task_id=task_id,
+            python_callable=self.function,
+            op_args=list(args),
+            op_kwargs=kwargs,
+            multiple_outputs=multiple_outputs,
+            **options,
+        )
+        for arg in find_xcom_args([list(args), kwargs]):
+            operator.set_upstream(arg.operator)
+        return XComArg(operator)
+
+
+def _make_decorator(operator_class: type[BaseOperator]) -> Callable[..., Any]:
+    def decorator(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        if python_callable is not None and callable(python_callable):
+            return _TaskDecorator(python_callable, operator_class, kwargs)
+        return lambda func: _TaskDecorator(func, operator_class, kwargs)
+
+    return decorator
+
+
+class _TaskDecoratorCollection:
+    """``@task`` and its variants ``@task.python``, ``@task.branch``, ``@task.short_circuit``, ``@task.bash``."""
+
+    python = staticmethod(_make_decorator(_PythonDecoratedOperator))
+    branch = staticmethod(_make_decorator(_BranchDecoratedOperator))
+    short_circuit = staticmethod(_make_decorator(_ShortCircuitDecoratedOperator))
+    bash = staticmethod(_make_decorator(_BashDecoratedOperator))
+
+    def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        return self.python(python_callable, **kwargs)
+
+
+task = _TaskDecoratorCollection()

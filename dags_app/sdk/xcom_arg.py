@@ -1,0 +1,103 @@
+"""XComArg: a reference to a task's (future) XCom value, passed as another task's argument."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dags_app.sdk.baseoperator import BaseOperator
+
+RETURN_VALUE_KEY = "return_value"
+
+
+class XComArg:
+    """The value ``operator`` pushed under ``key``; resolved when the consuming task runs.
+
+    Using an XComArg as an argument of another task makes that task downstream of ``operator``.
+    """
+
+    def __init__(self, operator: BaseOperator, key: str = RETURN_VALUE_KEY) -> None:
+        self.operator = operator
+        self.key = key
+
+    def __getitem__(self, key: str) -> XComArg:
+        """Return the XComArg of one key of a ``multiple_outputs`` task."""
+        return XComArg(self.operator, key)
+
+    def __rshift__(self, other: Any) -> Any:
+        return self.operator >> other
+
+    def __lshift__(self, other: Any) -> Any:
+        return self.operator << other
+
+    def __rrshift__(self, other: Any) -> XComArg:
+        self.operator.set_upstream(other)
+        return self
+
+    def __rlshift__(self, other: Any) -> XComArg:
+        self.operator.set_downstream(other)
+        return self
+
+    def set_downstream(self, other: Any) -> None:
+        self.operator.set_downstream(other)
+
+    def set_upstream(self, other: Any) -> None:
+        self.operator.set_upstream(other)
+
+    def resolve(self, context: dict[str, Any]) -> Any:
+        """Return the value, pulled from XCom through the context's task instance."""
+        return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+
+    def serialize(self) -> dict[str, str]:
+        return {"task_id": self.operator.task_id, "key": self.key}
+
+    def __str__(self) -> str:
+        """Return a Jinja expression pulling the value, for use inside templated strings (as Airflow)."""
+        return (
+            f"{{{{ task_instance.xcom_pull(task_ids='{self.operator.task_id}', "
+            f"dag_id='{self.operator.dag_id}', key='{self.key}') }}}}"
+        )
+
+    def __repr__(self) -> str:
+        return f"XComArg({self.operator.task_id!r}, {self.key!r})"
+
+
+class DagParam:
+    """A ``@dag`` function's parameter: resolves to the run's param value when a task runs."""
+
+    def __init__(self, name: str, default: Any = None) -> None:
+        self.name = name
+        self.default = default
+
+    def resolve(self, context: dict[str, Any]) -> Any:
+        return context.get("params", {}).get(self.name, self.default)
+
+    def serialize(self) -> dict[str, str]:
+        return {"param": self.name}
+
+    def __repr__(self) -> str:
+        return f"DagParam({self.name!r})"
+
+
+def find_xcom_args(value: Any) -> list[XComArg]:
+    """Return every XComArg nested in ``value`` (lists, tuples, sets and dict values)."""
+    if isinstance(value, XComArg):
+        return [value]
+    if isinstance(value, list | tuple | set):
+        return [arg for item in value for arg in find_xcom_args(item)]
+    if isinstance(value, dict):
+        return [arg for item in value.values() for arg in find_xcom_args(item)]
+    return []
+
+
+def resolve_xcom_args(value: Any, context: dict[str, Any]) -> Any:
+    """Return ``value`` with every nested XComArg replaced by its pulled value."""
+    if isinstance(value, XComArg | DagParam):
+        return value.resolve(context)
+    if isinstance(value, list):
+        return [resolve_xcom_args(v, context) for v in value]
+    if isinstance(value, tuple):
+        return tuple(resolve_xcom_args(v, context) for v in value)
+    if isinstance(value, dict):
+        return {k: resolve_xcom_args(v, context) for k, v in value.items()}
+    return value

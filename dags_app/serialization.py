@@ -1,0 +1,133 @@
+"""Serialize a DAG to JSON for the metastore: what the web, the CLI and the scheduler read.
+
+The web process never imports DAG files; everything it shows about a DAG comes from this dict.
+Values that are not JSON (callables, XComArgs, custom objects) are stored as their readable
+form, so the UI can show them without executing anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from typing import Any
+
+from dags_app.sdk.baseoperator import BaseOperator
+from dags_app.sdk.dag import DAG
+from dags_app.sdk.param import Param
+from dags_app.sdk.xcom_arg import DagParam, XComArg
+
+SERIALIZATION_VERSION = 1
+
+
+def json_safe(value: Any) -> Any:
+    """Return a JSON-compatible copy of ``value`` (readable strings for anything else)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, XComArg):
+        return {"__xcomarg__": value.serialize()}
+    if isinstance(value, DagParam):
+        return {"__dagparam__": value.name}
+    if isinstance(value, Param):
+        return json_safe(value.value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((json_safe(v) for v in value), key=repr)
+    if callable(value):
+        return f"<callable {getattr(value, '__qualname__', repr(value))}>"
+    return repr(value)
+
+
+def _seconds(value: dt.timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
+def _callable_source(task: BaseOperator) -> str | None:
+    func = getattr(task, "python_callable", None)
+    if func is None:
+        return None
+    try:
+        return inspect.getsource(func)
+    except (OSError, TypeError):
+        return None
+
+
+def serialize_task(task: BaseOperator) -> dict[str, Any]:
+    """Return the JSON form of one task."""
+    return {
+        "task_id": task.task_id,
+        "operator": task.operator_name,
+        "operator_class": f"{type(task).__module__}.{type(task).__qualname__}",
+        "upstream_task_ids": sorted(task.upstream_task_ids),
+        "downstream_task_ids": sorted(task.downstream_task_ids),
+        "trigger_rule": task.trigger_rule.value,
+        "owner": task.owner,
+        "retries": task.retries,
+        "retry_delay": _seconds(task.retry_delay),
+        "retry_exponential_backoff": task.retry_exponential_backoff,
+        "max_retry_delay": _seconds(task.max_retry_delay),
+        "execution_timeout": _seconds(task.execution_timeout),
+        "queue": task.queue,
+        "pool": task.pool,
+        "pool_slots": task.pool_slots,
+        "priority_weight": task.priority_weight,
+        "weight_rule": task.weight_rule,
+        "priority_weight_total": task.priority_weight_total,
+        "depends_on_past": task.depends_on_past,
+        "wait_for_downstream": task.wait_for_downstream,
+        "max_active_tis_per_dag": task.max_active_tis_per_dag,
+        "max_active_tis_per_dagrun": task.max_active_tis_per_dagrun,
+        "do_xcom_push": task.do_xcom_push,
+        "multiple_outputs": task.multiple_outputs,
+        "start_date": json_safe(task.start_date),
+        "end_date": json_safe(task.end_date),
+        "params": json_safe(task.params),
+        "doc_md": task.doc_md or task.doc,
+        "ui_color": task.ui_color,
+        "ui_fgcolor": task.ui_fgcolor,
+        "template_fields": list(task.template_fields),
+        "template_ext": list(task.template_ext),
+        "template_values": {field: json_safe(getattr(task, field, None)) for field in task.template_fields},
+        "python_callable": _callable_source(task),
+    }
+
+
+def serialize_dag(dag: DAG) -> dict[str, Any]:
+    """Return the JSON form of ``dag``, its tasks in topological order.
+
+    Raises AirflowDagCycleException if the DAG has a cycle.
+    """
+    return {
+        "version": SERIALIZATION_VERSION,
+        "dag_id": dag.dag_id,
+        "fileloc": dag.fileloc,
+        "description": dag.description,
+        "doc_md": dag.doc_md,
+        "owner": dag.owner,
+        "schedule": dag.timetable.summary,
+        "timetable": dag.timetable.serialize(),
+        "timetable_summary": dag.timetable.summary,
+        "timetable_description": dag.timetable.description,
+        "timezone": dag.timezone,
+        "start_date": json_safe(dag.start_date),
+        "end_date": json_safe(dag.end_date),
+        "catchup": dag.catchup,
+        "max_active_runs": dag.max_active_runs,
+        "max_active_tasks": dag.max_active_tasks,
+        "dagrun_timeout": _seconds(dag.dagrun_timeout),
+        "tags": list(dag.tags),
+        "params": json_safe(dag.params),
+        "default_args": json_safe({k: v for k, v in dag.default_args.items() if k != "params"}),
+        "is_paused_upon_creation": dag.is_paused_upon_creation,
+        "render_template_as_native_obj": dag.render_template_as_native_obj,
+        "template_searchpath": list(dag.template_searchpath),
+        "default_view": dag.default_view,
+        "fail_stop": dag.fail_stop,
+        "tasks": [serialize_task(task) for task in dag.topological_sort()],
+    }

@@ -1,0 +1,179 @@
+"""Settings, read from environment variables with working defaults.
+
+Every knob an operator may turn is an environment variable (see README "Settings"):
+``DATABASE_URL``, ``REDIS_URL``, ``DAGS_FOLDER``, ``LOGS_FOLDER``, ``SECRET_KEY``, ``DEBUG``,
+``ALLOWED_HOSTS`` and the ``ORCHESTRATOR_*`` knobs below.
+"""
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def _development_secret_key() -> str:
+    """Return a secret key kept in a git-ignored file, generated on first use."""
+    path = BASE_DIR / ".secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        with contextlib.suppress(OSError):
+            path.write_text(key)
+        return key
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or _development_secret_key()
+DEBUG = _env_bool("DEBUG", False)
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "django_filters",
+    "django_rq",
+    "dags_app",
+    "runs_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "orchestrator_site.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "orchestrator_site.wsgi.application"
+
+# SQLite is the embedded default. WAL lets readers run beside a writer; IMMEDIATE takes the
+# write lock at BEGIN so two writers queue on the busy timeout instead of failing with
+# "database is locked" half-way through a transaction (measured in SETUP_FACTS.md).
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = dict(SQLITE_OPTIONS)
+    # A file (not memory) so worker subprocesses started by tests see the test database.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_PATH") or str(BASE_DIR / ".test-db.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 4}},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "build" / "static")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve straight from the finders too, so a fresh clone works before collectstatic.
+WHITENOISE_USE_FINDERS = True
+
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+RQ_QUEUES = {
+    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1, "SERIALIZER": "rq.serializers.JSONSerializer"}
+    for name in os.environ.get("ORCHESTRATOR_QUEUES", "default").split(",")
+    if name
+}
+RQ_SHOW_ADMIN_LINK = True
+
+# The orchestrator's own knobs.
+DAGS_FOLDER = Path(os.environ.get("DAGS_FOLDER") or BASE_DIR / "dags").resolve()
+LOGS_FOLDER = Path(os.environ.get("LOGS_FOLDER") or BASE_DIR / "logs").resolve()
+ORCHESTRATOR = {
+    # Airflow's dag_file_processor_timeout is 50 s; a DAG file should import in well under 1 s.
+    "PARSE_TIMEOUT": _env_float("ORCHESTRATOR_PARSE_TIMEOUT", 30.0),
+    # Seconds between re-scans of the DAG folder (Airflow: min_file_process_interval = 30).
+    "PARSE_INTERVAL": _env_float("ORCHESTRATOR_PARSE_INTERVAL", 30.0),
+    # Child processes that import DAG files (Airflow: parsing_processes = 2).
+    "PARSE_PROCESSES": _env_int("ORCHESTRATOR_PARSE_PROCESSES", 2),
+    # Airflow's scheduler_zombie_task_threshold is 300 s.
+    "ZOMBIE_THRESHOLD": _env_float("ORCHESTRATOR_ZOMBIE_THRESHOLD", 300.0),
+    "HEARTBEAT_INTERVAL": _env_float("ORCHESTRATOR_HEARTBEAT_INTERVAL", 5.0),
+    # Airflow's default_pool has 128 slots.
+    "DEFAULT_POOL_SLOTS": _env_int("ORCHESTRATOR_DEFAULT_POOL_SLOTS", 128),
+    # Airflow: dags_are_paused_at_creation = True.
+    "DAGS_ARE_PAUSED_AT_CREATION": _env_bool("ORCHESTRATOR_DAGS_ARE_PAUSED_AT_CREATION", True),
+    # Seconds after which a scheduler without a heartbeat counts as not running (Airflow: 30).
+    "SCHEDULER_HEALTH_THRESHOLD": _env_float("ORCHESTRATOR_SCHEDULER_HEALTH_THRESHOLD", 30.0),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "[%(asctime)s] {%(name)s} %(levelname)s - %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_default_pool(sender: AppConfig, using: str = "default", **kwargs) -> None:
+    from runs_app.services import pool_ensure_default
+
+    pool_ensure_default()
+
+
+class RunsAppConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "runs_app"
+    verbose_name = "Runs"
+
+    def ready(self) -> None:
+        from orchestrator_site import roles
+
+        roles.connect_post_migrate(self)
+        post_migrate.connect(_ensure_default_pool, sender=self, dispatch_uid="orchestrator_default_pool")

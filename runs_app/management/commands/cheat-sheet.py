@@ -1,0 +1,53 @@
+"""``python manage.py cheat-sheet``: every Airflow-style command on one page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+SHEET = {
+    "Miscellaneous commands": [
+        ("cheat-sheet", "Display cheat sheet"),
+        ("scheduler", "Start a scheduler instance"),
+        ("webserver -p PORT", "Start the web server (also: runserver PORT)"),
+        ("rqworker default", "Start a worker that runs tasks from the 'default' queue"),
+    ],
+    "Database operations": [
+        ("db init", "Initialize the metadata database"),
+        ("db migrate", "Migrate the metadata database to the latest version"),
+        ("db check", "Check if the database can be reached"),
+    ],
+    "Manage DAGs": [
+        ("dags list", "List all the DAGs"),
+        ("dags list-import-errors", "List all the DAGs that have import errors"),
+        ("dags report", "Show DagBag loading report"),
+        ("dags details DAG_ID", "Get DAG details given a DAG id"),
+        ("dags show DAG_ID", "Display a DAG's tasks with their dependencies"),
+        ("dags pause DAG_ID", "Pause a DAG"),
+        ("dags unpause DAG_ID", "Resume a paused DAG"),
+        ("dags trigger DAG_ID [-e DATE] [-c CONF]", "Trigger a new DAG run"),
+        ("dags list-runs DAG_ID", "List DAG runs given a DAG id"),
+        ("dags delete DAG_ID", "Delete all DB records related to the specified DAG"),
+    ],
+    "Manage tasks": [
+        ("tasks list DAG_ID [--tree]", "List the tasks within a DAG"),
+    ],
+    "Manage users": [
+        ("users create --role ROLE --username U --email E --firstname F --lastname L --password P", "Create a user"),
+        ("users list", "List users"),
+        ("users delete --username U", "Delete a user"),
+    ],
+}
+
+
+class Command(BaseCommand):
+    help = "Display cheat sheet"
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        width = max(len(cmd) for rows in SHEET.values() for cmd, _ in rows) + len("python manage.py ") + 2
+        for title, rows in SHEET.items():
+            self.stdout.write(title)
+            for cmd, text in rows:
+                self.stdout.write(f"  {('python manage.py ' + cmd).ljust(width)}| {text}")
+            self.stdout.write("")

@@ -1,0 +1,271 @@
+"""``python manage.py dags ...``: Airflow's ``airflow dags`` subcommands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import CommandError, CommandParser
+from django.utils import timezone
+
+from dags_app.dagbag import DagFileProcessorPool, list_dag_files
+from dags_app.graph import dag_to_dot, dag_to_graph
+from dags_app.models import DagImportError, DagModel
+from dags_app.services import dag_folder_sync
+from runs_app import services
+from runs_app.cli import (
+    SubcommandCommand,
+    add_output_argument,
+    confirm,
+    get_dag_or_error,
+    parse_conf,
+    parse_datetime,
+)
+from runs_app.models import DagRun
+from runs_app.states import DagRunState
+
+
+def _dag_id(parser: CommandParser) -> None:
+    parser.add_argument("dag_id", help="The id of the DAG")
+
+
+def _list_args(parser: CommandParser) -> None:
+    add_output_argument(parser)
+    parser.add_argument("--columns", help="Comma-separated columns to show")
+
+
+def _show_args(parser: CommandParser) -> None:
+    _dag_id(parser)
+    parser.add_argument("-s", "--save", help="Save the graph to FILE; the format comes from its extension")
+
+
+def _details_args(parser: CommandParser) -> None:
+    _dag_id(parser)
+    add_output_argument(parser)
+
+
+def _pause_args(parser: CommandParser) -> None:
+    _dag_id(parser)
+    add_output_argument(parser)
+
+
+def _delete_args(parser: CommandParser) -> None:
+    _dag_id(parser)
+    parser.add_argument("-y", "--yes", action="store_true", help="Do not prompt to confirm")
+
+
+def _trigger_args(parser: CommandParser) -> None:
+    _dag_id(parser)
+    parser.add_argument("-e", "--exec-date", "--logical-date", dest="exec_date", help="The logical date of the DAG run")
+    parser.add_argument("-c", "--conf", help="JSON string that gets pickled into the DagRun's conf attribute")
+    parser.add_argument("-r", "--run-id", help="Helps to identify this run")
+    add_output_argument(parser)
+
+
+def _list_runs_args(parser: CommandParser) -> None:
+    parser.add_argument("dag_id", nargs="?", help="The id of the DAG")
+    parser.add_argument("-d", "--dag-id", dest="dag_id_option", help="The id of the DAG (Airflow 2 spelling)")
+    parser.add_argument("--state", choices=DagRunState.values, help="Only runs in this state")
+    parser.add_argument("--no-backfill", action="store_true", help="Leave out backfill runs")
+    parser.add_argument("-s", "--start-date", help="Only runs with a logical date on or after this date")
+    parser.add_argument("-e", "--end-date", help="Only runs with a logical date on or before this date")
+    add_output_argument(parser)
+
+
+def _output_only(parser: CommandParser) -> None:
+    add_output_argument(parser)
+
+
+class Command(SubcommandCommand):
+    help = "Manage DAGs: list, show, details, pause, unpause, trigger, delete, list-runs, import errors."
+
+    subcommands = {
+        "list": ("List all the DAGs", _list_args),
+        "show": ("Display a DAG's tasks with their dependencies (DOT source, or --save an image)", _show_args),
+        "details": ("Get DAG details given a DAG id", _details_args),
+        "pause": ("Pause a DAG", _pause_args),
+        "unpause": ("Resume a paused DAG", _pause_args),
+        "trigger": ("Trigger a new DAG run", _trigger_args),
+        "delete": ("Delete all DB records related to the specified DAG", _delete_args),
+        "list-runs": ("List DAG runs given a DAG id", _list_runs_args),
+        "list-import-errors": ("List all the DAGs that have import errors", _output_only),
+        "report": ("Show DagBag loading report", _output_only),
+    }
+
+    def _sync(self) -> None:
+        """Bring the metastore up to date with the DAG folder, so the CLI works without a scheduler."""
+        dag_folder_sync(now=timezone.now())
+
+    def handle_list(self, *, output: str, columns: str | None, **_: Any) -> None:
+        self._sync()
+        rows = [
+            {
+                "dag_id": dag.dag_id,
+                "fileloc": dag.fileloc,
+                "owners": dag.owners,
+                "is_paused": dag.is_paused,
+                "schedule": dag.schedule,
+                "next_dagrun": dag.next_dagrun,
+                "tags": dag.tag_list,
+            }
+            for dag in DagModel.objects.filter(is_active=True).order_by("dag_id")
+        ]
+        wanted = [c.strip() for c in columns.split(",")] if columns else None
+        if wanted:
+            unknown = set(wanted) - set(rows[0] if rows else wanted)
+            if unknown:
+                raise CommandError(f"Unknown columns: {', '.join(sorted(unknown))}")
+        self.out(
+            rows,
+            output=output,
+            columns=wanted or ["dag_id", "fileloc", "owners", "is_paused", "schedule", "next_dagrun"],
+        )
+
+    def handle_show(self, *, dag_id: str, save: str | None, **_: Any) -> None:
+        self._sync()
+        dag = get_dag_or_error(dag_id)
+        if not save:
+            self.stdout.write(dag_to_dot(dag.serialized))
+            return
+        path = Path(save)
+        fmt = path.suffix.lstrip(".").lower()
+        if fmt == "dot":
+            path.write_text(dag_to_dot(dag.serialized))
+        else:
+            if fmt not in {"png", "svg", "pdf", "jpg", "jpeg", "gif"}:
+                raise CommandError(f"Unsupported file format '{fmt}': use .png, .svg, .pdf, .jpg, .gif or .dot")
+            try:
+                path.write_bytes(dag_to_graph(dag.serialized).pipe(format=fmt))
+            except OSError as exc:
+                raise CommandError(f"Cannot write {path}: {exc}") from None
+        self.stdout.write(f"File {path} saved")
+
+    def handle_details(self, *, dag_id: str, output: str, **_: Any) -> None:
+        self._sync()
+        dag = get_dag_or_error(dag_id)
+        data = dag.serialized
+        details = {
+            "dag_id": dag.dag_id,
+            "description": dag.description,
+            "fileloc": dag.fileloc,
+            "owners": dag.owners,
+            "is_paused": dag.is_paused,
+            "is_active": dag.is_active,
+            "schedule": dag.schedule,
+            "timetable_description": dag.timetable_description,
+            "timezone": data.get("timezone"),
+            "tags": dag.tag_list,
+            "start_date": data.get("start_date"),
+            "end_date": data.get("end_date"),
+            "catchup": data.get("catchup"),
+            "max_active_runs": dag.max_active_runs,
+            "max_active_tasks": dag.max_active_tasks,
+            "dagrun_timeout": data.get("dagrun_timeout"),
+            "params": data.get("params"),
+            "task_count": len(dag.tasks),
+            "last_parsed_time": dag.last_parsed_time,
+            "next_dagrun": dag.next_dagrun,
+            "next_dagrun_data_interval_start": dag.next_dagrun_data_interval_start,
+            "next_dagrun_data_interval_end": dag.next_dagrun_data_interval_end,
+            "next_dagrun_create_after": dag.next_dagrun_create_after,
+        }
+        if output in {"json", "yaml"}:
+            self.out([details], output=output)
+        else:
+            self.out([{"property_name": k, "property_value": v} for k, v in details.items()], output=output)
+
+    def _set_paused(self, *, dag_id: str, output: str, is_paused: bool) -> None:
+        self._sync()
+        dag = get_dag_or_error(dag_id)
+        services.dag_set_paused(dag=dag, is_paused=is_paused)
+        self.out([{"dag_id": dag.dag_id, "is_paused": dag.is_paused}], output=output)
+
+    def handle_pause(self, *, dag_id: str, output: str, **_: Any) -> None:
+        self._set_paused(dag_id=dag_id, output=output, is_paused=True)
+
+    def handle_unpause(self, *, dag_id: str, output: str, **_: Any) -> None:
+        self._set_paused(dag_id=dag_id, output=output, is_paused=False)
+
+    def handle_trigger(
+        self, *, dag_id: str, exec_date: str | None, conf: str | None, run_id: str | None, output: str, **_: Any
+    ) -> None:
+        logical_date = parse_datetime(exec_date, option="--exec-date") if exec_date else None
+        conf_value = parse_conf(conf)
+        self._sync()
+        dag = get_dag_or_error(dag_id)
+        run = services.dag_trigger(
+            dag=dag, now=timezone.now(), logical_date=logical_date, conf=conf_value, run_id=run_id
+        )
+        self.out([_run_row(run)], output=output)
+
+    def handle_delete(self, *, dag_id: str, yes: bool, **_: Any) -> None:
+        if not DagModel.objects.filter(dag_id=dag_id).exists():
+            raise CommandError(f"Dag id {dag_id} not found")
+        confirm("This will drop all existing records related to the specified DAG.", yes=yes)
+        deleted = services.dag_delete(dag_id=dag_id)
+        self.stdout.write(f"Removed {deleted} record(s)")
+
+    def handle_list_runs(
+        self,
+        *,
+        dag_id: str | None,
+        dag_id_option: str | None,
+        state: str | None,
+        no_backfill: bool,
+        start_date: str | None,
+        end_date: str | None,
+        output: str,
+        **_: Any,
+    ) -> None:
+        dag_id = dag_id or dag_id_option
+        if not dag_id:
+            raise CommandError("the following arguments are required: dag_id")
+        dag = get_dag_or_error(dag_id, active_only=False)
+        runs = DagRun.objects.filter(dag=dag).select_related("dag").order_by("-logical_date")
+        if state:
+            runs = runs.filter(state=state)
+        if no_backfill:
+            runs = runs.exclude(run_type="backfill")
+        if start_date:
+            runs = runs.filter(logical_date__gte=parse_datetime(start_date, option="--start-date"))
+        if end_date:
+            runs = runs.filter(logical_date__lte=parse_datetime(end_date, option="--end-date"))
+        self.out([_run_row(run) for run in runs], output=output)
+
+    def handle_list_import_errors(self, *, output: str, **_: Any) -> None:
+        self._sync()
+        rows = [{"filepath": e.filename, "error": e.message} for e in DagImportError.objects.order_by("filename")]
+        self.out(rows, output=output, columns=["filepath", "error"])
+
+    def handle_report(self, *, output: str, **_: Any) -> None:
+        paths = list_dag_files(settings.DAGS_FOLDER)
+        options = settings.ORCHESTRATOR
+        rows = []
+        with DagFileProcessorPool(processes=options["PARSE_PROCESSES"], timeout=options["PARSE_TIMEOUT"]) as pool:
+            for result in pool.parse(paths):
+                rows.append(
+                    {
+                        "file": str(Path(result.path).relative_to(settings.DAGS_FOLDER)),
+                        "duration": f"{result.duration:.3f}s",
+                        "dag_num": len(result.dags),
+                        "task_num": sum(len(d["tasks"]) for d in result.dags),
+                        "dags": ", ".join(d["dag_id"] for d in result.dags),
+                        "error": result.error or "",
+                    }
+                )
+        rows.sort(key=lambda r: r["file"])
+        self.out(rows, output=output)
+
+
+def _run_row(run: DagRun) -> dict[str, Any]:
+    return {
+        "dag_id": run.dag.dag_id,
+        "run_id": run.run_id,
+        "state": run.state,
+        "run_type": run.run_type,
+        "logical_date": run.logical_date,
+        "start_date": run.start_date,
+        "end_date": run.end_date,
+        "conf": run.conf,
+    }

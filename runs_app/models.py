@@ -1,0 +1,212 @@
+"""Executions in the metastore: DAG runs, task instances, XComs, pools, jobs and the audit log."""
+
+import datetime as dt
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from dags_app.models import DagModel, key_validator
+from runs_app.states import (
+    DAG_RUN_FINISHED,
+    TI_FINISHED,
+    AuditEvent,
+    DagRunState,
+    DagRunType,
+    JobType,
+    TaskInstanceState,
+)
+
+
+class DagRun(models.Model):
+    """One run of a DAG for one logical date."""
+
+    dag = models.ForeignKey(DagModel, on_delete=models.CASCADE, related_name="runs")
+    run_id = models.CharField(max_length=250, validators=[key_validator])
+    logical_date = models.DateTimeField()
+    data_interval_start = models.DateTimeField(null=True, blank=True)
+    data_interval_end = models.DateTimeField(null=True, blank=True)
+    run_type = models.CharField(max_length=20, choices=DagRunType.choices)
+    state = models.CharField(max_length=20, choices=DagRunState.choices, default=DagRunState.QUEUED)
+    conf = models.JSONField(default=dict, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    start_date = models.DateTimeField(null=True, blank=True)
+    end_date = models.DateTimeField(null=True, blank=True)
+    triggered_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-logical_date"]
+        verbose_name = "DAG run"
+        constraints = [
+            # A scheduler that crashes and restarts can never create the same run twice.
+            models.UniqueConstraint(fields=["dag", "run_id"], name="unique_dag_run_id"),
+            models.UniqueConstraint(fields=["dag", "logical_date"], name="unique_dag_logical_date"),
+        ]
+        indexes = [
+            # The scheduler's "unfinished runs" scan and the browse page's state filter.
+            models.Index(fields=["state", "dag"], name="dagrun_state_idx"),
+            # DAG list "last run" and grid: newest runs of one DAG.
+            models.Index(fields=["dag", "-logical_date"], name="dagrun_dag_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dag_id} @ {self.run_id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in DAG_RUN_FINISHED
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        if self.start_date and self.end_date:
+            return self.end_date - self.start_date
+        return None
+
+
+class TaskInstance(models.Model):
+    """One task of one DAG run; ``try_number`` counts its attempts."""
+
+    dag_run = models.ForeignKey(DagRun, on_delete=models.CASCADE, related_name="task_instances")
+    # Denormalized from dag_run so per-DAG queries (recent task states, pools) need no join.
+    dag = models.ForeignKey(DagModel, on_delete=models.CASCADE, related_name="task_instances")
+    task_id = models.CharField(max_length=250, validators=[key_validator])
+    state = models.CharField(max_length=20, choices=TaskInstanceState.choices, default=TaskInstanceState.NONE)
+    try_number = models.PositiveIntegerField(default=0)
+    max_tries = models.PositiveIntegerField(default=0)
+    operator = models.CharField(max_length=100, blank=True, default="")
+    queue = models.CharField(max_length=100, default="default")
+    pool = models.CharField(max_length=100, default="default_pool")
+    pool_slots = models.PositiveIntegerField(default=1)
+    priority_weight = models.IntegerField(default=1)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    start_date = models.DateTimeField(null=True, blank=True)
+    end_date = models.DateTimeField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    hostname = models.CharField(max_length=250, blank=True, default="")
+    pid = models.IntegerField(null=True, blank=True)
+    last_heartbeat = models.DateTimeField(null=True, blank=True)
+    rq_job_id = models.CharField(max_length=250, blank=True, default="")
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["dag_run", "task_id"]
+        verbose_name = "task instance"
+        permissions = [
+            ("clear_taskinstance", "Can clear task instances so they run again"),
+            ("mark_taskinstance", "Can mark task instances and runs success or failed"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["dag_run", "task_id"], name="unique_ti_per_run")]
+        indexes = [
+            # The scheduler's per-state scans (queued/running repair, retries due, pools).
+            models.Index(fields=["state", "pool"], name="ti_state_pool_idx"),
+            # DAG list "recent tasks" and per-DAG concurrency counts.
+            models.Index(fields=["dag", "state"], name="ti_dag_state_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dag_id}.{self.task_id} ({self.dag_run.run_id})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in TI_FINISHED
+
+    def log_path(self, try_number: int | None = None) -> Path:
+        """Return the log file of one try, built only from validated database fields.
+
+        Raises ValueError if the path would leave the logs folder.
+        """
+        attempt = self.try_number if try_number is None else try_number
+        root = Path(settings.LOGS_FOLDER).resolve()
+        path = (
+            root / f"dag_id={self.dag_run.dag.dag_id}" / f"run_id={self.dag_run.run_id}" / f"task_id={self.task_id}"
+        ) / f"attempt={int(attempt)}.log"
+        resolved = path.resolve()
+        if not resolved.is_relative_to(root):
+            raise ValueError(f"Log path {path} leaves the logs folder")
+        return resolved
+
+
+class XCom(models.Model):
+    """A value a task instance pushed (its return value under key ``return_value``, or ``xcom_push``)."""
+
+    task_instance = models.ForeignKey(TaskInstance, on_delete=models.CASCADE, related_name="xcoms")
+    # Denormalized so ``xcom_pull(task_ids=...)`` is one indexed lookup within a run.
+    dag_run = models.ForeignKey(DagRun, on_delete=models.CASCADE, related_name="xcoms")
+    task_id = models.CharField(max_length=250)
+    key = models.CharField(max_length=512)
+    value = models.JSONField(null=True, blank=True)
+    timestamp = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["dag_run", "task_id", "key"]
+        verbose_name = "XCom"
+        constraints = [models.UniqueConstraint(fields=["task_instance", "key"], name="unique_xcom_key")]
+        indexes = [models.Index(fields=["dag_run", "task_id", "key"], name="xcom_pull_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}:{self.key}"
+
+
+class Pool(models.Model):
+    """A named number of slots shared by the task instances that name it."""
+
+    DEFAULT_POOL_NAME = "default_pool"
+
+    name = models.CharField(max_length=100, unique=True, validators=[key_validator])
+    slots = models.IntegerField(default=128, help_text="-1 means unlimited")
+    description = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Job(models.Model):
+    """A scheduler or worker process and its heartbeat (``dags list-jobs``, the health banner)."""
+
+    job_type = models.CharField(max_length=20, choices=JobType.choices)
+    hostname = models.CharField(max_length=250)
+    pid = models.IntegerField()
+    start_date = models.DateTimeField()
+    latest_heartbeat = models.DateTimeField()
+    end_date = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-latest_heartbeat"]
+        indexes = [models.Index(fields=["job_type", "-latest_heartbeat"], name="job_heartbeat_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job_type} {self.hostname}:{self.pid}"
+
+    def is_alive(self, *, now: dt.datetime, threshold: float) -> bool:
+        return self.end_date is None and (now - self.latest_heartbeat).total_seconds() < threshold
+
+
+class AuditLog(models.Model):
+    """Who did what, when, to which DAG, run or task. Ids are kept as text so rows outlive deletes."""
+
+    when = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True, default="")
+    event = models.CharField(max_length=30, choices=AuditEvent.choices)
+    source = models.CharField(max_length=20, blank=True, default="")
+    dag_id = models.CharField(max_length=250, blank=True, default="", db_index=True)
+    run_id = models.CharField(max_length=250, blank=True, default="")
+    task_id = models.CharField(max_length=250, blank=True, default="")
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-when"]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.when:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.event} {self.dag_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:runs_app_auditlog_change", args=[self.pk])
