@@ -105,13 +105,12 @@ def _module_name(path: str) -> str:
     return f"unusual_prefix_{digest}_{stem}"
 
 
-def import_dag_file(path: str) -> FileResult:
-    """Import ``path`` in this process and return its DAGs serialized, or the error.
+def load_dags(path: str) -> dict[str, DAG]:
+    """Import ``path`` in this process and return its DAGs by id, each validated.
 
-    Every DAG is validated (cycles, unknown tasks) and serialized; a problem in any DAG makes the
-    whole file an import error, as in Airflow.
+    Raises whatever the file raises, ``AirflowDagCycleException`` for a cycle, and ValueError
+    for a DAG id defined twice; a problem in any DAG fails the whole file, as in Airflow.
     """
-    started = time.monotonic()
     DagContext.reset()
     name = _module_name(path)
     folder = str(Path(path).parent)
@@ -122,7 +121,7 @@ def import_dag_file(path: str) -> FileResult:
     try:
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
-            return FileResult(path=path, error=f"Cannot import {path}: not a Python module")
+            raise ImportError(f"Cannot import {path}: not a Python module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -130,25 +129,14 @@ def import_dag_file(path: str) -> FileResult:
         for value in [*vars(module).values(), *DagContext.autoregistered_dags]:
             if isinstance(value, DAG):
                 found.setdefault(id(value), value)
-        dags = sorted(found.values(), key=lambda d: d.dag_id)
-        seen: dict[str, DAG] = {}
-        serialized = []
-        for dag in dags:
-            if dag.dag_id in seen:
+        dags: dict[str, DAG] = {}
+        for dag in sorted(found.values(), key=lambda d: d.dag_id):
+            if dag.dag_id in dags:
                 raise ValueError(f"DAG id '{dag.dag_id}' is defined twice in {path}")
-            seen[dag.dag_id] = dag
             dag.fileloc = path
             dag.validate()
-            serialized.append(serialize_dag(dag))
-        return FileResult(path=path, dags=serialized, duration=time.monotonic() - started)
-    except BaseException as exc:
-        lines = traceback.format_exception(exc)
-        return FileResult(
-            path=path,
-            error=f"{type(exc).__name__}: {exc}",
-            traceback="".join(lines),
-            duration=time.monotonic() - started,
-        )
+            dags[dag.dag_id] = dag
+        return dags
     finally:
         sys.modules.pop(name, None)
         if added_path and folder in sys.path:
@@ -156,10 +144,28 @@ def import_dag_file(path: str) -> FileResult:
         DagContext.reset()
 
 
+def import_dag_file(path: str) -> FileResult:
+    """Import ``path`` in this process and return its DAGs serialized, or the error as a result."""
+    started = time.monotonic()
+    try:
+        serialized = [serialize_dag(dag) for dag in load_dags(path).values()]
+        return FileResult(path=path, dags=serialized, duration=time.monotonic() - started)
+    except BaseException as exc:  # noqa: BLE001 - a DAG file may raise anything, SystemExit included
+        return FileResult(
+            path=path,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback="".join(traceback.format_exception(exc)),
+            duration=time.monotonic() - started,
+        )
+
+
 def _child_main(conn: multiprocessing.connection.Connection) -> None:
     """Serve import requests over ``conn`` until it closes (runs in the forked child)."""
     # DAG files print; keep their output off the parent's stdout (a CLI may be printing JSON).
+    # Both levels: fd 1 for C code and subprocesses, sys.stdout for a parent that replaced it in
+    # Python (redirect_stdout, a test's capture) and whose object the fork inherited.
     os.dup2(2, 1)
+    sys.stdout = sys.stderr
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     while True:

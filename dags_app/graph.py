@@ -26,6 +26,14 @@ STATE_COLORS = {
 }
 
 
+def _graphviz_color(value: str | None, default: str) -> str:
+    """Return ``value`` as graphviz reads it: CSS's short ``#rgb`` (Airflow's ``#fff``) as ``#rrggbb``."""
+    value = value or default
+    if len(value) == 4 and value.startswith("#"):
+        return "#" + "".join(c * 2 for c in value[1:])
+    return value
+
+
 def dag_to_graph(serialized: dict[str, Any], *, states: dict[str, str] | None = None) -> graphviz.Digraph:
     """Return a left-to-right Digraph of the DAG's tasks; ``states`` colour node borders by state."""
     graph = graphviz.Digraph(
@@ -38,8 +46,8 @@ def dag_to_graph(serialized: dict[str, Any], *, states: dict[str, str] | None = 
         state = (states or {}).get(task["task_id"])
         attrs = {
             "label": graphviz.nohtml(task["task_id"]),
-            "fillcolor": task.get("ui_color") or "#ffffff",
-            "fontcolor": task.get("ui_fgcolor") or "#000000",
+            "fillcolor": _graphviz_color(task.get("ui_color"), "#ffffff"),
+            "fontcolor": _graphviz_color(task.get("ui_fgcolor"), "#000000"),
             "tooltip": graphviz.nohtml(f"{task['task_id']} ({task.get('operator', '')})"),
             "id": f"task-{task['task_id']}",
             "class": "task-node",

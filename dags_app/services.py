@@ -215,12 +215,15 @@ def dag_folder_sync(*, now: dt.datetime, folder: Path | None = None, force: bool
     if to_parse:
         options = settings.ORCHESTRATOR
         with DagFileProcessorPool(processes=options["PARSE_PROCESSES"], timeout=options["PARSE_TIMEOUT"]) as pool:
-            for result in pool.parse(sorted(to_parse)):
-                stat_key, digest = to_parse[result.path]
-                with transaction.atomic():
-                    _store_result(result, stat=stat_key, source_hash=digest, now=now, counts=counts)
-                if result.error:
-                    log.warning("parse: %s: %s", result.path, result.error)
+            # The pool yields in completion order; store in path order, so that when two files
+            # define the same dag_id the first path keeps it, whichever child finished first.
+            results = sorted(pool.parse(sorted(to_parse)), key=lambda r: r.path)
+        for result in results:
+            stat_key, digest = to_parse[result.path]
+            with transaction.atomic():
+                _store_result(result, stat=stat_key, source_hash=digest, now=now, counts=counts)
+            if result.error:
+                log.warning("parse: %s: %s", result.path, result.error)
 
     on_disk = {str(p) for p in paths}
     gone_files = [path for path in known if path not in on_disk]

@@ -147,6 +147,12 @@ RQ_QUEUES = {
     if name
 }
 RQ_SHOW_ADMIN_LINK = True
+# Both `manage.py rqworker` and `rq worker -w runs_app.worker.OrchestratorWorker` use these: the
+# JSON serializer and a job class that runs nothing but the task runner (see runs_app/worker.py).
+RQ = {
+    "WORKER_CLASS": "runs_app.worker.OrchestratorWorker",
+    "JOB_CLASS": "runs_app.worker.OrchestratorJob",
+}
 
 # The orchestrator's own knobs.
 DAGS_FOLDER = Path(os.environ.get("DAGS_FOLDER") or BASE_DIR / "dags").resolve()

@@ -7,10 +7,11 @@ mistake is a ``CommandError`` with one clear line (exit 1, no traceback).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import pendulum
 import yaml
@@ -131,6 +132,20 @@ def confirm(question: str, *, yes: bool) -> None:
         raise CommandError("Cancelled, nothing was changed.")
 
 
+def _one_line_error(parser: CommandParser, message: str) -> NoReturn:
+    """Report an argument error as one line (argparse would print the usage block first)."""
+    if parser.called_from_command_line:
+        parser.exit(2, f"{parser.prog}: error: {message} (see --help)\n")
+    raise CommandError(f"Error: {message}")
+
+
+class OneLineErrorParser(CommandParser):
+    """A CommandParser whose errors (a missing flag, a bad choice) are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        _one_line_error(self, message)
+
+
 class SubcommandCommand(BaseCommand):
     """A command with Airflow-style subcommands (``dags list``), each a method ``handle_<name>``.
 
@@ -143,7 +158,11 @@ class SubcommandCommand(BaseCommand):
     requires_system_checks: Sequence[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
+        # Django builds the top-level parser; its errors, and its subparsers', are one line too.
+        parser.error = functools.partial(_one_line_error, parser)  # type: ignore[method-assign]
+        sub = parser.add_subparsers(
+            dest="subcommand", metavar="COMMAND", required=True, parser_class=OneLineErrorParser
+        )
         for name, (help_text, add_args) in self.subcommands.items():
             subparser = sub.add_parser(name, help=help_text, description=help_text)
             add_args(subparser)

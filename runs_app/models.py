@@ -89,6 +89,8 @@ class TaskInstance(models.Model):
     last_heartbeat = models.DateTimeField(null=True, blank=True)
     rq_job_id = models.CharField(max_length=250, blank=True, default="")
     next_retry_at = models.DateTimeField(null=True, blank=True)
+    # The templated fields as the last try rendered them (the UI's "Rendered" tab).
+    rendered_fields = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

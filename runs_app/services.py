@@ -10,18 +10,29 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from dags_app.errors import NotFound, ServiceError
 from dags_app.models import DagFile, DagModel
 from dags_app.sdk.validation import validate_key
-from dags_app.timetables import timetable_from_dict
+from dags_app.timetables import TimeRestriction, timetable_from_dict
 from runs_app.models import AuditLog, DagRun, Pool, TaskInstance
-from runs_app.states import AuditEvent, DagRunState, DagRunType
+from runs_app.scheduling import Executor, RQExecutor, dag_run_schedule_locked, task_instance_queue
+from runs_app.states import (
+    DAG_RUN_FINISHED,
+    TI_FAILED_LIKE,
+    TI_FINISHED,
+    AuditEvent,
+    DagRunState,
+    DagRunType,
+    TaskInstanceState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -203,3 +214,285 @@ def dag_delete(*, dag_id: str, user: AbstractBaseUser | None = None, source: str
     if logs.is_relative_to(settings.LOGS_FOLDER.resolve()) and logs.is_dir():
         shutil.rmtree(logs, ignore_errors=True)
     return deleted
+
+
+# -- clear, mark, run, backfill ------------------------------------------------------------------
+
+
+def _relatives(dag: DagModel, task_ids: set[str], *, upstream: bool, downstream: bool) -> set[str]:
+    """Return ``task_ids`` plus, if asked, every task up- or downstream of them (transitively)."""
+    tasks = {t["task_id"]: t for t in dag.tasks}
+    result = set(task_ids)
+    for direction, wanted in (("upstream_task_ids", upstream), ("downstream_task_ids", downstream)):
+        if not wanted:
+            continue
+        stack = list(task_ids)
+        while stack:
+            for other in tasks.get(stack.pop(), {}).get(direction, []):
+                if other not in result:
+                    result.add(other)
+                    stack.append(other)
+    return result
+
+
+def _expand(tis: Iterable[TaskInstance], *, upstream: bool, downstream: bool) -> dict[int, tuple[DagRun, set[str]]]:
+    """Group task instances by run, with their relatives added; return {run pk: (run, task ids)}."""
+    by_run: dict[int, tuple[DagRun, set[str]]] = {}
+    for ti in tis:
+        run = ti.dag_run
+        by_run.setdefault(run.pk, (run, set()))[1].add(ti.task_id)
+    return {
+        pk: (run, _relatives(run.dag, ids, upstream=upstream, downstream=downstream))
+        for pk, (run, ids) in by_run.items()
+    }
+
+
+def _reopen_and_schedule(*, run: DagRun, now: dt.datetime, executor: Executor | None) -> None:
+    """Put a run whose task instances changed back to work: running (or queued if paused), then schedule."""
+    unfinished = run.task_instances.exclude(state__in=TI_FINISHED).exists()
+    if unfinished and run.state in DAG_RUN_FINISHED:
+        target = (
+            DagRunState.QUEUED if run.dag.is_paused and run.run_type != DagRunType.BACKFILL else DagRunState.RUNNING
+        )
+        DagRun.objects.filter(pk=run.pk).update(state=target, end_date=None, start_date=run.start_date or now)
+    dag_run_schedule_locked(run_id=run.pk, now=now, executor=executor)
+
+
+def task_instances_clear(
+    *,
+    tis: Iterable[TaskInstance],
+    now: dt.datetime,
+    upstream: bool = False,
+    downstream: bool = False,
+    only_failed: bool = False,
+    user: AbstractBaseUser | None = None,
+    source: str = "cli",
+    executor: Executor | None = None,
+) -> int:
+    """Clear task instances (and, if asked, their up/downstream) so they run again; return how many.
+
+    As in Airflow: each cleared instance goes back to ``none`` keeping its try count, gets its
+    task's retries again (``max_tries``), a running one is stopped by its worker at the next
+    heartbeat, and a finished run returns to running (queued while its DAG is paused).
+    """
+    cleared = 0
+    for run, task_ids in _expand(
+        list(tis if not isinstance(tis, QuerySet) else tis.select_related("dag_run", "dag_run__dag")),
+        upstream=upstream,
+        downstream=downstream,
+    ).values():
+        tasks = {t["task_id"]: t for t in run.dag.tasks}
+        with transaction.atomic():
+            qs = TaskInstance.objects.filter(dag_run=run, task_id__in=task_ids)
+            if only_failed:
+                qs = qs.filter(state__in=TI_FAILED_LIKE)
+            for ti in qs:
+                retries = tasks.get(ti.task_id, {}).get("retries", 0)
+                cleared += TaskInstance.objects.filter(pk=ti.pk, try_number=ti.try_number).update(
+                    state=TaskInstanceState.NONE,
+                    max_tries=ti.try_number + retries,
+                    next_retry_at=None,
+                    end_date=None,
+                    rq_job_id="",
+                )
+            audit_log_record(
+                event=AuditEvent.CLEAR,
+                user=user,
+                source=source,
+                dag_id=run.dag.dag_id,
+                run_id=run.run_id,
+                task_id=",".join(sorted(task_ids)),
+                extra={"upstream": upstream, "downstream": downstream, "only_failed": only_failed},
+            )
+        _reopen_and_schedule(run=run, now=now, executor=executor)
+    return cleared
+
+
+def task_instances_set_state(
+    *,
+    tis: Iterable[TaskInstance],
+    state: TaskInstanceState,
+    now: dt.datetime,
+    upstream: bool = False,
+    downstream: bool = False,
+    user: AbstractBaseUser | None = None,
+    source: str = "cli",
+    executor: Executor | None = None,
+) -> int:
+    """Mark task instances (and, if asked, their up/downstream) success or failed; return how many.
+
+    Marking success lets the ``upstream_failed`` (and by it ``skipped``) tasks downstream be
+    evaluated again, so they run, as the seed shows; marking failed lets downstream tasks become
+    ``upstream_failed``. The run is reopened if needed and scheduled at once.
+    """
+    if state not in (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED):
+        raise ServiceError(f"Tasks can only be marked success or failed, not {state}")
+    changed = 0
+    event = AuditEvent.MARK_SUCCESS if state == TaskInstanceState.SUCCESS else AuditEvent.MARK_FAILED
+    for run, task_ids in _expand(
+        list(tis if not isinstance(tis, QuerySet) else tis.select_related("dag_run", "dag_run__dag")),
+        upstream=upstream,
+        downstream=downstream,
+    ).values():
+        with transaction.atomic():
+            changed += (
+                TaskInstance.objects.filter(dag_run=run, task_id__in=task_ids)
+                .exclude(state=state)
+                .update(state=state, end_date=now, next_retry_at=None)
+            )
+            if state == TaskInstanceState.SUCCESS:
+                below = _relatives(run.dag, task_ids, upstream=False, downstream=True) - task_ids
+                TaskInstance.objects.filter(
+                    dag_run=run, task_id__in=below, state__in=[TaskInstanceState.UPSTREAM_FAILED]
+                ).update(state=TaskInstanceState.NONE, start_date=None, end_date=None, duration=None)
+            audit_log_record(
+                event=event,
+                user=user,
+                source=source,
+                dag_id=run.dag.dag_id,
+                run_id=run.run_id,
+                task_id=",".join(sorted(task_ids)),
+                extra={"upstream": upstream, "downstream": downstream},
+            )
+        _reopen_and_schedule(run=run, now=now, executor=executor)
+    return changed
+
+
+def dag_run_set_state(
+    *,
+    run: DagRun,
+    state: DagRunState,
+    now: dt.datetime,
+    user: AbstractBaseUser | None = None,
+    source: str = "cli",
+) -> None:
+    """Mark a whole run success (every unfinished task success) or failed (running ones failed, rest skipped)."""
+    if state not in (DagRunState.SUCCESS, DagRunState.FAILED):
+        raise ServiceError(f"A DAG run can only be marked success or failed, not {state}")
+    with transaction.atomic():
+        unfinished = TaskInstance.objects.filter(dag_run=run).exclude(state__in=TI_FINISHED)
+        if state == DagRunState.SUCCESS:
+            TaskInstance.objects.filter(dag_run=run).exclude(state=TaskInstanceState.SUCCESS).update(
+                state=TaskInstanceState.SUCCESS, end_date=now
+            )
+        else:
+            unfinished.filter(state__in=[TaskInstanceState.RUNNING, TaskInstanceState.QUEUED]).update(
+                state=TaskInstanceState.FAILED, end_date=now
+            )
+            unfinished.update(state=TaskInstanceState.SKIPPED, end_date=now)
+        DagRun.objects.filter(pk=run.pk).update(state=state, end_date=now, start_date=run.start_date or now)
+        audit_log_record(
+            event=AuditEvent.MARK_SUCCESS if state == DagRunState.SUCCESS else AuditEvent.MARK_FAILED,
+            user=user,
+            source=source,
+            dag_id=run.dag.dag_id,
+            run_id=run.run_id,
+        )
+    run.state = state
+
+
+def dag_backfill(
+    *,
+    dag: DagModel,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    conf: dict[str, Any] | None = None,
+    user: AbstractBaseUser | None = None,
+    source: str = "cli",
+) -> list[DagRun]:
+    """Create backfill runs for every scheduled logical date in [start, end]; return them.
+
+    Dates that already have a run are left as they are (clear them to run them again). The
+    scheduler and workers execute backfill runs like any other, also while the DAG is paused.
+    Raises ServiceError when the DAG has no schedule or the range is empty.
+    """
+    if end < start:
+        raise ServiceError(f"The end date {end.isoformat()} is before the start date {start.isoformat()}")
+    timetable = timetable_from_dict(dag.serialized["timetable"])
+    if not timetable.periodic:
+        raise ServiceError(f"DAG {dag.dag_id} has no periodic schedule ({dag.schedule}); trigger it instead")
+    restriction = TimeRestriction(earliest=start, latest=end, catchup=True)
+    infos = []
+    last = None
+    while True:
+        info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction, now=now)
+        if info is None or info.logical_date > end:
+            break
+        infos.append(info)
+        last = info.data_interval
+        if len(infos) > 10_000:
+            raise ServiceError("The date range covers more than 10,000 runs; narrow it")
+    existing = set(
+        DagRun.objects.filter(dag=dag, logical_date__in=[i.logical_date for i in infos]).values_list(
+            "logical_date", flat=True
+        )
+    )
+    runs = []
+    with transaction.atomic():
+        for info in infos:
+            if info.logical_date in existing:
+                continue
+            runs.append(
+                dag_run_create(
+                    dag=dag,
+                    logical_date=info.logical_date,
+                    run_type=DagRunType.BACKFILL,
+                    now=now,
+                    conf=conf,
+                    data_interval=(info.data_interval.start, info.data_interval.end),
+                    triggered_by=getattr(user, "username", "") or source,
+                )
+            )
+        audit_log_record(
+            event=AuditEvent.BACKFILL,
+            user=user,
+            source=source,
+            dag_id=dag.dag_id,
+            extra={"start": start.isoformat(), "end": end.isoformat(), "runs": [r.run_id for r in runs]},
+        )
+    return runs
+
+
+def task_instance_run(
+    *,
+    ti: TaskInstance,
+    now: dt.datetime,
+    ignore_dependencies: bool = True,
+    user: AbstractBaseUser | None = None,
+    source: str = "cli",
+) -> TaskInstance:
+    """Queue the next try of one task instance now (the UI's "Run", ``tasks run``), even if finished.
+
+    Raises ServiceError when the run is not running/finished, or when dependencies are not met
+    and ``ignore_dependencies`` is False.
+    """
+    from runs_app.deps import count_upstream, evaluate_trigger_rule
+
+    run = ti.dag_run
+    task = run.dag.get_task(ti.task_id)
+    if task is None:
+        raise ServiceError(f"Task {ti.task_id} is no longer in DAG {run.dag.dag_id}")
+    if ti.state in (TaskInstanceState.QUEUED, TaskInstanceState.RUNNING):
+        raise ServiceError(f"Task instance {ti.task_id} is already {ti.state}")
+    if not ignore_dependencies:
+        states = dict(run.task_instances.values_list("task_id", "state"))
+        status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+        if not status.ready:
+            raise ServiceError(f"Dependencies not met for {ti.task_id}: {status.reason}")
+    with transaction.atomic():
+        if run.state != DagRunState.RUNNING:
+            DagRun.objects.filter(pk=run.pk).update(
+                state=DagRunState.RUNNING, end_date=None, start_date=run.start_date or now
+            )
+            run.state = DagRunState.RUNNING
+        TaskInstance.objects.filter(pk=ti.pk).update(
+            max_tries=max(ti.max_tries, ti.try_number + task.get("retries", 0))
+        )
+        ti.refresh_from_db()
+        if not task_instance_queue(ti=ti, task=task, now=now, executor=RQExecutor()):
+            raise ServiceError(f"Task instance {ti.task_id} changed meanwhile; try again")
+        audit_log_record(
+            event=AuditEvent.RUN, user=user, source=source, dag_id=run.dag.dag_id, run_id=run.run_id, task_id=ti.task_id
+        )
+    return ti

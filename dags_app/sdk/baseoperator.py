@@ -56,13 +56,34 @@ def _init_parameters(cls: type) -> frozenset[str]:
     return frozenset(names)
 
 
+def _check_required(required: frozenset[str], kwargs: dict[str, Any]) -> None:
+    """Raise AirflowException naming the ``required`` arguments missing from ``kwargs``."""
+    missing = sorted(required - kwargs.keys())
+    if len(missing) == 1:
+        raise AirflowException(f"missing keyword argument {missing[0]!r}")
+    if missing:
+        raise AirflowException(f"missing keyword arguments {', '.join(repr(a) for a in missing)}")
+
+
 def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
-    """Wrap an operator's ``__init__`` so ``default_args`` fill the arguments not passed."""
+    """Wrap an operator's ``__init__`` so ``default_args`` fill the arguments not passed.
+
+    As Airflow's ``apply_defaults``, a required argument still missing after that raises an
+    AirflowException naming it (``task_id`` excepted, Python's own error names it).
+    """
+    required = frozenset(
+        p.name
+        for p in inspect.signature(init).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and p.default is p.empty
+        and p.name not in ("self", "task_id")
+    )
 
     @functools.wraps(init)
     def wrapper(self: BaseOperator, *args: Any, **kwargs: Any) -> None:
         if getattr(self, "_init_in_progress", False):
             # A super().__init__() call inside the outermost __init__: defaults are applied already.
+            _check_required(required, kwargs)
             init(self, *args, **kwargs)
             return
         if args:
@@ -81,6 +102,7 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
             # Task params extend the DAG's params (Airflow merges both; the task wins).
             if "params" in default_args and "params" in kwargs and kwargs["params"] is not default_args["params"]:
                 kwargs["params"] = {**default_args["params"], **kwargs["params"]}
+            _check_required(required, kwargs)
             init(self, **kwargs)
         finally:
             object.__setattr__(self, "_init_in_progress", False)

@@ -178,12 +178,16 @@ class DAG:
         existing = self.task_dict.get(task.task_id)
         if existing is not None and existing is not task:
             raise DuplicateTaskIdFound(f"Task id '{task.task_id}' has already been added to the DAG '{self.dag_id}'")
-        if task.start_date is None:
-            task.start_date = self.start_date
-        else:
-            task.start_date = to_utc(task.start_date, f"start_date of task '{task.task_id}'")
-        if task.end_date is None:
-            task.end_date = self.end_date
+        # As in Airflow, a task starts on the later of its own and the DAG's start date, and ends on
+        # the earlier of the two end dates.
+        start = to_utc(task.start_date, f"start_date of task '{task.task_id}'")
+        if start is None or (self.start_date is not None and start < self.start_date):
+            start = self.start_date
+        task.start_date = start
+        end = to_utc(task.end_date, f"end_date of task '{task.task_id}'")
+        if end is None or (self.end_date is not None and end > self.end_date):
+            end = self.end_date
+        task.end_date = end
         self.task_dict[task.task_id] = task
         task._dag = self
 
@@ -318,7 +322,11 @@ def dag(dag_id: Any = "", **dag_kwargs: Any) -> Any:
             bound.apply_defaults()
             params = dict(dag_kwargs.get("params") or {})
             for name, value in bound.arguments.items():
-                params.setdefault(name, value)
+                # As Airflow's DagParam: the argument's value wins; a Param keeps its schema.
+                existing = params.get(name)
+                if isinstance(existing, Param) and not isinstance(value, Param):
+                    value = Param(value, description=existing.description, **existing.schema)
+                params[name] = value
             with DAG(dag_id or func.__name__, **{**dag_kwargs, "params": params}) as dag_obj:
                 dag_obj.fileloc = func.__code__.co_filename
                 if func.__doc__ and not dag_obj.doc_md:

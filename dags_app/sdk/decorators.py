@@ -10,7 +10,7 @@ import functools
 import inspect
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dags_app.sdk.baseoperator import BaseOperator
@@ -29,7 +29,7 @@ def _returns_dict(func: Callable[..., Any]) -> bool:
     except Exception:
         return False
     origin = typing.get_origin(annotation) or annotation
-    return isinstance(origin, type) and issubclass(origin, dict)
+    return isinstance(origin, type) and issubclass(origin, Mapping)
 
 
 class _DecoratedMixin:

@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from dags_app.sdk.baseoperator import BaseOperator
@@ -35,17 +35,17 @@ class EmptyOperator(BaseOperator):
 def determine_kwargs(func: Callable[..., Any], args: Collection[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Return the keyword arguments from ``kwargs`` (context + op_kwargs) that ``func`` accepts.
 
-    A callable with ``**kwargs`` receives everything; otherwise only the names it declares and
-    that are not already filled by the positional ``args``.
+    A callable with ``**kwargs`` receives everything; otherwise only the names it declares. As in
+    Airflow, raises ValueError when a positional argument fills a parameter whose name is also in
+    ``kwargs`` (e.g. ``def f(ds)`` called with ``op_args=[...]``).
     """
     signature = inspect.signature(func)
+    for param in list(signature.parameters.values())[: len(args)]:
+        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD) and param.name in kwargs:
+            raise ValueError(f"The key {param.name!r} in args is a part of kwargs and therefore reserved.")
     if any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
         return dict(kwargs)
-    positional = [
-        p.name for p in signature.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    filled = set(positional[: len(args)])
-    return {k: v for k, v in kwargs.items() if k in signature.parameters and k not in filled}
+    return {k: v for k, v in kwargs.items() if k in signature.parameters}
 
 
 class PythonOperator(BaseOperator):
@@ -103,10 +103,30 @@ class BranchMixIn(SkipMixin):
     def do_branch(self, context: dict[str, Any], branches: str | Iterable[str] | None) -> str | list[str] | None:
         """Skip every direct downstream task not named in ``branches``; return ``branches``.
 
-        Raises AirflowException when a branch names a task that is not downstream of this one.
+        A direct downstream task that is also downstream of a chosen branch is not skipped (the
+        "empty branch" of Airflow: ``branch >> [task1, join]``, ``task1 >> join``). Raises
+        AirflowException when a branch is not a task id or names a task not downstream of this one.
         """
         task: BaseOperator = self  # type: ignore[assignment]
-        chosen = set() if branches is None else ({branches} if isinstance(branches, str) else set(branches))
+        if branches is None:
+            chosen: set[str] = set()
+        elif isinstance(branches, str):
+            chosen = {branches}
+        elif isinstance(branches, Iterable):
+            if isinstance(branches, Iterator):
+                branches = list(branches)  # a generator can be read once; the list goes to XCom
+            chosen = set(branches)
+        else:
+            raise AirflowException(
+                "'branch_task_ids' must be either None, a task ID, or an Iterable of IDs, "
+                f"but got {type(branches).__name__!r}."
+            )
+        not_strings = {b for b in chosen if not isinstance(b, str)}
+        if not_strings:
+            raise AirflowException(
+                f"Unable to branch to the specified tasks. The branching function returned invalid "
+                f"'branch_task_ids': {not_strings}"
+            )
         unknown = chosen - task.dag.task_dict.keys()
         if unknown:
             raise AirflowException(
@@ -118,7 +138,10 @@ class BranchMixIn(SkipMixin):
                 f"'branch_task_ids' must contain only tasks downstream of '{task.task_id}': {sorted(not_downstream)}"
             )
         log.info("Branch into %s", sorted(chosen) if chosen else "nothing")
-        self.skip(context, task.downstream_task_ids - chosen)
+        followed = set(chosen)
+        for task_id in chosen:
+            followed |= task.dag.get_task(task_id).get_flat_relative_ids(upstream=False)
+        self.skip(context, task.downstream_task_ids - followed)
         return branches
 
 
@@ -159,8 +182,8 @@ class BashOperator(BaseOperator):
     """Run ``bash_command`` (templated) with bash; its last line of output goes to XCom.
 
     A non-zero exit fails the task; exit code ``skip_on_exit_code`` (99) skips it. Output lines
-    are logged as they arrive. The command runs in its own process group so a timeout or kill
-    stops everything it started.
+    are logged as they arrive. The command stays in the task's process group, so the worker's
+    timeout or kill of the task stops everything the command started.
     """
 
     template_fields = ("bash_command", "env", "cwd")
@@ -226,13 +249,12 @@ class BashOperator(BaseOperator):
                 stderr=subprocess.STDOUT,
                 cwd=self.cwd or tmp,
                 env=self._environment(context),
-                start_new_session=True,
             )
             log.info("Output:")
             last_line = ""
             assert self.sub_process.stdout is not None
             for raw in iter(self.sub_process.stdout.readline, b""):
-                last_line = raw.decode(self.output_encoding, errors="backslashreplace").rstrip("\n")
+                last_line = raw.decode(self.output_encoding, errors="backslashreplace").rstrip()
                 log.info("%s", last_line)
             self.sub_process.wait()
             code = self.sub_process.returncode

@@ -130,15 +130,15 @@ class Command(SubcommandCommand):
             return
         path = Path(save)
         fmt = path.suffix.lstrip(".").lower()
-        if fmt == "dot":
-            path.write_text(dag_to_dot(dag.serialized))
-        else:
-            if fmt not in {"png", "svg", "pdf", "jpg", "jpeg", "gif"}:
-                raise CommandError(f"Unsupported file format '{fmt}': use .png, .svg, .pdf, .jpg, .gif or .dot")
-            try:
+        if fmt != "dot" and fmt not in {"png", "svg", "pdf", "jpg", "jpeg", "gif"}:
+            raise CommandError(f"Unsupported file format '{fmt}': use .png, .svg, .pdf, .jpg, .gif or .dot")
+        try:
+            if fmt == "dot":
+                path.write_text(dag_to_dot(dag.serialized))
+            else:
                 path.write_bytes(dag_to_graph(dag.serialized).pipe(format=fmt))
-            except OSError as exc:
-                raise CommandError(f"Cannot write {path}: {exc}") from None
+        except OSError as exc:
+            raise CommandError(f"Cannot write {path}: {exc}") from None
         self.stdout.write(f"File {path} saved")
 
     def handle_details(self, *, dag_id: str, output: str, **_: Any) -> None:

@@ -1,0 +1,593 @@
+"""Execute one try of one task instance: claim it, run it in a supervised child, record, follow.
+
+1. Claim: ``queued -> running`` for exactly this try (a conditional update); if another process
+   claimed it, or the try is no longer current, do nothing.
+2. Load the task from its DAG file (cached per file modification time in this process).
+3. Fork a child in a process group of its own. The child renders the templated fields, runs
+   ``execute(context)`` with stdout, stderr and logging going to this try's log file, pushes the
+   return value to XCom, and reports its outcome through a pipe.
+4. The parent heartbeats while it waits; it kills the child's whole process group when the
+   ``execution_timeout`` passes or when the row was changed by someone else (cleared, marked).
+5. Record the final state (success, skipped, up_for_retry, failed) for this try only, apply the
+   skips a branch or short-circuit asked for, then fast-follow: schedule the run's now-ready
+   downstream tasks in the same transaction.
+
+A crash of the child (segfault, ``os._exit``, OOM kill) is a failure of the try, not of the
+worker. A crash of the worker itself leaves the row ``running`` without heartbeats; the
+scheduler's zombie repair takes it from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import math
+import os
+import select
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils import timezone
+
+from dags_app.dagbag import load_dags
+from dags_app.sdk.baseoperator import BaseOperator
+from dags_app.sdk.context import set_current_context
+from dags_app.sdk.dag import DAG
+from dags_app.sdk.exceptions import AirflowFailException, AirflowSkipException
+from dags_app.sdk.macros import macros
+from dags_app.sdk.param import resolve_params
+from dags_app.serialization import json_safe
+from runs_app.models import DagRun, TaskInstance, XCom
+from runs_app.scheduling import Executor, RunSchedule, dag_run_schedule_locked
+from runs_app.states import DagRunState, TaskInstanceState
+
+log = logging.getLogger(__name__)
+
+LOG_FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(message)s"
+RETURN_VALUE = "return_value"
+MAX_RETRY_DELAY_SECONDS = 24 * 3600
+
+# -- loading tasks ---------------------------------------------------------------------------------
+
+_dag_cache: dict[str, tuple[tuple[float, int], dict[str, DAG]]] = {}
+
+
+class TaskLoadError(Exception):
+    """The task cannot be loaded from its DAG file."""
+
+
+def load_task(*, fileloc: str, dag_id: str, task_id: str) -> BaseOperator:
+    """Return the task object, importing its DAG file once per modification time in this process.
+
+    Raises TaskLoadError describing what is missing or what the import raised.
+    """
+    try:
+        stat = os.stat(fileloc)
+    except OSError as exc:
+        raise TaskLoadError(f"DAG file {fileloc} cannot be read: {exc}") from None
+    key = (stat.st_mtime, stat.st_size)
+    cached = _dag_cache.get(fileloc)
+    if cached is None or cached[0] != key:
+        try:
+            cached = (key, load_dags(fileloc))
+        except BaseException as exc:
+            raise TaskLoadError(f"DAG file {fileloc} failed to import: {type(exc).__name__}: {exc}") from exc
+        _dag_cache[fileloc] = cached
+    dag = cached[1].get(dag_id)
+    if dag is None:
+        raise TaskLoadError(f"DAG {dag_id} is not defined in {fileloc} any more")
+    if not dag.has_task(task_id):
+        raise TaskLoadError(f"Task {task_id} is not in DAG {dag_id} any more")
+    return dag.get_task(task_id)
+
+
+# -- the context a task sees -----------------------------------------------------------------------
+
+
+@dataclass
+class RunContext:
+    """The ``dag_run`` of the template context: the run's fields, read-only for the task."""
+
+    dag_id: str
+    run_id: str
+    run_type: str
+    logical_date: Any
+    data_interval_start: Any
+    data_interval_end: Any
+    conf: dict[str, Any]
+    start_date: Any
+    external_trigger: bool
+
+    @property
+    def execution_date(self) -> Any:
+        return self.logical_date
+
+
+def _pendulum(value: dt.datetime | None) -> Any:
+    return pendulum.instance(value) if value is not None else None
+
+
+class RuntimeTaskInstance:
+    """The ``ti`` of the template context: the try being executed, with XCom access."""
+
+    def __init__(self, *, ti: TaskInstance, run: DagRun, task: BaseOperator, test_mode: bool = False) -> None:
+        self._ti = ti
+        self._run = run
+        self.task = task
+        self.task_id = ti.task_id
+        self.dag_id = run.dag.dag_id
+        self.run_id = run.run_id
+        self.try_number = ti.try_number
+        self.max_tries = ti.max_tries
+        self.map_index = -1
+        self.state = TaskInstanceState.RUNNING.value
+        self.hostname = socket.gethostname()
+        self.logical_date = _pendulum(run.logical_date)
+        self.execution_date = self.logical_date
+        self.start_date = _pendulum(ti.start_date)
+        self.test_mode = test_mode
+        self.skipped: set[str] = set()
+        self._test_xcoms: dict[tuple[str, str], Any] = {}
+
+    def xcom_push(self, key: str, value: Any, execution_date: Any = None) -> None:
+        """Store ``value`` under ``key`` for this task instance; raises TypeError for non-JSON values."""
+        try:
+            value = json.loads(json.dumps(value))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"XCom value for key '{key}' of task '{self.task_id}' is not JSON serializable: {exc}"
+            ) from None
+        if self.test_mode:
+            self._test_xcoms[(self.task_id, key)] = value
+            return
+        XCom.objects.update_or_create(
+            task_instance=self._ti,
+            key=key,
+            defaults={"dag_run": self._run, "task_id": self.task_id, "value": value},
+        )
+
+    def xcom_pull(
+        self,
+        task_ids: str | list[str] | tuple[str, ...] | None = None,
+        dag_id: str | None = None,
+        key: str = RETURN_VALUE,
+        include_prior_dates: bool = False,
+        default: Any = None,
+        **_: Any,
+    ) -> Any:
+        """Return the XCom value(s) of ``task_ids`` in this run (a list for a list of ids)."""
+        qs = XCom.objects.filter(dag_run=self._run, key=key)
+        if task_ids is None:
+            if self.test_mode and any(k == key for _, k in self._test_xcoms):
+                return next(v for (_, k), v in self._test_xcoms.items() if k == key)
+            row = qs.order_by("-timestamp").first()
+            return row.value if row is not None else default
+        ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
+        found = dict(qs.filter(task_id__in=ids).values_list("task_id", "value"))
+        if self.test_mode:
+            found.update({tid: v for (tid, k), v in self._test_xcoms.items() if k == key and tid in ids})
+        if isinstance(task_ids, str):
+            return found.get(task_ids, default)
+        return [found.get(tid, default) for tid in ids]
+
+    def skip_tasks(self, task_ids: list[str]) -> None:
+        """Ask for these tasks of the run to be skipped once this try ends successfully."""
+        self.skipped.update(task_ids)
+
+    def __repr__(self) -> str:
+        return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} [running]>"
+
+
+def build_context(*, ti: TaskInstance, run: DagRun, task: BaseOperator, test_mode: bool = False) -> dict[str, Any]:
+    """Return the template and ``execute`` context, with Airflow's names."""
+    logical = _pendulum(run.logical_date)
+    runtime = RuntimeTaskInstance(ti=ti, run=run, task=task, test_mode=test_mode)
+    dag = task.dag
+    params = resolve_params({**dag.params, **task.params}, run.conf)
+    dag_run = RunContext(
+        dag_id=run.dag.dag_id,
+        run_id=run.run_id,
+        run_type=run.run_type,
+        logical_date=logical,
+        data_interval_start=_pendulum(run.data_interval_start),
+        data_interval_end=_pendulum(run.data_interval_end),
+        conf=dict(run.conf or {}),
+        start_date=_pendulum(run.start_date),
+        external_trigger=run.run_type == "manual",
+    )
+    return {
+        "dag": dag,
+        "task": task,
+        "ti": runtime,
+        "task_instance": runtime,
+        "dag_run": dag_run,
+        "run_id": run.run_id,
+        "logical_date": logical,
+        "execution_date": logical,
+        "data_interval_start": dag_run.data_interval_start,
+        "data_interval_end": dag_run.data_interval_end,
+        "ds": logical.strftime("%Y-%m-%d"),
+        "ds_nodash": logical.strftime("%Y%m%d"),
+        "ts": logical.isoformat(),
+        "ts_nodash": logical.strftime("%Y%m%dT%H%M%S"),
+        "ts_nodash_with_tz": logical.isoformat().replace("-", "").replace(":", ""),
+        "params": params,
+        "conf": dag_run.conf,
+        "macros": macros,
+        "test_mode": test_mode,
+        "try_number": ti.try_number,
+        "templates_dict": None,
+        "inlets": [],
+        "outlets": [],
+    }
+
+
+# -- the child that runs the task --------------------------------------------------------------
+
+
+def _forget_inherited_connections() -> None:
+    """Make Django open fresh database connections in a forked child.
+
+    The parent's connection objects are kept referenced (never closed or collected here): closing
+    them would end the parent's session on the server for a shared socket.
+    """
+    inherited = []
+    for conn in connections.all(initialized_only=True):
+        inherited.append(conn.connection)
+        conn.connection = None
+        conn.in_atomic_block = False
+        conn.savepoint_ids = []
+        conn.needs_rollback = False
+        conn.run_on_commit = []
+    _forget_inherited_connections.kept = inherited  # type: ignore[attr-defined]
+
+
+def _setup_child_output(log_path: Path | None) -> None:
+    if log_path is not None:
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+    # Loggers configured by Django settings write to the old streams; route them to the root.
+    for name in list(logging.root.manager.loggerDict):
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+
+
+def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
+    """Execute ``task`` here and return the outcome as a JSON-able dict (never raises)."""
+    ti: RuntimeTaskInstance = context["ti"]
+    outcome: dict[str, Any] = {"state": TaskInstanceState.FAILED.value, "retry": True, "skip": [], "rendered": {}}
+    try:
+        with set_current_context(context):
+            task.render_template_fields(context)
+            outcome["rendered"] = {f: json_safe(getattr(task, f, None)) for f in task.template_fields}
+            task.pre_execute(context)
+            result = task.execute(context)
+            task.post_execute(context, result)
+            if task.do_xcom_push and result is not None:
+                ti.xcom_push(key=RETURN_VALUE, value=result)
+        outcome.update(state=TaskInstanceState.SUCCESS.value, skip=sorted(ti.skipped))
+        log.info("Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s", ti.dag_id, ti.task_id, ti.run_id)
+    except AirflowSkipException as exc:
+        outcome.update(state=TaskInstanceState.SKIPPED.value)
+        log.info("Skipping task %s: %s", ti.task_id, exc)
+    except AirflowFailException as exc:
+        outcome.update(retry=False, error=str(exc))
+        log.error("Task failed without retries: %s", exc, exc_info=True)
+    except BaseException as exc:
+        outcome.update(error=f"{type(exc).__name__}: {exc}")
+        log.error("Task failed with exception", exc_info=True)
+    return outcome
+
+
+def _child_main(task: BaseOperator, context: dict[str, Any], log_path: Path | None, write_fd: int) -> None:
+    code = 0
+    try:
+        os.setsid()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _forget_inherited_connections()
+        _setup_child_output(log_path)
+        outcome = _run_task(task, context)
+        with os.fdopen(write_fd, "w") as pipe:
+            pipe.write(json.dumps(outcome))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        connections.close_all()
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        os._exit(code)
+
+
+# -- the supervising parent --------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """How one try ended, as the parent records it."""
+
+    state: str
+    retry: bool = True
+    error: str = ""
+    skip: list[str] = field(default_factory=list)
+    rendered: dict[str, Any] = field(default_factory=dict)
+    superseded: bool = False
+
+
+def append_log(log_path: Path | None, message: str) -> None:
+    line = f"[{timezone.now().isoformat(sep=' ', timespec='milliseconds')}] {{runner.py}} INFO - {message}\n"
+    if log_path is None:
+        sys.stdout.write(line)
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as handle:
+        handle.write(line)
+
+
+def _kill_group(pid: int, grace: float = 2.0) -> None:
+    """SIGTERM the child's process group, then SIGKILL what is left after ``grace`` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _heartbeat(ti_id: int, try_number: int) -> bool:
+    """Record that the try is alive; return False when the row is no longer this running try."""
+    return bool(
+        TaskInstance.objects.filter(pk=ti_id, try_number=try_number, state=TaskInstanceState.RUNNING).update(
+            last_heartbeat=timezone.now()
+        )
+    )
+
+
+def supervise(
+    *,
+    task: BaseOperator,
+    context: dict[str, Any],
+    log_path: Path | None,
+    heartbeat: Callable[[], bool] | None,
+    timeout: float | None,
+) -> Outcome:
+    """Run the task in a forked child and wait for it, heartbeating, within ``timeout`` seconds."""
+    read_fd, write_fd = os.pipe()
+    for conn in connections.all(initialized_only=True):
+        # Nothing of the parent's transaction state may leak into the child.
+        if conn.in_atomic_block:
+            raise RuntimeError("supervise() must not be called inside a transaction")
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _child_main(task, context, log_path, write_fd)
+    os.close(write_fd)
+    pidfd = os.pidfd_open(pid)
+    interval = settings.ORCHESTRATOR["HEARTBEAT_INTERVAL"]
+    started = time.monotonic()
+    deadline = started + timeout if timeout else None
+    next_beat = started + interval
+    chunks: list[bytes] = []
+    status = None
+    read_open = True
+    try:
+        while status is None:
+            now = time.monotonic()
+            waits = [next_beat - now] + ([deadline - now] if deadline else [])
+            ready, _, _ = select.select([pidfd] + ([read_fd] if read_open else []), [], [], max(0.0, min(waits)))
+            if read_fd in ready:
+                data = os.read(read_fd, 65536)
+                if data:
+                    chunks.append(data)
+                else:
+                    read_open = False
+            if pidfd in ready:
+                _, status = os.waitpid(pid, 0)
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                _kill_group(pid)
+                os.waitpid(pid, 0)
+                message = f"Task timed out after {timeout:g} seconds (execution_timeout); its processes were killed"
+                append_log(log_path, f"ERROR - {message}")
+                return Outcome(state=TaskInstanceState.FAILED.value, error=f"AirflowTaskTimeout: {message}")
+            if now >= next_beat:
+                next_beat = now + interval
+                if heartbeat is not None and not heartbeat():
+                    _kill_group(pid)
+                    os.waitpid(pid, 0)
+                    append_log(log_path, "State of this instance has been externally set. Terminating instance.")
+                    return Outcome(state="", superseded=True)
+        while read_open:
+            data = os.read(read_fd, 65536)
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(read_fd)
+        os.close(pidfd)
+    raw = b"".join(chunks)
+    if not raw:
+        if os.WIFSIGNALED(status):
+            reason = f"killed by signal {os.WTERMSIG(status)}"
+        else:
+            reason = f"exit code {os.WEXITSTATUS(status)}"
+        message = f"The task process ended without reporting an outcome ({reason})"
+        append_log(log_path, f"ERROR - {message}")
+        return Outcome(state=TaskInstanceState.FAILED.value, error=message)
+    data = json.loads(raw)
+    return Outcome(
+        state=data["state"],
+        retry=data.get("retry", True),
+        error=data.get("error", ""),
+        skip=data.get("skip", []),
+        rendered=data.get("rendered", {}),
+    )
+
+
+# -- recording -----------------------------------------------------------------------------------
+
+
+def next_retry_at(*, ti: TaskInstance, task: dict[str, Any], ended: dt.datetime) -> dt.datetime:
+    """Return when the failed try ``ti.try_number`` may be retried (Airflow's formula).
+
+    With ``retry_exponential_backoff`` the delay doubles with each try, with a deterministic
+    jitter per task instance and try, capped by ``max_retry_delay``.
+    """
+    delay = float(task.get("retry_delay") or 0.0)
+    if task.get("retry_exponential_backoff"):
+        min_backoff = max(1, math.ceil(delay * (2 ** (ti.try_number - 1))))
+        seed = f"{ti.dag_run.dag.dag_id}#{ti.task_id}#{ti.dag_run.logical_date}#{ti.try_number}"
+        jitter = int(hashlib.sha1(seed.encode()).hexdigest(), 16) % min_backoff
+        delay = float(min(min_backoff + jitter, MAX_RETRY_DELAY_SECONDS))
+        if task.get("max_retry_delay") is not None:
+            delay = min(delay, float(task["max_retry_delay"]))
+    return ended + dt.timedelta(seconds=delay)
+
+
+def task_instance_record_outcome(
+    *, ti: TaskInstance, outcome: Outcome, now: dt.datetime, executor: Executor | None = None
+) -> RunSchedule | None:
+    """Write the final state of try ``ti.try_number`` and fast-follow in one transaction.
+
+    Returns None when the row had moved on (cleared, marked, or a superseded try): then
+    nothing is written.
+    """
+    task = ti.dag_run.dag.get_task(ti.task_id) or {}
+    fields: dict[str, Any] = {
+        "end_date": now,
+        "duration": (now - ti.start_date).total_seconds() if ti.start_date else None,
+        "rendered_fields": outcome.rendered,
+    }
+    state = outcome.state
+    if state == TaskInstanceState.FAILED and outcome.retry and ti.try_number <= ti.max_tries:
+        state = TaskInstanceState.UP_FOR_RETRY
+        fields["next_retry_at"] = next_retry_at(ti=ti, task=task, ended=now)
+    fields["state"] = state
+    recorded = False
+
+    def write(run: DagRun) -> None:
+        nonlocal recorded
+        recorded = bool(
+            TaskInstance.objects.filter(pk=ti.pk, state=TaskInstanceState.RUNNING, try_number=ti.try_number).update(
+                **fields
+            )
+        )
+        if recorded and outcome.skip and state == TaskInstanceState.SUCCESS:
+            TaskInstance.objects.filter(
+                dag_run=run,
+                task_id__in=outcome.skip,
+                state__in=[TaskInstanceState.NONE, TaskInstanceState.SCHEDULED],
+            ).update(state=TaskInstanceState.SKIPPED, start_date=now, end_date=now, duration=0.0)
+
+    result = dag_run_schedule_locked(run_id=ti.dag_run_id, now=now, executor=executor, before=write)
+    if not recorded:
+        return None
+    log.info("runner: %s.%s try %s -> %s", ti.dag_run.dag.dag_id, ti.task_id, ti.try_number, state)
+    return result
+
+
+def task_instance_claim(*, ti_id: int, try_number: int, now: dt.datetime) -> TaskInstance | None:
+    """Take try ``try_number`` of a queued task instance for this process; None if it is not ours."""
+    with transaction.atomic():
+        claimed = TaskInstance.objects.filter(
+            pk=ti_id,
+            try_number=try_number,
+            state=TaskInstanceState.QUEUED,
+            dag_run__state=DagRunState.RUNNING,
+        ).update(
+            state=TaskInstanceState.RUNNING,
+            start_date=now,
+            last_heartbeat=now,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+        )
+        if not claimed:
+            return None
+        # A new try starts from a clean slate: values of earlier tries must not leak into it.
+        XCom.objects.filter(task_instance_id=ti_id).delete()
+    return TaskInstance.objects.select_related("dag_run", "dag_run__dag").get(pk=ti_id)
+
+
+def execute_task_instance(*, ti_id: int, try_number: int, executor: Executor | None = None) -> str:
+    """Run one queued try end to end (the RQ job's body); return what happened, for RQ's result."""
+    ti = task_instance_claim(ti_id=ti_id, try_number=try_number, now=timezone.now())
+    if ti is None:
+        log.info("runner: task instance %s try %s is not queued for us; nothing to do", ti_id, try_number)
+        return "not claimed"
+    return execute_claimed(ti=ti, executor=executor)
+
+
+def execute_claimed(
+    *, ti: TaskInstance, executor: Executor | None = None, log_to_stdout: bool = False, test_mode: bool = False
+) -> str:
+    """Run a claimed (``running``) try, record its outcome and fast-follow; return the final state."""
+    run = ti.dag_run
+    dag = run.dag
+    log_path = None if log_to_stdout else ti.log_path()
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    append_log(
+        log_path,
+        f"Starting attempt {ti.try_number} of {ti.max_tries + 1} of {dag.dag_id}.{ti.task_id} "
+        f"(run {run.run_id}) on {socket.gethostname()} pid {os.getpid()}",
+    )
+    try:
+        task = load_task(fileloc=dag.fileloc, dag_id=dag.dag_id, task_id=ti.task_id)
+    except TaskLoadError as exc:
+        append_log(log_path, f"ERROR - {exc}")
+        outcome = Outcome(state=TaskInstanceState.FAILED.value, error=str(exc))
+    else:
+        context = build_context(ti=ti, run=run, task=task, test_mode=test_mode)
+        timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
+        outcome = supervise(
+            task=task,
+            context=context,
+            log_path=log_path,
+            heartbeat=None if test_mode else (lambda: _heartbeat(ti.pk, ti.try_number)),
+            timeout=timeout,
+        )
+    if outcome.superseded:
+        return "superseded"
+    if test_mode:
+        return outcome.state
+    now = timezone.now()
+    result = task_instance_record_outcome(ti=ti, outcome=outcome, now=now, executor=executor)
+    if result is None:
+        append_log(log_path, "The task instance changed while running; this try's result was not recorded.")
+        return "superseded"
+    ti.refresh_from_db(fields=["state"])
+    append_log(log_path, f"Task exited; state recorded: {ti.state}")
+    return ti.state

@@ -1,0 +1,342 @@
+"""Scheduling one DAG run: evaluate its task instances, queue the ready ones, finish the run.
+
+``dag_run_schedule`` is the one place where task instances move forward. The scheduler's tick
+calls it for every running run; a worker calls it right after a task ends (fast follow), so a
+chain never waits for a tick; ``dags test`` calls it with an inline executor.
+
+Every transition is a conditional update that names the state (and try) it expects and checks
+the row count: zero rows means another process got there first, which is a normal outcome.
+Queued task instances are handed to the executor in ``transaction.on_commit``, so a worker never
+receives a job whose row it cannot see yet, and a rolled-back transaction enqueues nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Sum
+
+from dags_app.models import DagModel
+from runs_app.deps import count_upstream, evaluate_trigger_rule
+from runs_app.models import DagRun, Pool, TaskInstance
+from runs_app.states import (
+    TI_FAILED_LIKE,
+    TI_FINISHED,
+    TI_RUNNING_OR_QUEUED,
+    TI_SUCCESS_LIKE,
+    DagRunState,
+    TaskInstanceState,
+)
+
+log = logging.getLogger(__name__)
+
+EMPTY_OPERATOR_CLASS = "dags_app.sdk.operators.EmptyOperator"
+TASK_RUNNER = "runs_app.jobs.run_task_instance"
+# RQ's own job timeout sits this far above a task's execution_timeout, so that our supervisor,
+# not RQ, ends a task that runs too long.
+RQ_TIMEOUT_MARGIN = 300
+
+
+def job_id_for(ti_id: int, try_number: int) -> str:
+    return f"ti-{ti_id}-try-{try_number}"
+
+
+class Executor(Protocol):
+    def queue(self, *, ti_id: int, try_number: int, queue: str, execution_timeout: float | None) -> None: ...
+
+
+_redis_connections: dict[tuple[int, str], Any] = {}
+
+
+def redis_connection() -> Any:
+    """Return this process's Redis connection for the configured ``REDIS_URL`` (one per process)."""
+    from redis import Redis
+
+    key = (os.getpid(), settings.REDIS_URL)
+    conn = _redis_connections.get(key)
+    if conn is None:
+        conn = _redis_connections[key] = Redis.from_url(settings.REDIS_URL)
+    return conn
+
+
+def rq_queue(name: str) -> Any:
+    """Return the RQ queue ``name`` with the JSON serializer (jobs carry ids only)."""
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    return Queue(name, connection=redis_connection(), serializer=JSONSerializer, default_timeout=-1)
+
+
+class RQExecutor:
+    """Enqueue to RQ once the transaction that queued the task instance commits."""
+
+    def queue(self, *, ti_id: int, try_number: int, queue: str, execution_timeout: float | None) -> None:
+        transaction.on_commit(
+            lambda: enqueue_now(ti_id=ti_id, try_number=try_number, queue=queue, execution_timeout=execution_timeout)
+        )
+
+
+def enqueue_now(*, ti_id: int, try_number: int, queue: str, execution_timeout: float | None) -> bool:
+    """Push the job of one try to RQ; return False (and log) if Redis refused or failed.
+
+    A job that is lost here is found by the scheduler's repair, which enqueues it again.
+    """
+    timeout = int(execution_timeout + RQ_TIMEOUT_MARGIN) if execution_timeout else -1
+    try:
+        rq_queue(queue).enqueue_call(
+            TASK_RUNNER,
+            args=(ti_id, try_number),
+            job_id=job_id_for(ti_id, try_number),
+            timeout=timeout,
+            result_ttl=600,
+            failure_ttl=24 * 3600,
+            description=f"task instance {ti_id} try {try_number}",
+        )
+    except Exception:
+        log.exception("enqueue: could not enqueue task instance %s try %s", ti_id, try_number)
+        return False
+    return True
+
+
+@dataclass
+class InlineExecutor:
+    """Collect queued tries instead of enqueueing them (``dags test``, tests)."""
+
+    queued: list[tuple[int, int]] = field(default_factory=list)
+
+    def queue(self, *, ti_id: int, try_number: int, queue: str, execution_timeout: float | None) -> None:
+        self.queued.append((ti_id, try_number))
+
+
+@dataclass
+class Capacity:
+    """Free slots right now: per DAG (``max_active_tasks``), per pool, per task (``max_active_tis_per_dag``)."""
+
+    dag_used: Counter = field(default_factory=Counter)
+    task_used: Counter = field(default_factory=Counter)
+    pool_used: Counter = field(default_factory=Counter)
+    pool_slots: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls) -> Capacity:
+        """Count the queued and running task instances (two queries, whatever the number of rows)."""
+        capacity = cls()
+        rows = (
+            TaskInstance.objects.filter(state__in=TI_RUNNING_OR_QUEUED)
+            .values("dag_id", "task_id", "pool")
+            .annotate(n=Count("id"), slots=Sum("pool_slots"))
+        )
+        for row in rows:
+            capacity.dag_used[row["dag_id"]] += row["n"]
+            capacity.task_used[(row["dag_id"], row["task_id"])] += row["n"]
+            capacity.pool_used[row["pool"]] += row["slots"] or 0
+        capacity.pool_slots = dict(Pool.objects.values_list("name", "slots"))
+        return capacity
+
+    def take(self, *, ti: TaskInstance, dag: DagModel, task: dict[str, Any]) -> str | None:
+        """Reserve slots for ``ti``; return None when done, or the reason it must wait."""
+        if self.dag_used[dag.pk] >= dag.max_active_tasks:
+            return f"The DAG already has {dag.max_active_tasks} running or queued tasks (max_active_tasks)"
+        limit = task.get("max_active_tis_per_dag")
+        if limit is not None and self.task_used[(dag.pk, ti.task_id)] >= limit:
+            return f"The task already has {limit} running or queued instances (max_active_tis_per_dag)"
+        slots = self.pool_slots.get(ti.pool)
+        if slots is None:
+            return f"Pool '{ti.pool}' does not exist"
+        if slots >= 0 and self.pool_used[ti.pool] + ti.pool_slots > slots:
+            return f"Not enough free slots in pool '{ti.pool}' ({slots - self.pool_used[ti.pool]} free)"
+        self.dag_used[dag.pk] += 1
+        self.task_used[(dag.pk, ti.task_id)] += 1
+        self.pool_used[ti.pool] += ti.pool_slots
+        return None
+
+
+@dataclass
+class RunSchedule:
+    """What one call of ``dag_run_schedule`` did."""
+
+    queued: int = 0
+    changed: int = 0
+    finished: str | None = None
+
+
+def _set_state(ti: TaskInstance, expected: Iterable[str], **fields: Any) -> bool:
+    """Move ``ti`` to ``fields`` if it is still in one of the ``expected`` states at its try."""
+    updated = TaskInstance.objects.filter(pk=ti.pk, state__in=list(expected), try_number=ti.try_number).update(**fields)
+    if updated:
+        for name, value in fields.items():
+            if not hasattr(value, "resolve_expression"):
+                setattr(ti, name, value)
+    return bool(updated)
+
+
+def task_instance_queue(*, ti: TaskInstance, task: dict[str, Any], now: dt.datetime, executor: Executor) -> bool:
+    """Start the next try of ``ti``: ``queued`` with ``try_number + 1``, then hand it to the executor.
+
+    Returns False when another process changed the row first.
+    """
+    expected = ti.state
+    new_try = ti.try_number + 1
+    updated = TaskInstance.objects.filter(pk=ti.pk, state=expected, try_number=ti.try_number).update(
+        state=TaskInstanceState.QUEUED,
+        try_number=F("try_number") + 1,
+        queued_at=now,
+        start_date=None,
+        end_date=None,
+        duration=None,
+        hostname="",
+        pid=None,
+        last_heartbeat=None,
+        next_retry_at=None,
+        rq_job_id=job_id_for(ti.pk, new_try),
+    )
+    if not updated:
+        return False
+    ti.state, ti.try_number, ti.queued_at = TaskInstanceState.QUEUED, new_try, now
+    executor.queue(ti_id=ti.pk, try_number=new_try, queue=ti.queue, execution_timeout=task.get("execution_timeout"))
+    return True
+
+
+def _finish_empty(ti: TaskInstance, now: dt.datetime) -> bool:
+    """Mark a ready EmptyOperator task success without a worker, as Airflow's scheduler does."""
+    updated = TaskInstance.objects.filter(
+        pk=ti.pk, state__in=[TaskInstanceState.NONE, TaskInstanceState.SCHEDULED], try_number=ti.try_number
+    ).update(
+        state=TaskInstanceState.SUCCESS,
+        try_number=F("try_number") + 1,
+        start_date=now,
+        end_date=now,
+        duration=0.0,
+    )
+    if updated:
+        ti.state, ti.try_number = TaskInstanceState.SUCCESS, ti.try_number + 1
+    return bool(updated)
+
+
+def run_final_state(tasks: list[dict[str, Any]], states: dict[str, str]) -> DagRunState | None:
+    """Return the state a run ends in, or None while any task instance is unfinished.
+
+    The run succeeds when every leaf task succeeded or was skipped, and fails otherwise.
+    """
+    if any(states.get(t["task_id"]) not in TI_FINISHED for t in tasks if t["task_id"] in states):
+        return None
+    leaves = [states.get(t["task_id"]) for t in tasks if not t["downstream_task_ids"] and t["task_id"] in states]
+    if any(state in TI_FAILED_LIKE for state in leaves):
+        return DagRunState.FAILED
+    if all(state in TI_SUCCESS_LIKE for state in leaves):
+        return DagRunState.SUCCESS
+    return DagRunState.FAILED
+
+
+def dag_run_finish(*, run: DagRun, state: DagRunState, now: dt.datetime) -> bool:
+    """End a running run in ``state``; return False if it was not running."""
+    updated = DagRun.objects.filter(pk=run.pk, state=DagRunState.RUNNING).update(state=state, end_date=now)
+    if updated:
+        run.state, run.end_date = state, now
+        log.info("run: %s %s finished: %s", run.dag.dag_id, run.run_id, state)
+    return bool(updated)
+
+
+def dag_run_schedule(
+    *,
+    run: DagRun,
+    now: dt.datetime,
+    executor: Executor | None = None,
+    capacity: Capacity | None = None,
+    tis: list[TaskInstance] | None = None,
+) -> RunSchedule:
+    """Move a running DAG run forward at ``now``.
+
+    1. Evaluate each unfinished task instance in topological order against its trigger rule:
+       take ``skipped``/``upstream_failed`` when the rule can no longer be met (this cascades in
+       the same pass), finish ready EmptyOperator tasks at once.
+    2. Queue the ready ones (and retries whose time has come) by priority while the DAG's
+       ``max_active_tasks``, the pools and ``max_active_tis_per_dag`` leave room; the rest
+       wait as ``scheduled``.
+    3. Finish the run when every task instance is finished.
+
+    The caller holds a transaction (ideally with the run's row locked). Returns counts.
+    """
+    executor = executor or RQExecutor()
+    result = RunSchedule()
+    if run.state != DagRunState.RUNNING:
+        return result
+    dag = run.dag
+    tasks = dag.tasks
+    if tis is None:
+        tis = list(run.task_instances.all())
+    by_task = {ti.task_id: ti for ti in tis}
+    states = {ti.task_id: ti.state for ti in tis}
+    ready: list[tuple[TaskInstance, dict[str, Any]]] = []
+    for task in tasks:
+        ti = by_task.get(task["task_id"])
+        if ti is None:
+            continue
+        if ti.state == TaskInstanceState.UP_FOR_RETRY:
+            if ti.next_retry_at is None or ti.next_retry_at <= now:
+                ready.append((ti, task))
+            continue
+        if ti.state not in (TaskInstanceState.NONE, TaskInstanceState.SCHEDULED):
+            continue
+        status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+        if status.new_state is not None:
+            if _set_state(
+                ti,
+                [TaskInstanceState.NONE, TaskInstanceState.SCHEDULED],
+                state=status.new_state,
+                start_date=now,
+                end_date=now,
+                duration=0.0,
+            ):
+                states[ti.task_id] = status.new_state
+                result.changed += 1
+        elif status.ready:
+            if task.get("operator_class") == EMPTY_OPERATOR_CLASS:
+                if _finish_empty(ti, now):
+                    states[ti.task_id] = TaskInstanceState.SUCCESS
+                    result.changed += 1
+            else:
+                ready.append((ti, task))
+
+    if ready:
+        capacity = capacity or Capacity.load()
+        ready.sort(key=lambda pair: (-pair[0].priority_weight, pair[0].task_id))
+        for ti, task in ready:
+            waiting = capacity.take(ti=ti, dag=dag, task=task)
+            if waiting is None:
+                if task_instance_queue(ti=ti, task=task, now=now, executor=executor):
+                    states[ti.task_id] = TaskInstanceState.QUEUED
+                    result.queued += 1
+            elif ti.state == TaskInstanceState.NONE and _set_state(
+                ti, [TaskInstanceState.NONE], state=TaskInstanceState.SCHEDULED
+            ):
+                states[ti.task_id] = TaskInstanceState.SCHEDULED
+
+    final = run_final_state(tasks, states)
+    if final is not None and dag_run_finish(run=run, state=final, now=now):
+        result.finished = final
+    return result
+
+
+def dag_run_schedule_locked(
+    *, run_id: int, now: dt.datetime, executor: Executor | None = None, before: Callable[[DagRun], Any] | None = None
+) -> RunSchedule:
+    """Lock the run's row, call ``before(run)`` (e.g. a task's final state), then schedule the run.
+
+    Locking serialises the fast follows of tasks of one run on PostgreSQL: without it, two tasks
+    ending together could each miss the other's success and neither queue their common
+    downstream task. (On SQLite the IMMEDIATE transaction serialises writers already.)
+    """
+    with transaction.atomic():
+        run = DagRun.objects.select_for_update().select_related("dag").get(pk=run_id)
+        if before is not None:
+            before(run)
+        return dag_run_schedule(run=run, now=now, executor=executor)
