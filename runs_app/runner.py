@@ -512,7 +512,10 @@ def task_instance_record_outcome(
                 state__in=[TaskInstanceState.NONE, TaskInstanceState.SCHEDULED],
             ).update(state=TaskInstanceState.SKIPPED, start_date=now, end_date=now, duration=0.0)
 
-    result = dag_run_schedule_locked(run_id=ti.dag_run_id, now=now, executor=executor, before=write)
+    # Fast follow: only the tasks right after this one can have become ready.
+    result = dag_run_schedule_locked(
+        run_id=ti.dag_run_id, now=now, executor=executor, before=write, only=set(task.get("downstream_task_ids", []))
+    )
     if not recorded:
         return None
     log.info("runner: %s.%s try %s -> %s", ti.dag_run.dag.dag_id, ti.task_id, ti.try_number, state)

@@ -96,7 +96,7 @@ def enqueue_now(*, ti_id: int, try_number: int, queue: str, execution_timeout: f
             args=(ti_id, try_number),
             job_id=job_id_for(ti_id, try_number),
             timeout=timeout,
-            result_ttl=600,
+            result_ttl=0,  # the metastore holds the outcome; RQ need not store it
             failure_ttl=24 * 3600,
             description=f"task instance {ti_id} try {try_number}",
         )
@@ -252,6 +252,7 @@ def dag_run_schedule(
     executor: Executor | None = None,
     capacity: Capacity | None = None,
     tis: list[TaskInstance] | None = None,
+    only: set[str] | None = None,
 ) -> RunSchedule:
     """Move a running DAG run forward at ``now``.
 
@@ -263,7 +264,11 @@ def dag_run_schedule(
        wait as ``scheduled``.
     3. Finish the run when every task instance is finished.
 
-    The caller holds a transaction (ideally with the run's row locked). Returns counts.
+    ``only`` limits steps 1 and 2 to these tasks and to the tasks downstream of any that changed
+    state (a worker's fast follow passes the finished task's direct downstream tasks): then only
+    those rows and their upstream rows are read, and step 3 asks the database whether anything
+    is unfinished. The caller holds a transaction (ideally with the run's row locked).
+    Returns counts.
     """
     executor = executor or RQExecutor()
     result = RunSchedule()
@@ -271,12 +276,28 @@ def dag_run_schedule(
         return result
     dag = run.dag
     tasks = dag.tasks
-    if tis is None:
+    task_map = {t["task_id"]: t for t in tasks}
+    if only is not None:
+        wanted = set(only)
+        for task_id in only:
+            wanted.update(task_map.get(task_id, {}).get("upstream_task_ids", []))
+        tis = list(run.task_instances.filter(task_id__in=wanted))
+    elif tis is None:
         tis = list(run.task_instances.all())
     by_task = {ti.task_id: ti for ti in tis}
     states = {ti.task_id: ti.state for ti in tis}
+    pending = set(only) if only is not None else None
     ready: list[tuple[TaskInstance, dict[str, Any]]] = []
     for task in tasks:
+        if pending is not None:
+            if task["task_id"] not in pending:
+                continue
+            missing = [u for u in [task["task_id"], *task["upstream_task_ids"]] if u not in by_task]
+            if missing:
+                # A state change cascaded past what was read: read the rows it now needs.
+                for extra in run.task_instances.filter(task_id__in=missing):
+                    by_task[extra.task_id] = extra
+                    states[extra.task_id] = extra.state
         ti = by_task.get(task["task_id"])
         if ti is None:
             continue
@@ -287,6 +308,7 @@ def dag_run_schedule(
         if ti.state not in (TaskInstanceState.NONE, TaskInstanceState.SCHEDULED):
             continue
         status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+        changed = False
         if status.new_state is not None:
             if _set_state(
                 ti,
@@ -297,14 +319,18 @@ def dag_run_schedule(
                 duration=0.0,
             ):
                 states[ti.task_id] = status.new_state
-                result.changed += 1
+                changed = True
         elif status.ready:
             if task.get("operator_class") == EMPTY_OPERATOR_CLASS:
                 if _finish_empty(ti, now):
                     states[ti.task_id] = TaskInstanceState.SUCCESS
-                    result.changed += 1
+                    changed = True
             else:
                 ready.append((ti, task))
+        if changed:
+            result.changed += 1
+            if pending is not None:
+                pending.update(task["downstream_task_ids"])
 
     if ready:
         capacity = capacity or Capacity.load()
@@ -320,6 +346,13 @@ def dag_run_schedule(
             ):
                 states[ti.task_id] = TaskInstanceState.SCHEDULED
 
+    if only is not None:
+        # Only part of the run was read: ask the database whether anything is left to do.
+        if run.task_instances.exclude(state__in=TI_FINISHED).exclude(task_id__in=list(states)).exists() or any(
+            state not in TI_FINISHED for state in states.values()
+        ):
+            return result
+        states = dict(run.task_instances.values_list("task_id", "state"))
     final = run_final_state(tasks, states)
     if final is not None and dag_run_finish(run=run, state=final, now=now):
         result.finished = final
@@ -327,7 +360,12 @@ def dag_run_schedule(
 
 
 def dag_run_schedule_locked(
-    *, run_id: int, now: dt.datetime, executor: Executor | None = None, before: Callable[[DagRun], Any] | None = None
+    *,
+    run_id: int,
+    now: dt.datetime,
+    executor: Executor | None = None,
+    before: Callable[[DagRun], Any] | None = None,
+    only: set[str] | None = None,
 ) -> RunSchedule:
     """Lock the run's row, call ``before(run)`` (e.g. a task's final state), then schedule the run.
 
@@ -339,4 +377,4 @@ def dag_run_schedule_locked(
         run = DagRun.objects.select_for_update().select_related("dag").get(pk=run_id)
         if before is not None:
             before(run)
-        return dag_run_schedule(run=run, now=now, executor=executor)
+        return dag_run_schedule(run=run, now=now, executor=executor, only=only)
