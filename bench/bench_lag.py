@@ -14,6 +14,7 @@ Figures are for reading, not for asserting: machines here are shared and noisy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -179,10 +180,8 @@ def main() -> None:
             )
     finally:
         for proc in procs:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         redis.kill()
         if args.keep:
             print(f"kept {tmp}")

@@ -150,7 +150,7 @@ def import_dag_file(path: str) -> FileResult:
     try:
         serialized = [serialize_dag(dag) for dag in load_dags(path).values()]
         return FileResult(path=path, dags=serialized, duration=time.monotonic() - started)
-    except BaseException as exc:  # noqa: BLE001 - a DAG file may raise anything, SystemExit included
+    except BaseException as exc:  # a DAG file may raise anything, SystemExit included
         return FileResult(
             path=path,
             error=f"{type(exc).__name__}: {exc}",

@@ -180,10 +180,10 @@ def dag_folder_sync(*, now: dt.datetime, folder: Path | None = None, force: bool
     1. List the ``.py`` files of the folder; a file whose modification time and size match its
        ``DagFile`` row is skipped without reading it; one whose content hash matches is skipped
        after reading it (only its ``mtime`` is updated). ``force`` re-imports every file.
-    2. Import the rest in child processes with the parse timeout (``dagbag.py``).
-    3. Per file, in a transaction: store its DAGs (new DAGs start paused unless configured
+    2. Files gone from disk: forget their rows and import errors, deactivate their DAGs.
+    3. Import the changed files in child processes with the parse timeout (``dagbag.py``).
+    4. Per file, in a transaction: store its DAGs (new DAGs start paused unless configured
        otherwise), or its import error; DAGs the file no longer defines become inactive.
-    4. Files gone from disk: forget their rows and import errors, deactivate their DAGs.
 
     Returns a SyncReport of counts.
     """
@@ -212,6 +212,19 @@ def dag_folder_sync(*, now: dt.datetime, folder: Path | None = None, force: bool
             continue
         to_parse[key] = (stat_key, digest)
 
+    on_disk = {str(p) for p in paths}
+    gone_files = [path for path in known if path not in on_disk]
+    # Files that vanished: DAGs still pointing at them are inactive. Done before storing the new
+    # parse results, so a DAG whose file was renamed or moved is not a duplicate of itself.
+    with transaction.atomic():
+        if gone_files:
+            DagFile.objects.filter(path__in=gone_files).delete()
+        stale_errors = DagImportError.objects.exclude(filename__in=on_disk)
+        stale_errors.delete()
+        counts["dags_deactivated"] += (
+            DagModel.objects.filter(is_active=True).exclude(fileloc__in=on_disk).update(is_active=False)
+        )
+
     if to_parse:
         options = settings.ORCHESTRATOR
         with DagFileProcessorPool(processes=options["PARSE_PROCESSES"], timeout=options["PARSE_TIMEOUT"]) as pool:
@@ -225,17 +238,6 @@ def dag_folder_sync(*, now: dt.datetime, folder: Path | None = None, force: bool
             if result.error:
                 log.warning("parse: %s: %s", result.path, result.error)
 
-    on_disk = {str(p) for p in paths}
-    gone_files = [path for path in known if path not in on_disk]
-    # Files that stopped defining DAGs or vanished: DAGs still pointing at them are inactive.
-    with transaction.atomic():
-        if gone_files:
-            DagFile.objects.filter(path__in=gone_files).delete()
-        stale_errors = DagImportError.objects.exclude(filename__in=on_disk)
-        stale_errors.delete()
-        counts["dags_deactivated"] += (
-            DagModel.objects.filter(is_active=True).exclude(fileloc__in=on_disk).update(is_active=False)
-        )
     return SyncReport(
         files=len(paths),
         parsed=len(to_parse),
