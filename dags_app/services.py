@@ -131,20 +131,53 @@ def _record_error(path: str, message: str, stacktrace: str, now: dt.datetime) ->
     )
 
 
+def _batch_owners(results: list[FileResult]) -> dict[str, str]:
+    """Return, for each dag_id the parsed files define, the file that keeps it (``results`` in path order).
+
+    The file that holds the DAG now keeps it if it still defines it; otherwise the first path
+    does, so a DAG moved from one file to another in a single edit moves with it.
+    """
+    ids = {d["dag_id"] for r in results if r.error is None for d in r.dags}
+    holders = dict(DagModel.objects.filter(dag_id__in=ids, is_active=True).values_list("dag_id", "fileloc"))
+    owners: dict[str, str] = {}
+    for result in results:
+        if result.error is not None:
+            continue
+        for data in result.dags:
+            dag_id = data["dag_id"]
+            if dag_id not in owners or holders.get(dag_id) == result.path:
+                owners[dag_id] = result.path
+    return owners
+
+
 def _store_result(
-    result: FileResult, *, stat: tuple[float, int], source_hash: str, now: dt.datetime, counts: dict[str, int]
+    result: FileResult,
+    *,
+    stat: tuple[float, int],
+    source_hash: str,
+    now: dt.datetime,
+    counts: dict[str, int],
+    owners: dict[str, str],
+    batch: set[str],
 ) -> None:
-    """Write one file's parse result: its DAGs, its import error, its bookkeeping row."""
+    """Write one file's parse result: its DAGs, its import error, its bookkeeping row.
+
+    ``batch`` is every file parsed in this sync and ``owners`` who keeps each of their dag_ids;
+    a dag_id also held by a file not re-parsed now stays with that file.
+    """
     previous = {d.dag_id: d for d in DagModel.objects.filter(fileloc=result.path)}
     error, stacktrace = result.error, result.traceback
     dags = result.dags
     if error is None:
         ids = [d["dag_id"] for d in dags]
-        clash = DagModel.objects.filter(dag_id__in=ids, is_active=True).exclude(fileloc=result.path).first()
+        clash = next(((i, owners[i]) for i in ids if owners.get(i, result.path) != result.path), None)
+        if clash is None:
+            row = DagModel.objects.filter(dag_id__in=ids, is_active=True).exclude(fileloc__in=batch).first()
+            clash = (row.dag_id, row.fileloc) if row is not None else None
         if clash is not None:
             error = (
-                f"AirflowDagDuplicatedIdException: Ignoring DAG {clash.dag_id} from {result.path} - "
-                f"also found in {clash.fileloc}"
+                f"AirflowDagDuplicatedIdException: Ignoring DAG {clash[0]} from {result.path} - "
+                f"also found in {clash[1]}"
             )
             stacktrace, dags = "", []
     if error is not None:
@@ -231,10 +264,19 @@ def dag_folder_sync(*, now: dt.datetime, folder: Path | None = None, force: bool
             # The pool yields in completion order; store in path order, so that when two files
             # define the same dag_id the first path keeps it, whichever child finished first.
             results = sorted(pool.parse(sorted(to_parse)), key=lambda r: r.path)
+        owners = _batch_owners(results)
         for result in results:
             stat_key, digest = to_parse[result.path]
             with transaction.atomic():
-                _store_result(result, stat=stat_key, source_hash=digest, now=now, counts=counts)
+                _store_result(
+                    result,
+                    stat=stat_key,
+                    source_hash=digest,
+                    now=now,
+                    counts=counts,
+                    owners=owners,
+                    batch=set(to_parse),
+                )
             if result.error:
                 log.warning("parse: %s: %s", result.path, result.error)
 
