@@ -3,7 +3,8 @@
 Three upstream tasks end in the three basic ways: `succeed` succeeds, `fail` fails (no retries)
 and `skip` is skipped (bash exit code 99). Each `rule_<name>` task is downstream of all three and
 uses trigger rule `<name>`; the documented outcome of each is in `EXPECTED_STATES` below.
-`end` (trigger rule `always`) closes the run, so the run itself succeeds whatever the rules do.
+`end` (trigger rule `all_done`) closes the run once every rule task is done, so the run itself
+succeeds whatever the rules decide.
 
 | trigger rule | upstream: success, failed, skipped | result |
 | --- | --- | --- |
@@ -55,7 +56,7 @@ with DAG(
     succeed = BashOperator(task_id="succeed", bash_command="echo ok")
     fail = BashOperator(task_id="fail", bash_command="echo 'failing on purpose'; exit 1", retries=0)
     skip = BashOperator(task_id="skip", bash_command="echo 'skipping on purpose'; exit 99")
-    end = EmptyOperator(task_id="end", trigger_rule=TriggerRule.ALWAYS)
+    end = EmptyOperator(task_id="end", trigger_rule=TriggerRule.ALL_DONE)
 
     for rule in TriggerRule:
         rule_task = EmptyOperator(task_id=f"rule_{rule.value}", trigger_rule=rule)

@@ -150,6 +150,10 @@ def _waiting_reason(rule: TriggerRule, c: UpstreamCounts) -> str | None:
 def evaluate_trigger_rule(trigger_rule: str, counts: UpstreamCounts) -> DepStatus:
     """Return whether a task with ``trigger_rule`` may run given its upstream ``counts``."""
     rule = TriggerRule(trigger_rule)
+    if counts.total == 0:
+        # As Airflow's TriggerRuleDep: a task without upstream tasks runs whatever its rule
+        # (otherwise a root task with one_success, one_failed or one_done would be skipped).
+        return DepStatus(ready=True, reason="The task instance did not have any upstream tasks")
     new_state = _new_state(rule, counts)
     if new_state is not None:
         return DepStatus(

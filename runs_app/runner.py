@@ -169,7 +169,7 @@ class RuntimeTaskInstance:
         **_: Any,
     ) -> Any:
         """Return the XCom value(s) of ``task_ids`` in this run (a list for a list of ids)."""
-        qs = XCom.objects.filter(dag_run=self._run, key=key)
+        qs = XCom.objects.filter(dag_run=self._run, key=key) if self._run.pk else XCom.objects.none()
         if task_ids is None:
             if self.test_mode and any(k == key for _, k in self._test_xcoms):
                 return next(v for (_, k), v in self._test_xcoms.items() if k == key)
@@ -512,10 +512,13 @@ def task_instance_record_outcome(
                 state__in=[TaskInstanceState.NONE, TaskInstanceState.SCHEDULED],
             ).update(state=TaskInstanceState.SKIPPED, start_date=now, end_date=now, duration=0.0)
 
-    # Fast follow: only the tasks right after this one can have become ready.
-    result = dag_run_schedule_locked(
-        run_id=ti.dag_run_id, now=now, executor=executor, before=write, only=set(task.get("downstream_task_ids", []))
-    )
+    # Fast follow: only the tasks right after this one (and after the tasks it skipped) can
+    # have become ready or unsatisfiable.
+    follow = set(task.get("downstream_task_ids", []))
+    tasks = {t["task_id"]: t for t in ti.dag_run.dag.tasks} if outcome.skip else {}
+    for skipped in outcome.skip:
+        follow.update(tasks.get(skipped, {}).get("downstream_task_ids", []))
+    result = dag_run_schedule_locked(run_id=ti.dag_run_id, now=now, executor=executor, before=write, only=follow)
     if not recorded:
         return None
     log.info("runner: %s.%s try %s -> %s", ti.dag_run.dag.dag_id, ti.task_id, ti.try_number, state)
@@ -594,3 +597,62 @@ def execute_claimed(
     ti.refresh_from_db(fields=["state"])
     append_log(log_path, f"Task exited; state recorded: {ti.state}")
     return ti.state
+
+
+def dag_run_execute_inline(
+    *, run: DagRun, log_to_stdout: bool = False, max_wait: float = 3600.0, executor: Any = None
+) -> str:
+    """Run every task of ``run`` in this process, one after another, until the run ends.
+
+    For ``dags test`` and tests: the same scheduling and execution as the scheduler and workers,
+    without Redis. Waits for retry delays (up to ``max_wait`` seconds in all). Returns the run's
+    final state.
+    """
+    from runs_app.scheduling import InlineExecutor
+
+    executor = executor or InlineExecutor()
+    started = time.monotonic()
+    DagRun.objects.filter(pk=run.pk, state=DagRunState.QUEUED).update(
+        state=DagRunState.RUNNING, start_date=timezone.now()
+    )
+    while True:
+        dag_run_schedule_locked(run_id=run.pk, now=timezone.now(), executor=executor)
+        if not executor.queued:
+            run.refresh_from_db(fields=["state"])
+            if run.state != DagRunState.RUNNING:
+                return run.state
+        while executor.queued:
+            ti_id, try_number = executor.queued.pop(0)
+            ti = task_instance_claim(ti_id=ti_id, try_number=try_number, now=timezone.now())
+            if ti is not None:
+                execute_claimed(ti=ti, executor=executor, log_to_stdout=log_to_stdout)
+        run.refresh_from_db(fields=["state"])
+        if run.state != DagRunState.RUNNING:
+            return run.state
+        waiting = (
+            TaskInstance.objects.filter(dag_run=run, state=TaskInstanceState.UP_FOR_RETRY)
+            .order_by("next_retry_at")
+            .values_list("next_retry_at", flat=True)
+            .first()
+        )
+        if waiting is None:
+            # Nothing to wait for: one more pass finishes the run or finds the tasks left ready.
+            dag_run_schedule_locked(run_id=run.pk, now=timezone.now(), executor=executor)
+            if not executor.queued:
+                run.refresh_from_db(fields=["state"])
+                return run.state
+            continue
+        if time.monotonic() - started > max_wait:
+            return run.state
+        time.sleep(max(0.0, min((waiting - timezone.now()).total_seconds(), 5.0)) + 0.01)
+
+
+def task_test(*, task: BaseOperator, run: DagRun, ti: TaskInstance) -> Outcome:
+    """Run one task in this process tree for ``tasks test``: log to stdout, record nothing.
+
+    XCom values the task pushes stay in memory; pulls read the run's stored values if the run
+    exists. Dependencies are not checked.
+    """
+    context = build_context(ti=ti, run=run, task=task, test_mode=True)
+    timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
+    return supervise(task=task, context=context, log_path=None, heartbeat=None, timeout=timeout)

@@ -459,6 +459,7 @@ def task_instance_run(
     ti: TaskInstance,
     now: dt.datetime,
     ignore_dependencies: bool = True,
+    executor: Executor | None = None,
     user: AbstractBaseUser | None = None,
     source: str = "cli",
 ) -> TaskInstance:
@@ -490,7 +491,7 @@ def task_instance_run(
             max_tries=max(ti.max_tries, ti.try_number + task.get("retries", 0))
         )
         ti.refresh_from_db()
-        if not task_instance_queue(ti=ti, task=task, now=now, executor=RQExecutor()):
+        if not task_instance_queue(ti=ti, task=task, now=now, executor=executor or RQExecutor()):
             raise ServiceError(f"Task instance {ti.task_id} changed meanwhile; try again")
         audit_log_record(
             event=AuditEvent.RUN, user=user, source=source, dag_id=run.dag.dag_id, run_id=run.run_id, task_id=ti.task_id

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dags_app.dagbag import DagFileProcessorPool, list_dag_files
 from dags_app.graph import dag_to_dot, dag_to_graph
 from dags_app.models import DagImportError, DagModel
 from dags_app.services import dag_folder_sync
-from runs_app import services
+from runs_app import runner, services
 from runs_app.cli import (
     SubcommandCommand,
     add_output_argument,
@@ -22,8 +25,10 @@ from runs_app.cli import (
     parse_conf,
     parse_datetime,
 )
-from runs_app.models import DagRun
-from runs_app.states import DagRunState
+from runs_app.models import DagRun, Job
+from runs_app.scheduler import scheduler_is_healthy
+from runs_app.scheduling import InlineExecutor
+from runs_app.states import DAG_RUN_FINISHED, DagRunState, DagRunType, JobType
 
 
 def _dag_id(parser: CommandParser) -> None:
@@ -77,6 +82,27 @@ def _output_only(parser: CommandParser) -> None:
     add_output_argument(parser)
 
 
+def _test_args(parser: CommandParser) -> None:
+    _dag_id(parser)
+    parser.add_argument("logical_date", nargs="?", help="The logical date of the run (default: now)")
+    parser.add_argument("-c", "--conf", help="JSON conf of the run")
+
+
+def _backfill_args(parser: CommandParser) -> None:
+    _dag_id(parser)
+    parser.add_argument("-s", "--start-date", required=True, help="Override start_date YYYY-MM-DD")
+    parser.add_argument("-e", "--end-date", required=True, help="Override end_date YYYY-MM-DD")
+    parser.add_argument("-c", "--conf", help="JSON conf of the backfill runs")
+    parser.add_argument("--no-wait", action="store_true", help="Create the runs and return without waiting")
+    parser.add_argument("--timeout", type=float, default=0, help="Stop waiting after this many seconds (0: never)")
+
+
+def _list_jobs_args(parser: CommandParser) -> None:
+    parser.add_argument("--job-type", choices=JobType.values, help="Only this kind of process")
+    parser.add_argument("--limit", type=int, default=50, help="How many to show (newest heartbeat first)")
+    add_output_argument(parser)
+
+
 class Command(SubcommandCommand):
     help = "Manage DAGs: list, show, details, pause, unpause, trigger, delete, list-runs, import errors."
 
@@ -91,6 +117,9 @@ class Command(SubcommandCommand):
         "list-runs": ("List DAG runs given a DAG id", _list_runs_args),
         "list-import-errors": ("List all the DAGs that have import errors", _output_only),
         "report": ("Show DagBag loading report", _output_only),
+        "test": ("Execute one run of a DAG in this process, without Redis or a worker", _test_args),
+        "backfill": ("Create runs for every schedule in a date range and wait for them", _backfill_args),
+        "list-jobs": ("List the scheduler and worker processes and their heartbeats", _list_jobs_args),
     }
 
     def _sync(self) -> None:
@@ -198,6 +227,117 @@ class Command(SubcommandCommand):
             dag=dag, now=timezone.now(), logical_date=logical_date, conf=conf_value, run_id=run_id
         )
         self.out([_run_row(run)], output=output)
+        if dag.is_paused:
+            self.stderr.write(
+                f"DAG {dag_id} is paused: the run stays queued until it is unpaused "
+                f"(python manage.py dags unpause {dag_id})."
+            )
+
+    def handle_test(self, *, dag_id: str, logical_date: str | None, conf: str | None, **_: Any) -> None:
+        when = parse_datetime(logical_date, option="logical date") if logical_date else timezone.now()
+        conf_value = parse_conf(conf)
+        self._sync()
+        dag = get_dag_or_error(dag_id)
+        executor = InlineExecutor()
+        run = DagRun.objects.filter(dag=dag, logical_date=when).select_related("dag").first()
+        if run is None:
+            run = services.dag_run_create(
+                dag=dag,
+                logical_date=when,
+                run_type=DagRunType.MANUAL,
+                now=timezone.now(),
+                conf=conf_value,
+                triggered_by="dags test",
+            )
+        else:
+            # As Airflow's dag.test(): an existing run at that date is cleared and run again.
+            services.task_instances_clear(tis=run.task_instances.all(), now=timezone.now(), executor=executor)
+        run.refresh_from_db()
+        self.stdout.write(f"Testing {dag_id}, run {run.run_id}")
+        state = runner.dag_run_execute_inline(run=run, log_to_stdout=True, executor=executor)
+        rows = [
+            {"task_id": ti.task_id, "state": ti.state, "try_number": ti.try_number, "duration": ti.duration}
+            for ti in run.task_instances.order_by("start_date", "task_id")
+        ]
+        self.out(rows, output="table")
+        if state != DagRunState.SUCCESS:
+            raise CommandError(f"DAG run {run.run_id} of {dag_id} ended {state}")
+        self.stdout.write(f"DAG run {run.run_id} of {dag_id} ended {state}")
+
+    def handle_backfill(
+        self,
+        *,
+        dag_id: str,
+        start_date: str,
+        end_date: str,
+        conf: str | None,
+        no_wait: bool,
+        timeout: float,
+        **_: Any,
+    ) -> None:
+        start = parse_datetime(start_date, option="--start-date")
+        end = parse_datetime(end_date, option="--end-date")
+        conf_value = parse_conf(conf)
+        self._sync()
+        dag = get_dag_or_error(dag_id)
+        runs = services.dag_backfill(dag=dag, start=start, end=end, now=timezone.now(), conf=conf_value)
+        if not runs:
+            self.stdout.write("No new runs: every logical date in the range has a run already (clear them to rerun)")
+            return
+        self.stdout.write(f"Created {len(runs)} backfill run(s) of {dag_id}")
+        if no_wait:
+            self.out([_run_row(r) for r in runs], output="table")
+            return
+        if not scheduler_is_healthy(now=timezone.now()):
+            self.stderr.write(
+                "No scheduler is running: start `python manage.py scheduler` and a worker to execute these runs."
+            )
+        ids = [r.pk for r in runs]
+        started = time.monotonic()
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(file=self.stdout, force_terminal=False),
+            transient=False,
+        ) as progress:
+            bar = progress.add_task("backfill", total=len(ids))
+            while True:
+                finished = DagRun.objects.filter(pk__in=ids, state__in=DAG_RUN_FINISHED).count()
+                progress.update(bar, completed=finished)
+                if finished == len(ids):
+                    break
+                if timeout and time.monotonic() - started > timeout:
+                    raise CommandError(f"Backfill not finished after {timeout:g} s ({finished}/{len(ids)} runs done)")
+                time.sleep(0.5)
+        final = list(DagRun.objects.filter(pk__in=ids).select_related("dag").order_by("logical_date"))
+        self.out([_run_row(r) for r in final], output="table")
+        failed = [r.run_id for r in final if r.state == DagRunState.FAILED]
+        if failed:
+            raise CommandError(f"{len(failed)} backfill run(s) failed: {', '.join(failed)}")
+
+    def handle_list_jobs(self, *, job_type: str | None, limit: int, output: str, **_: Any) -> None:
+        now = timezone.now()
+        threshold = settings.ORCHESTRATOR["SCHEDULER_HEALTH_THRESHOLD"]
+        jobs = Job.objects.order_by("-latest_heartbeat")
+        if job_type:
+            jobs = jobs.filter(job_type=job_type)
+        rows = [
+            {
+                "job_type": job.job_type,
+                "state": "ended"
+                if job.end_date
+                else ("running" if job.is_alive(now=now, threshold=threshold) else "dead"),
+                "hostname": job.hostname,
+                "pid": job.pid,
+                "start_date": job.start_date,
+                "latest_heartbeat": job.latest_heartbeat,
+                "end_date": job.end_date,
+            }
+            for job in jobs[: max(1, limit)]
+        ]
+        self.out(rows, output=output)
 
     def handle_delete(self, *, dag_id: str, yes: bool, **_: Any) -> None:
         if not DagModel.objects.filter(dag_id=dag_id).exists():

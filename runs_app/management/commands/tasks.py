@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
+from dags_app.models import DagModel
 from dags_app.services import dag_folder_sync
-from runs_app.cli import SubcommandCommand, get_dag_or_error
+from dags_app.timetables import timetable_from_dict
+from runs_app import runner, services
+from runs_app.cli import (
+    SubcommandCommand,
+    add_output_argument,
+    confirm,
+    get_dag_or_error,
+    parse_conf,
+    parse_datetime,
+)
+from runs_app.models import DagRun, TaskInstance
+from runs_app.scheduling import InlineExecutor
+from runs_app.states import TI_FAILED_LIKE, DagRunType, TaskInstanceState
+
+
+def _dag_task(parser: CommandParser) -> None:
+    parser.add_argument("dag_id", help="The id of the DAG")
+    parser.add_argument("task_id", help="The id of the task")
 
 
 def _list_args(parser: CommandParser) -> None:
@@ -16,11 +35,75 @@ def _list_args(parser: CommandParser) -> None:
     parser.add_argument("-t", "--tree", action="store_true", help="Show the tasks as a tree from the roots")
 
 
+def _test_args(parser: CommandParser) -> None:
+    _dag_task(parser)
+    parser.add_argument("logical_date", nargs="?", help="The logical date (default: now) or a run id")
+    parser.add_argument("-t", "--task-params", help="JSON params added to the run's conf for this test")
+
+
+def _run_args(parser: CommandParser) -> None:
+    _dag_task(parser)
+    parser.add_argument("logical_date_or_run_id", help="The logical date of the DAG run, or its run id")
+    parser.add_argument(
+        "-i", "--ignore-dependencies", action="store_true", help="Ignore the task's upstream dependencies"
+    )
+
+
+def _state_args(parser: CommandParser) -> None:
+    _dag_task(parser)
+    parser.add_argument("logical_date_or_run_id", help="The logical date of the DAG run, or its run id")
+
+
+def _clear_args(parser: CommandParser) -> None:
+    parser.add_argument("dag_id", help="The id of the DAG")
+    parser.add_argument("-t", "--task-regex", help="Clear only the tasks whose id matches this regex")
+    parser.add_argument("-s", "--start-date", help="Only runs with a logical date on or after this date")
+    parser.add_argument("-e", "--end-date", help="Only runs with a logical date on or before this date")
+    parser.add_argument("-u", "--upstream", action="store_true", help="Include upstream tasks")
+    parser.add_argument("-d", "--downstream", action="store_true", help="Include downstream tasks")
+    parser.add_argument("-f", "--only-failed", action="store_true", help="Only failed (or upstream_failed) tasks")
+    parser.add_argument("-r", "--only-running", action="store_true", help="Only running tasks")
+    parser.add_argument("-y", "--yes", action="store_true", help="Do not prompt to confirm")
+
+
+def _states_args(parser: CommandParser) -> None:
+    parser.add_argument("dag_id", help="The id of the DAG")
+    parser.add_argument("run_id", help="The run id of the DAG run")
+    add_output_argument(parser)
+
+
+def find_run(dag: DagModel, value: str) -> DagRun:
+    """Return the run of ``dag`` whose run id is ``value``, or whose logical date it is."""
+    run = DagRun.objects.filter(dag=dag, run_id=value).select_related("dag").first()
+    if run is not None:
+        return run
+    logical_date = parse_datetime(value, option="logical date or run id")
+    run = DagRun.objects.filter(dag=dag, logical_date=logical_date).select_related("dag").first()
+    if run is None:
+        raise CommandError(f"DagRun for {dag.dag_id} with run_id or logical_date of '{value}' not found")
+    return run
+
+
+def find_task_instance(dag: DagModel, task_id: str, value: str) -> TaskInstance:
+    if dag.get_task(task_id) is None:
+        raise CommandError(f"Task {task_id} not found in DAG {dag.dag_id}")
+    run = find_run(dag, value)
+    ti = TaskInstance.objects.filter(dag_run=run, task_id=task_id).select_related("dag_run", "dag_run__dag").first()
+    if ti is None:
+        raise CommandError(f"Task instance {task_id} does not exist in run {run.run_id}")
+    return ti
+
+
 class Command(SubcommandCommand):
-    help = "Manage tasks: list."
+    help = "Manage tasks: list, test, run, state, clear, states-for-dag-run."
 
     subcommands = {
         "list": ("List the tasks within a DAG", _list_args),
+        "test": ("Test a task instance: run it here, print its log, record nothing", _test_args),
+        "run": ("Run a single task instance now, in this process, recording its state", _run_args),
+        "state": ("Get the status of a task instance", _state_args),
+        "clear": ("Clear a set of task instances, as if they never ran", _clear_args),
+        "states-for-dag-run": ("Get the status of all task instances in a DAG run", _states_args),
     }
 
     def handle_list(self, *, dag_id: str, tree: bool, **_: Any) -> None:
@@ -41,3 +124,122 @@ class Command(SubcommandCommand):
 
         for root in roots:
             walk(root, 0)
+
+    def handle_test(
+        self, *, dag_id: str, task_id: str, logical_date: str | None, task_params: str | None, **_: Any
+    ) -> None:
+        dag_folder_sync(now=timezone.now())
+        dag = get_dag_or_error(dag_id)
+        if dag.get_task(task_id) is None:
+            raise CommandError(f"Task {task_id} not found in DAG {dag_id}")
+        conf = parse_conf(task_params)
+        run = DagRun.objects.filter(dag=dag, run_id=logical_date).first() if logical_date else None
+        if run is None:
+            when = parse_datetime(logical_date, option="logical date") if logical_date else timezone.now()
+            run = DagRun.objects.filter(dag=dag, logical_date=when).first()
+            if run is None:
+                # An unsaved run: the test records nothing.
+                interval = timetable_from_dict(dag.serialized["timetable"]).infer_manual_data_interval(run_after=when)
+                run = DagRun(
+                    dag=dag,
+                    run_id=f"manual__{when.isoformat()}",
+                    logical_date=when,
+                    data_interval_start=interval.start,
+                    data_interval_end=interval.end,
+                    run_type=DagRunType.MANUAL,
+                    conf={},
+                )
+        run.conf = {**(run.conf or {}), **conf}
+        try:
+            task = runner.load_task(fileloc=dag.fileloc, dag_id=dag_id, task_id=task_id)
+        except runner.TaskLoadError as exc:
+            raise CommandError(str(exc)) from None
+        ti = TaskInstance(dag_run=run, dag=dag, task_id=task_id, try_number=1, start_date=timezone.now())
+        outcome = runner.task_test(task=task, run=run, ti=ti)
+        if outcome.state == TaskInstanceState.FAILED:
+            raise CommandError(f"Task {task_id} failed: {outcome.error}")
+        self.stdout.write(f"Task {task_id} ended: {outcome.state}")
+
+    def handle_run(self, *, dag_id: str, task_id: str, logical_date_or_run_id: str, ignore_dependencies: bool, **_):
+        dag = get_dag_or_error(dag_id)
+        ti = find_task_instance(dag, task_id, logical_date_or_run_id)
+        executor = InlineExecutor()
+        services.task_instance_run(
+            ti=ti, now=timezone.now(), ignore_dependencies=ignore_dependencies, executor=executor
+        )
+        ti_id, try_number = executor.queued.pop(0)
+        claimed = runner.task_instance_claim(ti_id=ti_id, try_number=try_number, now=timezone.now())
+        if claimed is None:
+            raise CommandError(f"Task instance {task_id} was taken by another process")
+        self.stdout.write(f"Running {dag_id}.{task_id} try {try_number}; log: {claimed.log_path()}")
+        state = runner.execute_claimed(ti=claimed)
+        self.stdout.write(f"Task {task_id} ended: {state}")
+        if state in TI_FAILED_LIKE:
+            raise CommandError(f"Task {task_id} failed; see its log {claimed.log_path()}")
+
+    def handle_state(self, *, dag_id: str, task_id: str, logical_date_or_run_id: str, **_: Any) -> None:
+        dag = get_dag_or_error(dag_id, active_only=False)
+        self.stdout.write(find_task_instance(dag, task_id, logical_date_or_run_id).state)
+
+    def handle_clear(
+        self,
+        *,
+        dag_id: str,
+        task_regex: str | None,
+        start_date: str | None,
+        end_date: str | None,
+        upstream: bool,
+        downstream: bool,
+        only_failed: bool,
+        only_running: bool,
+        yes: bool,
+        **_: Any,
+    ) -> None:
+        dag = get_dag_or_error(dag_id, active_only=False)
+        tis = TaskInstance.objects.filter(dag_run__dag=dag).select_related("dag_run", "dag_run__dag")
+        if start_date:
+            tis = tis.filter(dag_run__logical_date__gte=parse_datetime(start_date, option="--start-date"))
+        if end_date:
+            tis = tis.filter(dag_run__logical_date__lte=parse_datetime(end_date, option="--end-date"))
+        if task_regex:
+            try:
+                pattern = re.compile(task_regex)
+            except re.error as exc:
+                raise CommandError(f"Invalid --task-regex '{task_regex}': {exc}") from None
+            tis = tis.filter(task_id__in=[t for t in dag.task_ids if pattern.search(t)])
+        if only_failed:
+            tis = tis.filter(state__in=TI_FAILED_LIKE)
+        if only_running:
+            tis = tis.filter(state=TaskInstanceState.RUNNING)
+        selected = list(tis.order_by("dag_run__logical_date", "task_id"))
+        if not selected:
+            self.stdout.write("No task instances to clear")
+            return
+        listing = "\n".join(
+            f"<TaskInstance: {dag_id}.{ti.task_id} {ti.dag_run.run_id} [{ti.state}]>" for ti in selected
+        )
+        self.stdout.write(listing)
+        confirm("You are about to clear these task instances. Are you sure?", yes=yes)
+        cleared = services.task_instances_clear(
+            tis=selected, now=timezone.now(), upstream=upstream, downstream=downstream, only_failed=only_failed
+        )
+        self.stdout.write(f"Cleared {cleared} task instance(s)")
+
+    def handle_states_for_dag_run(self, *, dag_id: str, run_id: str, output: str, **_: Any) -> None:
+        dag = get_dag_or_error(dag_id, active_only=False)
+        run = DagRun.objects.filter(dag=dag, run_id=run_id).first()
+        if run is None:
+            raise CommandError(f"DagRun {run_id} of DAG {dag_id} not found")
+        rows = [
+            {
+                "dag_id": dag_id,
+                "logical_date": run.logical_date,
+                "task_id": ti.task_id,
+                "state": ti.state,
+                "try_number": ti.try_number,
+                "start_date": ti.start_date,
+                "end_date": ti.end_date,
+            }
+            for ti in run.task_instances.order_by("task_id")
+        ]
+        self.out(rows, output=output)
