@@ -1,3 +1,5 @@
+"""URLs of the definition views (namespace ``dags``)."""
+
 from django.urls import path
 
 from dags_app import views
@@ -5,5 +7,6 @@ from dags_app import views
 app_name = "dags"
 
 urlpatterns = [
-    path("", views.dag_list, name="list"),
+    path("dags/<str:dag_id>/code/", views.dag_code, name="code"),
+    path("dags/<str:dag_id>/details/", views.dag_details, name="details"),
 ]

@@ -6,6 +6,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("django-rq/", include("django_rq.urls")),
     path("", include("dags_app.urls")),
+    path("", include("runs_app.urls")),
 ]

@@ -29,9 +29,17 @@ SHEET = {
         ("dags trigger DAG_ID [-e DATE] [-c CONF]", "Trigger a new DAG run"),
         ("dags list-runs DAG_ID", "List DAG runs given a DAG id"),
         ("dags delete DAG_ID", "Delete all DB records related to the specified DAG"),
+        ("dags test DAG_ID [DATE]", "Execute one run of a DAG here, without Redis or a worker"),
+        ("dags backfill -s START -e END DAG_ID", "Run a DAG for every schedule in a date range"),
+        ("dags list-jobs", "List the scheduler and worker processes and their heartbeats"),
     ],
     "Manage tasks": [
         ("tasks list DAG_ID [--tree]", "List the tasks within a DAG"),
+        ("tasks test DAG_ID TASK_ID [DATE]", "Test a task instance: run it here, print its log"),
+        ("tasks run DAG_ID TASK_ID DATE_OR_RUN_ID", "Run a single task instance now"),
+        ("tasks state DAG_ID TASK_ID DATE_OR_RUN_ID", "Get the status of a task instance"),
+        ("tasks clear DAG_ID [-t REGEX] [-u] [-d] [-f]", "Clear task instances so they run again"),
+        ("tasks states-for-dag-run DAG_ID RUN_ID", "Get the status of all task instances in a DAG run"),
     ],
     "Manage users": [
         ("users create --role ROLE --username U --email E --firstname F --lastname L --password P", "Create a user"),

@@ -1,0 +1,22 @@
+"""Template context every page gets: the user's allowed actions and the health banners."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.utils import timezone
+
+from orchestrator_site.access import can
+
+
+def orchestrator(request: HttpRequest) -> dict:
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    from dags_app.selectors import import_errors
+    from runs_app.scheduler import scheduler_is_healthy
+
+    return {
+        "can": can(request),
+        "scheduler_healthy": scheduler_is_healthy(now=timezone.now()),
+        # Sliced lazily: a page that never shows the banner runs no query for it.
+        "import_errors": import_errors()[:50],
+    }

@@ -1,0 +1,65 @@
+"""Helpers shared by the execution views: lookups that 404, the per-DAG page header."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from dags_app.models import DagModel
+from orchestrator_site.access import READ, require
+from runs_app.models import DagRun, TaskInstance
+
+# The tabs of every per-DAG page: (label, URL name, icon).
+DAG_TABS = [
+    ("Grid", "runs:grid", "bi-grid-3x3"),
+    ("Graph", "runs:graph", "bi-diagram-3"),
+    ("Gantt", "runs:gantt", "bi-bar-chart-steps"),
+    ("Calendar", "runs:calendar", "bi-calendar3"),
+    ("Durations", "runs:durations", "bi-hourglass-split"),
+    ("Tries", "runs:tries", "bi-arrow-repeat"),
+    ("Landing times", "runs:landing-times", "bi-flag"),
+    ("Details", "dags:details", "bi-info-circle"),
+    ("Code", "dags:code", "bi-code-slash"),
+]
+
+
+def get_dag(request: HttpRequest, dag_id: str) -> DagModel:
+    """Return the DAG ``dag_id`` for a user who may read it; 404 / 403 otherwise."""
+    require(request, READ)
+    return get_object_or_404(DagModel.objects.prefetch_related("tags"), dag_id=dag_id)
+
+
+def get_run(dag: DagModel, run_id: str) -> DagRun:
+    run = DagRun.objects.filter(dag=dag, run_id=run_id).select_related("dag").first()
+    if run is None:
+        raise Http404(f"DAG run {run_id} of {dag.dag_id} does not exist")
+    return run
+
+
+def get_task_instance(run: DagRun, task_id: str) -> TaskInstance:
+    ti = TaskInstance.objects.filter(dag_run=run, task_id=task_id).select_related("dag_run", "dag_run__dag").first()
+    if ti is None:
+        raise Http404(f"Task {task_id} has no instance in run {run.run_id}")
+    return ti
+
+
+def selected_run(dag: DagModel, request: HttpRequest) -> DagRun | None:
+    """Return the run named by ``?run_id=``, or the DAG's latest run, or None."""
+    run_id = request.GET.get("run_id")
+    if run_id:
+        return get_run(dag, run_id)
+    return DagRun.objects.filter(dag=dag).select_related("dag").order_by("-logical_date").first()
+
+
+def safe_next(request: HttpRequest, default: str) -> str:
+    """Return the ``next`` parameter if it points into this site, else ``default`` (no open redirect)."""
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+        return target
+    return default
+
+
+def dag_page_context(dag: DagModel, active: str) -> dict:
+    """Return the context every per-DAG page's header needs."""
+    return {"dag": dag, "dag_tabs": DAG_TABS, "active_tab": active}

@@ -1,0 +1,109 @@
+"""The DAG list and the DAG-level actions: pause/unpause, trigger, delete."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from dags_app import selectors as dag_selectors
+from dags_app.errors import ServiceError
+from dags_app.models import DagTag
+from orchestrator_site.access import DELETE, PAUSE, READ, TRIGGER, require
+from runs_app import selectors, services
+from runs_app.forms import TriggerForm
+from runs_app.states import DagRunState, TaskInstanceState
+from runs_app.views.common import get_dag, safe_next
+
+PAGE_SIZE = 25
+
+
+def dag_list(request: HttpRequest) -> HttpResponse:
+    """List the active DAGs with runs, schedule, last/next run, recent tasks, actions and links."""
+    require(request, READ)
+    search = request.GET.get("search", "").strip()
+    tag = request.GET.get("tag", "").strip()
+    status = request.GET.get("status", "all")
+    paused = {"active": False, "paused": True}.get(status)
+    page = Paginator(dag_selectors.dag_list(search=search, tag=tag, paused=paused), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "runs_app/dag_list.html",
+        {
+            "page": page,
+            "rows": selectors.dag_rows(list(page.object_list)),
+            "search": search,
+            "tag": tag,
+            "status": status,
+            "all_tags": DagTag.objects.values_list("name", flat=True).distinct().order_by("name"),
+            "run_states": [s.value for s in DagRunState],
+            "task_states": [s.value for s in TaskInstanceState],
+        },
+    )
+
+
+@require_POST
+def dag_pause(request: HttpRequest, dag_id: str) -> HttpResponse:
+    """Pause or unpause (``is_paused`` = "true"/"false" in the POST)."""
+    dag = get_dag(request, dag_id)
+    require(request, PAUSE)
+    is_paused = request.POST.get("is_paused", "true").lower() in {"1", "true", "on", "yes"}
+    services.dag_set_paused(dag=dag, is_paused=is_paused, user=request.user, source="web")
+    messages.success(request, f"DAG {dag.dag_id} is now {'paused' if is_paused else 'active'}.")
+    return redirect(safe_next(request, reverse("runs:dag-list")))
+
+
+def dag_trigger(request: HttpRequest, dag_id: str) -> HttpResponse:
+    """Show the trigger form (GET) or trigger a run (POST); bad date or JSON is a form error."""
+    dag = get_dag(request, dag_id)
+    require(request, TRIGGER)
+    form = TriggerForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = services.dag_trigger(
+                dag=dag,
+                now=timezone.now(),
+                logical_date=form.cleaned_data["logical_date"],
+                conf=form.cleaned_data["conf"],
+                run_id=form.cleaned_data["run_id"] or None,
+                user=request.user,
+                source="web",
+            )
+        except ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if dag.is_paused and request.POST.get("unpause"):
+                services.dag_set_paused(dag=dag, is_paused=False, user=request.user, source="web")
+            messages.success(request, f"Triggered {dag.dag_id}: run {run.run_id}.")
+            if dag.is_paused:
+                messages.warning(request, f"DAG {dag.dag_id} is paused: the run starts once it is unpaused.")
+            return redirect(f"{reverse('runs:grid', args=[dag.dag_id])}?run_id={run.run_id}")
+    return render(request, "runs_app/trigger.html", {"dag": dag, "form": form})
+
+
+def dag_delete(request: HttpRequest, dag_id: str) -> HttpResponse:
+    """Ask for confirmation (GET), then delete the DAG's metadata (POST)."""
+    dag = get_dag(request, dag_id)
+    require(request, DELETE)
+    if request.method == "POST":
+        deleted = services.dag_delete(dag_id=dag.dag_id, user=request.user, source="web")
+        messages.success(request, f"Deleted DAG {dag.dag_id} and {deleted} record(s). It returns if its file stays.")
+        return redirect("runs:dag-list")
+    return render(
+        request,
+        "runs_app/confirm.html",
+        {
+            "title": f"Delete DAG {dag.dag_id}?",
+            "message": "This deletes all its runs, task instances, XComs and logs. If the DAG file still "
+            "exists the DAG reappears, without history, at the next parse.",
+            "button": "Delete",
+            "danger": True,
+            "cancel_url": reverse("runs:dag-list"),
+        },
+    )
