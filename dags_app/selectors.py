@@ -9,7 +9,8 @@ from dags_app.models import DagImportError, DagModel
 
 def dag_list(*, search: str = "", tag: str = "", paused: bool | None = None) -> QuerySet[DagModel]:
     """Return the active DAGs matching the filters, tags prefetched, ordered by id."""
-    qs = DagModel.objects.filter(is_active=True).prefetch_related("tags").order_by("dag_id")
+    # The serialized DAG is large and the list never needs it.
+    qs = DagModel.objects.filter(is_active=True).defer("serialized").prefetch_related("tags").order_by("dag_id")
     if search:
         qs = qs.filter(dag_id__icontains=search)
     if tag:

@@ -25,6 +25,10 @@ class DagRow:
     run_counts: dict[str, int] = field(default_factory=dict)
     last_run: DagRun | None = None
     task_counts: dict[str, int] = field(default_factory=dict)
+    # Filled by the view: links of the row and the (state, count) badges to draw.
+    urls: dict[str, str] = field(default_factory=dict)
+    run_badges: list[tuple[str, int]] = field(default_factory=list)
+    task_badges: list[tuple[str, int]] = field(default_factory=list)
 
 
 def dag_rows(dags: Sequence[DagModel]) -> list[DagRow]:

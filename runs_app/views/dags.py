@@ -20,6 +20,20 @@ from runs_app.states import DagRunState, TaskInstanceState
 from runs_app.views.common import get_dag, safe_next
 
 PAGE_SIZE = 25
+_ROW_URLS = [
+    "runs:grid",
+    "runs:graph",
+    "runs:gantt",
+    "runs:calendar",
+    "runs:durations",
+    "runs:tries",
+    "runs:landing-times",
+    "runs:dag-trigger",
+    "runs:dag-delete",
+    "runs:dag-pause",
+    "dags:code",
+    "dags:details",
+]
 
 
 def dag_list(request: HttpRequest) -> HttpResponse:
@@ -32,18 +46,27 @@ def dag_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(dag_selectors.dag_list(search=search, tag=tag, paused=paused), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    rows = selectors.dag_rows(list(page.object_list))
+    # URLs built once per page and filled in per DAG: ids are validated to URL-safe characters,
+    # and a reverse() per link per row costs more than the rest of the page.
+    patterns = {name: reverse(name, args=["__DAG__"]) for name in _ROW_URLS}
+    run_states = [s.value for s in DagRunState]
+    task_states = [s.value for s in TaskInstanceState]
+    for row in rows:
+        row.urls = {name.split(":")[1].replace("-", "_"): url.replace("__DAG__", row.dag.dag_id) for name, url in patterns.items()}
+        row.run_badges = [(state, row.run_counts.get(state, 0)) for state in run_states]
+        row.task_badges = [(state, row.task_counts.get(state, 0)) for state in task_states]
     return render(
         request,
         "runs_app/dag_list.html",
         {
             "page": page,
-            "rows": selectors.dag_rows(list(page.object_list)),
+            "rows": rows,
+            "browse_runs_url": reverse("runs:browse-runs"),
             "search": search,
             "tag": tag,
             "status": status,
             "all_tags": DagTag.objects.values_list("name", flat=True).distinct().order_by("name"),
-            "run_states": [s.value for s in DagRunState],
-            "task_states": [s.value for s in TaskInstanceState],
         },
     )
 
