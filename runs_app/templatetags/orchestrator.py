@@ -27,6 +27,6 @@ def duration(value: Any) -> str:
     seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
     if seconds < 60:
         return f"{seconds:.2f}s" if seconds < 10 else f"{seconds:.0f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"

@@ -136,9 +136,13 @@ class Command(SubcommandCommand):
                 "is_paused": dag.is_paused,
                 "schedule": dag.schedule,
                 "next_dagrun": dag.next_dagrun,
-                "tags": dag.tag_list,
+                "tags": [t.name for t in dag.tags.all()],
             }
-            for dag in DagModel.objects.filter(is_active=True).order_by("dag_id")
+            # The serialized DAGs are large and not needed for the list.
+            for dag in DagModel.objects.filter(is_active=True)
+            .defer("serialized")
+            .prefetch_related("tags")
+            .order_by("dag_id")
         ]
         wanted = [c.strip() for c in columns.split(",")] if columns else None
         if wanted:
