@@ -116,13 +116,53 @@ def _apply_dag(
     return existing, False
 
 
-def _sync_tags(dag: DagModel, tags: list[str]) -> None:
-    current = set(dag.tags.values_list("name", flat=True))
+@dataclass
+class _Index:
+    """What the sync knows of the rows its batch touches, loaded once instead of per file."""
+
+    dags: dict[str, DagModel]
+    by_file: dict[str, set[str]]
+    tags: dict[int, set[str]]
+    errors: set[str]
+    files: dict[str, DagFile]
+    batch: set[str]
+
+    @classmethod
+    def load(cls, results: list[FileResult], files: dict[str, DagFile]) -> _Index:
+        paths = [r.path for r in results]
+        ids = [d["dag_id"] for r in results for d in r.dags]
+        dags: dict[str, DagModel] = {}
+        for chunk in _chunks(paths):
+            dags.update({d.dag_id: d for d in DagModel.objects.filter(fileloc__in=chunk)})
+        for chunk in _chunks(ids):
+            dags.update({d.dag_id: d for d in DagModel.objects.filter(dag_id__in=chunk)})
+        by_file: dict[str, set[str]] = {}
+        for dag in dags.values():
+            by_file.setdefault(dag.fileloc, set()).add(dag.dag_id)
+        tags: dict[int, set[str]] = {}
+        for chunk in _chunks([d.pk for d in dags.values()]):
+            for dag_pk, name in DagTag.objects.filter(dag_id__in=chunk).values_list("dag_id", "name"):
+                tags.setdefault(dag_pk, set()).add(name)
+        errors: set[str] = set()
+        for chunk in _chunks(paths):
+            errors.update(DagImportError.objects.filter(filename__in=chunk).values_list("filename", flat=True))
+        return cls(dags=dags, by_file=by_file, tags=tags, errors=errors, files=files, batch=set(paths))
+
+
+def _chunks(values: list, size: int = 500) -> list[list]:
+    """Split ``values`` so no query carries more parameters than every database accepts."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def _sync_tags(dag: DagModel, tags: list[str], index: _Index) -> None:
+    current = index.tags.get(dag.pk, set())
     wanted = set(tags)
     if current == wanted:
         return
-    dag.tags.filter(name__in=current - wanted).delete()
+    if current - wanted:
+        dag.tags.filter(name__in=current - wanted).delete()
     DagTag.objects.bulk_create([DagTag(dag=dag, name=name) for name in sorted(wanted - current)])
+    index.tags[dag.pk] = wanted
 
 
 def _record_error(path: str, message: str, stacktrace: str, now: dt.datetime) -> None:
@@ -158,22 +198,31 @@ def _store_result(
     now: dt.datetime,
     counts: dict[str, int],
     owners: dict[str, str],
-    batch: set[str],
+    index: _Index,
 ) -> None:
     """Write one file's parse result: its DAGs, its import error, its bookkeeping row.
 
-    ``batch`` is every file parsed in this sync and ``owners`` who keeps each of their dag_ids;
-    a dag_id also held by a file not re-parsed now stays with that file.
+    ``owners`` says who keeps each dag_id of the batch; a dag_id also held by an active DAG of a
+    file not re-parsed now stays with that file.
     """
-    previous = {d.dag_id: d for d in DagModel.objects.filter(fileloc=result.path)}
+    previous = index.by_file.get(result.path, set())
     error, stacktrace = result.error, result.traceback
     dags = result.dags
     if error is None:
         ids = [d["dag_id"] for d in dags]
         clash = next(((i, owners[i]) for i in ids if owners.get(i, result.path) != result.path), None)
         if clash is None:
-            row = DagModel.objects.filter(dag_id__in=ids, is_active=True).exclude(fileloc__in=batch).first()
-            clash = (row.dag_id, row.fileloc) if row is not None else None
+            clash = next(
+                (
+                    (i, index.dags[i].fileloc)
+                    for i in ids
+                    if i in index.dags
+                    and index.dags[i].is_active
+                    and index.dags[i].fileloc != result.path
+                    and index.dags[i].fileloc not in index.batch
+                ),
+                None,
+            )
         if clash is not None:
             error = (
                 f"AirflowDagDuplicatedIdException: Ignoring DAG {clash[0]} from {result.path} - "
@@ -182,29 +231,42 @@ def _store_result(
             stacktrace, dags = "", []
     if error is not None:
         _record_error(result.path, error, stacktrace, now)
+        index.errors.add(result.path)
         counts["import_errors"] += 1
         kept: set[str] = set()
     else:
-        DagImportError.objects.filter(filename=result.path).delete()
-        existing_by_id = {d.dag_id: d for d in DagModel.objects.filter(dag_id__in=[d["dag_id"] for d in dags])}
+        if result.path in index.errors:
+            DagImportError.objects.filter(filename=result.path).delete()
+            index.errors.discard(result.path)
         for data in dags:
-            dag, created = _apply_dag(data, existing_by_id.get(data["dag_id"]), now=now, source_hash=source_hash)
-            _sync_tags(dag, data.get("tags", []))
+            dag, created = _apply_dag(data, index.dags.get(data["dag_id"]), now=now, source_hash=source_hash)
+            if dag.dag_id in index.dags and index.dags[dag.dag_id].fileloc != result.path:
+                index.by_file.get(index.dags[dag.dag_id].fileloc, set()).discard(dag.dag_id)
+            index.dags[dag.dag_id] = dag
+            _sync_tags(dag, data.get("tags", []), index)
             counts["dags_added" if created else "dags_updated"] += 1
         kept = {d["dag_id"] for d in dags}
-    gone = [dag_id for dag_id, dag in previous.items() if dag_id not in kept and dag.is_active]
+    gone = [
+        dag_id
+        for dag_id in previous
+        if dag_id not in kept and index.dags[dag_id].is_active and index.dags[dag_id].fileloc == result.path
+    ]
     if gone:
         counts["dags_deactivated"] += DagModel.objects.filter(dag_id__in=gone).update(is_active=False)
-    DagFile.objects.update_or_create(
-        path=result.path,
-        defaults={
-            "mtime": stat[0],
-            "size": stat[1],
-            "source_hash": source_hash,
-            "last_parsed": now,
-            "dag_ids": sorted(kept),
-        },
-    )
+        for dag_id in gone:
+            index.dags[dag_id].is_active = False
+    index.by_file[result.path] = set(kept)
+    fields = {
+        "mtime": stat[0],
+        "size": stat[1],
+        "source_hash": source_hash,
+        "last_parsed": now,
+        "dag_ids": sorted(kept),
+    }
+    row = index.files.get(result.path)
+    if row is not None and DagFile.objects.filter(pk=row.pk).update(**fields):
+        return
+    index.files[result.path] = DagFile.objects.update_or_create(path=result.path, defaults=fields)[0]
 
 
 def dag_folder_sync(*, now: dt.datetime, folder: Path | None = None, force: bool = False) -> SyncReport:
@@ -265,17 +327,14 @@ def dag_folder_sync(*, now: dt.datetime, folder: Path | None = None, force: bool
             # define the same dag_id the first path keeps it, whichever child finished first.
             results = sorted(pool.parse(sorted(to_parse)), key=lambda r: r.path)
         owners = _batch_owners(results)
+        index = _Index.load(results, known)
+        # A transaction per file keeps each file's rows consistent; a failure in one file's
+        # write leaves the others stored.
         for result in results:
             stat_key, digest = to_parse[result.path]
             with transaction.atomic():
                 _store_result(
-                    result,
-                    stat=stat_key,
-                    source_hash=digest,
-                    now=now,
-                    counts=counts,
-                    owners=owners,
-                    batch=set(to_parse),
+                    result, stat=stat_key, source_hash=digest, now=now, counts=counts, owners=owners, index=index
                 )
             if result.error:
                 log.warning("parse: %s: %s", result.path, result.error)

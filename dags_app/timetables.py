@@ -13,6 +13,7 @@ and it never reads the clock: callers pass ``now``. Every datetime it returns is
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -492,12 +493,18 @@ def timetable_from_dict(data: dict[str, Any]) -> Timetable:
         if kind == "once":
             return OnceTimetable()
         if kind == "cron":
-            return CronDataIntervalTimetable(data["expression"], data.get("timezone", "UTC"))
+            return _cron_timetable(data["expression"], data.get("timezone", "UTC"))
         if kind == "delta":
             return DeltaDataIntervalTimetable(dt.timedelta(seconds=data["delta"]))
     except (KeyError, TypeError) as exc:
         raise InvalidScheduleError(f"Invalid serialized timetable {data!r}: {exc!r}") from exc
     raise InvalidScheduleError(f"Invalid serialized timetable {data!r}: unknown type {kind!r}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _cron_timetable(expression: str, timezone: str) -> CronDataIntervalTimetable:
+    """Return a (shared, immutable) cron timetable: validating an expression costs croniter work."""
+    return CronDataIntervalTimetable(expression, timezone)
 
 
 def _plural(count: int, unit: str) -> str:

@@ -1,10 +1,162 @@
-"""Views of definitions. They read DagModel rows only; DAG files are never imported here."""
+"""Views of definitions: a DAG's code and details.
 
-from django.http import Http404
+They read DagModel rows only; DAG files are never imported here. The code view reads the file
+the parser recorded (``DagModel.fileloc``) as text, and only inside ``settings.DAGS_FOLDER``.
+Definitions never import executions (import-linter contract), so the per-DAG tabs are listed
+here as in ``runs_app.views.common.DAG_TABS`` (a test keeps the two equal) and run counts go
+through the ``DagModel.runs`` relation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils.dateparse import parse_datetime
+from django.utils.safestring import SafeString, mark_safe
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
+from dags_app.models import DagModel
+from orchestrator_site.access import READ, require
+
+# The tabs of every per-DAG page: (label, URL name, icon). Same as runs_app.views.common.DAG_TABS.
+DAG_TABS = [
+    ("Grid", "runs:grid", "bi-grid-3x3"),
+    ("Graph", "runs:graph", "bi-diagram-3"),
+    ("Gantt", "runs:gantt", "bi-bar-chart-steps"),
+    ("Calendar", "runs:calendar", "bi-calendar3"),
+    ("Durations", "runs:durations", "bi-hourglass-split"),
+    ("Tries", "runs:tries", "bi-arrow-repeat"),
+    ("Landing times", "runs:landing-times", "bi-flag"),
+    ("Details", "dags:details", "bi-info-circle"),
+    ("Code", "dags:code", "bi-code-slash"),
+]
+# Larger files are not shown: a DAG file this big is a mistake, and highlighting it would stall the page.
+MAX_CODE_BYTES = 2 * 1024 * 1024
 
 
-def _todo(*args, **kwargs):
-    raise Http404("This page is not built yet")
+def _get_dag_for_user(request: HttpRequest, dag_id: str) -> DagModel:
+    """Return the DAG ``dag_id`` for a user who may read it; 403 / 404 otherwise."""
+    require(request, READ)
+    return get_object_or_404(DagModel.objects.prefetch_related("tags"), dag_id=dag_id)
 
 
-dag_code = dag_details = _todo
+def _page_context(dag: DagModel, active: str) -> dict[str, Any]:
+    return {"dag": dag, "dag_tabs": DAG_TABS, "active_tab": active}
+
+
+@dataclass
+class DagSource:
+    """The DAG file as the code view shows it: highlighted HTML, or why it cannot be shown."""
+
+    path: str
+    html: SafeString | None = None
+    error: str = ""
+    lines: int = 0
+    changed_since_parse: bool = False
+
+
+def dag_source_read(dag: DagModel) -> DagSource:
+    """Read and highlight the file recorded for ``dag``, without importing it.
+
+    1. Only the path stored in the database is read, and only if it resolves (symlinks
+       followed) inside ``settings.DAGS_FOLDER``.
+    2. A missing, unreadable or oversized file gives a message instead of the code.
+    3. The text is highlighted by Pygments, which escapes it; the result is safe HTML.
+    """
+    source = DagSource(path=dag.fileloc)
+    if not dag.fileloc:
+        source.error = "No file is recorded for this DAG."
+        return source
+    folder = Path(settings.DAGS_FOLDER).resolve()
+    path = Path(dag.fileloc).resolve()
+    if not path.is_relative_to(folder):
+        source.error = "The DAG's file is outside the DAG folder; it is not shown."
+        return source
+    try:
+        if path.stat().st_size > MAX_CODE_BYTES:
+            source.error = f"The DAG's file is larger than {MAX_CODE_BYTES // (1024 * 1024)} MiB; it is not shown."
+            return source
+        data = path.read_bytes()
+    except FileNotFoundError:
+        source.error = "The DAG's file no longer exists."
+        return source
+    except OSError as exc:
+        source.error = f"The DAG's file cannot be read ({exc.strerror or type(exc).__name__})."
+        return source
+    text = data.decode("utf-8", errors="replace")
+    source.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    source.changed_since_parse = bool(dag.source_hash) and hashlib.sha256(data).hexdigest() != dag.source_hash
+    formatter = HtmlFormatter(linenos="table", cssclass="highlight", lineanchors="L", anchorlinenos=True)
+    # Pygments escapes every token of the source; nothing unescaped reaches the page.
+    source.html = mark_safe(highlight(text, PythonLexer(), formatter))
+    return source
+
+
+def dag_code(request: HttpRequest, dag_id: str) -> HttpResponse:
+    """Show the DAG file's source, highlighted (read as text, never imported)."""
+    dag = _get_dag_for_user(request, dag_id)
+    return render(request, "dags_app/code.html", {**_page_context(dag, "Code"), "source": dag_source_read(dag)})
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _date(value: Any) -> Any:
+    """Return an ISO datetime string from the serialized DAG as a datetime (the text if it is not one)."""
+    if isinstance(value, str):
+        return parse_datetime(value) or value
+    return value
+
+
+def dag_details(request: HttpRequest, dag_id: str) -> HttpResponse:
+    """Show the DAG's attributes, documentation, tasks and run counts by state."""
+    dag = _get_dag_for_user(request, dag_id)
+    data = dag.serialized or {}
+    run_model = dag.runs.model
+    counts = dict(dag.runs.values_list("state").annotate(n=Count("id")).order_by())
+    run_states = [(value, counts.get(value, 0)) for value, _label in run_model._meta.get_field("state").choices]
+    tasks = [
+        {
+            "task_id": task.get("task_id", ""),
+            "operator": task.get("operator", ""),
+            "trigger_rule": task.get("trigger_rule", ""),
+            "retries": task.get("retries", 0),
+            "retry_delay": task.get("retry_delay"),
+            "queue": task.get("queue", ""),
+            "pool": task.get("pool", ""),
+            "owner": task.get("owner", ""),
+            "priority_weight": task.get("priority_weight"),
+            "upstream": task.get("upstream_task_ids", []),
+            "downstream": task.get("downstream_task_ids", []),
+            "doc_md": task.get("doc_md") or "",
+        }
+        for task in dag.tasks
+    ]
+    return render(
+        request,
+        "dags_app/details.html",
+        {
+            **_page_context(dag, "Details"),
+            "data": data,
+            "doc_md": data.get("doc_md") or "",
+            "start_date": _date(data.get("start_date")),
+            "end_date": _date(data.get("end_date")),
+            "tags": data.get("tags") or [],
+            "params_json": _json(data.get("params") or {}),
+            "default_args_json": _json(data.get("default_args") or {}),
+            "tasks": tasks,
+            "run_states": run_states,
+            "run_total": sum(counts.values()),
+        },
+    )
