@@ -53,7 +53,10 @@ def dag_list(request: HttpRequest) -> HttpResponse:
     run_states = [s.value for s in DagRunState]
     task_states = [s.value for s in TaskInstanceState]
     for row in rows:
-        row.urls = {name.split(":")[1].replace("-", "_"): url.replace("__DAG__", row.dag.dag_id) for name, url in patterns.items()}
+        row.urls = {
+            name.split(":")[1].replace("-", "_"): url.replace("__DAG__", row.dag.dag_id)
+            for name, url in patterns.items()
+        }
         row.run_badges = [(state, row.run_counts.get(state, 0)) for state in run_states]
         row.task_badges = [(state, row.task_counts.get(state, 0)) for state in task_states]
     return render(
