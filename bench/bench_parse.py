@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DAG_FILE = '''
+DAG_FILE = """
 import pendulum
 from dags_app.sdk import DAG, BashOperator, PythonOperator, chain
 
@@ -34,7 +34,7 @@ with DAG("bench_{n:04d}", schedule="@daily", start_date=pendulum.datetime(2024, 
         PythonOperator(task_id=f"python_{{i}}", python_callable=print)
         for i in range({tasks})
     ])
-'''
+"""
 
 
 def rss_kib(pid: int) -> tuple[int, int | None]:
@@ -83,19 +83,32 @@ def main() -> None:
         "print(f'{r.files} files: first sync {a:.2f} s ({r.parsed} imported, {r.import_errors} errors, "
         "{r.dags_added} DAGs); unchanged sync {b:.3f} s ({r2.parsed} imported)')"
     )
-    print(subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True,
-                         text=True).stdout.strip())
+    print(
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+    )
 
     timings = []
     for _ in range(5):
         t0 = time.monotonic()
-        subprocess.run([sys.executable, "manage.py", "dags", "list", "-o", "json"], cwd=ROOT, env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "manage.py", "dags", "list", "-o", "json"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         timings.append(time.monotonic() - t0)
     print(f"manage.py dags list ({args.files} DAGs): median {statistics.median(timings):.2f} s")
 
-    sched = subprocess.Popen([sys.executable, "manage.py", "scheduler", "--interval", "1"], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sched = subprocess.Popen(
+        [sys.executable, "manage.py", "scheduler", "--interval", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(8)
         rss, pss = rss_kib(sched.pid)
