@@ -1,23 +1,50 @@
 """Admin for DAGs and everything about their executions.
 
-Actions call the same services as the CLI and the web UI (``runs_app.services``); scheduler-owned
-fields are read-only. ``DagModel`` is registered here because its actions are run services.
+Actions call the same services as the CLI and the web UI (``runs_app.services``, with
+``source="admin"`` so the audit log tells them apart); scheduler-owned fields are read-only.
+``DagModel`` is registered here because its actions are run services.
+
+Each action is tied to a role's permission with ``@admin.action(permissions=[...])`` and a
+``has_<name>_permission`` method, so a Viewer sees none of them and cannot post them. Actions
+that change state first show a confirmation page, as Django's ``delete_selected`` does
+(``ConfirmActionMixin.confirm``): the page re-posts the selected ids, the action and
+``post=yes``.
+
+The django-rq dashboard (``admin:django_rq_home``) is re-registered for Admins only: queues,
+workers and jobs can be emptied or re-queued there, which no other role may do.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Model, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_rq.admin import QueueAdmin
+from django_rq.models import Dashboard
 
 from dags_app.admin import ReadOnlyAdmin
 from dags_app.errors import ServiceError
 from dags_app.graph import STATE_COLORS
 from dags_app.models import DagModel
+from orchestrator_site.access import CLEAR, DELETE, MARK, PAUSE, TRIGGER
 from runs_app import services
 from runs_app.models import AuditLog, DagRun, Job, Pool, TaskInstance, XCom
+from runs_app.states import DagRunState, TaskInstanceState
+
+CONFIRM_TEMPLATE = "admin/orchestrator_confirm_action.html"
+CONFIRM_LIST_LIMIT = 100  # objects listed by name on a confirmation page; all are re-posted
 
 
 def state_badge(state: str) -> str:
@@ -29,8 +56,78 @@ def state_badge(state: str) -> str:
     )
 
 
+def short_json(value: Any, limit: int = 80) -> str:
+    """Return ``value`` as compact JSON, cut to ``limit`` characters (the admin escapes it)."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+class ConfirmActionMixin:
+    """Confirmation pages for admin actions, shaped like ``django.contrib.admin.actions.delete_selected``."""
+
+    def confirm(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        *,
+        action: str,
+        title: str,
+        question: str,
+        button: str,
+        perform: Callable[[], None],
+        label: Callable[[Any], str] = str,
+        note: str = "",
+        danger: bool = False,
+    ) -> TemplateResponse | None:
+        """Run ``perform`` when the form says ``post=yes``; otherwise return the confirmation page.
+
+        Returning None sends the admin back to the change list, where ``perform``'s messages show.
+        """
+        if request.POST.get("post") == "yes":
+            perform()
+            return None
+        objects = list(queryset)
+        opts = self.model._meta
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "subtitle": None,
+            "question": question,
+            "note": note,
+            "button": button,
+            "danger": danger,
+            "objects": [(obj.pk, label(obj)) for obj in objects],
+            "list_limit": CONFIRM_LIST_LIMIT,
+            "hidden_count": max(0, len(objects) - CONFIRM_LIST_LIMIT),
+            "objects_name": opts.verbose_name if len(objects) == 1 else opts.verbose_name_plural,
+            "opts": opts,
+            "action_name": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, CONFIRM_TEMPLATE, context)
+
+    def report(self, request: HttpRequest, text: str, errors: list[str]) -> None:
+        """End an action: one success message, plus one error message per failure."""
+        for error in errors:
+            self.message_user(request, error, messages.ERROR)
+        self.message_user(request, text, messages.SUCCESS)
+
+
+def _link(url: str, text: str) -> str:
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
+def _links(*pairs: tuple[str, str]) -> str:
+    return format_html(" &middot; ".join(["{}"] * len(pairs)), *(_link(url, text) for url, text in pairs))
+
+
+# -- DAGs -----------------------------------------------------------------------------------------
+
+
 @admin.register(DagModel)
-class DagModelAdmin(admin.ModelAdmin):
+class DagModelAdmin(ConfirmActionMixin, admin.ModelAdmin):
     list_display = [
         "dag_id",
         "owners",
@@ -39,6 +136,7 @@ class DagModelAdmin(admin.ModelAdmin):
         "is_active",
         "next_dagrun",
         "last_parsed_time",
+        "ui_links",
     ]
     list_filter = ["is_paused", "is_active", "tags__name"]
     search_fields = ["dag_id", "owners", "fileloc", "description"]
@@ -63,19 +161,31 @@ class DagModelAdmin(admin.ModelAdmin):
         "next_dagrun_create_after",
         "created_at",
     ]
-    actions = ["trigger_dags", "pause_dags", "unpause_dags"]
+    actions = ["trigger_dags", "pause_dags", "unpause_dags", "delete_dag_metadata"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Deleting a DAG is the service's job (runs, logs, parse bookkeeping): see delete_dag_metadata.
         return False
 
     def has_trigger_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("dags_app.trigger_dag")
+        return request.user.has_perm(TRIGGER)
 
     def has_pause_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("dags_app.pause_dag")
+        return request.user.has_perm(PAUSE)
+
+    def has_delete_metadata_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(DELETE)
+
+    @admin.display(description="UI")
+    def ui_links(self, obj: DagModel) -> str:
+        return _links(
+            (reverse("runs:grid", args=[obj.dag_id]), "Grid"),
+            (reverse("runs:graph", args=[obj.dag_id]), "Graph"),
+            (reverse("dags:code", args=[obj.dag_id]), "Code"),
+        )
 
     @admin.action(description="Trigger a run now", permissions=["trigger"])
     def trigger_dags(self, request: HttpRequest, queryset: QuerySet[DagModel]) -> None:
@@ -103,23 +213,146 @@ class DagModelAdmin(admin.ModelAdmin):
     def unpause_dags(self, request: HttpRequest, queryset: QuerySet[DagModel]) -> None:
         self._set_paused(request, queryset, is_paused=False)
 
+    @admin.action(
+        description="Delete DAG metadata (runs, task instances, XComs, logs)", permissions=["delete_metadata"]
+    )
+    def delete_dag_metadata(self, request: HttpRequest, queryset: QuerySet[DagModel]) -> TemplateResponse | None:
+        def perform() -> None:
+            deleted, errors = 0, []
+            for dag in queryset:
+                try:
+                    services.dag_delete(dag_id=dag.dag_id, user=request.user, source="admin")
+                    deleted += 1
+                except ServiceError as exc:
+                    errors.append(f"{dag.dag_id}: {exc}")
+            self.report(request, f"Deleted the metadata of {deleted} DAG(s).", errors)
+
+        return self.confirm(
+            request,
+            queryset.annotate(run_count=Count("runs")),
+            action="delete_dag_metadata",
+            title="Delete DAG metadata",
+            question="Delete these DAGs with all their runs, task instances, XComs and logs?",
+            note="A DAG whose file still defines it comes back, without history, at the next parse.",
+            button="Yes, delete",
+            danger=True,
+            perform=perform,
+            label=lambda dag: f"{dag.dag_id} ({dag.run_count} run(s))",
+        )
+
+
+# -- DAG runs -------------------------------------------------------------------------------------
+
 
 @admin.register(DagRun)
-class DagRunAdmin(ReadOnlyAdmin):
-    list_display = ["run_id", "dag", "state_badge", "run_type", "logical_date", "start_date", "end_date"]
+class DagRunAdmin(ConfirmActionMixin, ReadOnlyAdmin):
+    list_display = [
+        "run_id",
+        "dag",
+        "state_badge",
+        "run_type",
+        "logical_date",
+        "start_date",
+        "end_date",
+        "ui_links",
+    ]
     list_filter = ["state", "run_type", "dag", "logical_date"]
     search_fields = ["run_id", "dag__dag_id"]
     list_select_related = ["dag"]
     date_hierarchy = "logical_date"
     readonly_fields = [f.name for f in DagRun._meta.fields]
+    actions = ["clear_runs", "mark_runs_success", "mark_runs_failed"]
+
+    def has_clear_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(CLEAR)
+
+    def has_mark_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(MARK)
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj: DagRun) -> str:
         return state_badge(obj.state)
 
+    @admin.display(description="UI")
+    def ui_links(self, obj: DagRun) -> str:
+        dag_id = obj.dag.dag_id
+        return _links(
+            (reverse("runs:run", args=[dag_id, obj.run_id]), "Run"),
+            (f"{reverse('runs:grid', args=[dag_id])}?{urlencode({'run_id': obj.run_id})}", "Grid"),
+            (f"{reverse('runs:graph', args=[dag_id])}?{urlencode({'run_id': obj.run_id})}", "Graph"),
+        )
+
+    @staticmethod
+    def _label(run: DagRun) -> str:
+        return f"{run.dag.dag_id} / {run.run_id} ({run.state})"
+
+    @admin.action(description="Clear all tasks of the selected runs (run them again)", permissions=["clear"])
+    def clear_runs(self, request: HttpRequest, queryset: QuerySet[DagRun]) -> TemplateResponse | None:
+        def perform() -> None:
+            run_pks = list(queryset.values_list("pk", flat=True))
+            cleared = services.task_instances_clear(
+                tis=TaskInstance.objects.filter(dag_run__in=run_pks),
+                now=timezone.now(),
+                user=request.user,
+                source="admin",
+            )
+            self.report(request, f"Cleared {cleared} task instance(s) of {len(run_pks)} DAG run(s).", [])
+
+        return self.confirm(
+            request,
+            queryset,
+            action="clear_runs",
+            title="Clear DAG runs",
+            question="Clear every task instance of these DAG runs so that they run again?",
+            button="Yes, clear",
+            perform=perform,
+            label=self._label,
+        )
+
+    def _mark(self, request: HttpRequest, queryset: QuerySet[DagRun], state: DagRunState) -> TemplateResponse | None:
+        def perform() -> None:
+            done, errors = 0, []
+            for run in queryset:
+                try:
+                    services.dag_run_set_state(
+                        run=run, state=state, now=timezone.now(), user=request.user, source="admin"
+                    )
+                    done += 1
+                except ServiceError as exc:
+                    errors.append(f"{run.run_id}: {exc}")
+            self.report(request, f"Marked {done} DAG run(s) {state.label}.", errors)
+
+        return self.confirm(
+            request,
+            queryset,
+            action=f"mark_runs_{state.value}",
+            title=f"Mark DAG runs {state.label}",
+            question=f"Mark these DAG runs {state.label}?",
+            note=(
+                "Every task instance not yet successful becomes success."
+                if state == DagRunState.SUCCESS
+                else "Queued and running task instances become failed, the other unfinished ones skipped."
+            ),
+            button=f"Yes, mark {state.label}",
+            danger=state == DagRunState.FAILED,
+            perform=perform,
+            label=self._label,
+        )
+
+    @admin.action(description="Mark the selected runs success", permissions=["mark"])
+    def mark_runs_success(self, request: HttpRequest, queryset: QuerySet[DagRun]) -> TemplateResponse | None:
+        return self._mark(request, queryset, DagRunState.SUCCESS)
+
+    @admin.action(description="Mark the selected runs failed", permissions=["mark"])
+    def mark_runs_failed(self, request: HttpRequest, queryset: QuerySet[DagRun]) -> TemplateResponse | None:
+        return self._mark(request, queryset, DagRunState.FAILED)
+
+
+# -- Task instances -------------------------------------------------------------------------------
+
 
 @admin.register(TaskInstance)
-class TaskInstanceAdmin(ReadOnlyAdmin):
+class TaskInstanceAdmin(ConfirmActionMixin, ReadOnlyAdmin):
     list_display = [
         "task_id",
         "dag",
@@ -131,11 +364,19 @@ class TaskInstanceAdmin(ReadOnlyAdmin):
         "end_date",
         "duration",
         "hostname",
+        "ui_links",
     ]
     list_filter = ["state", "pool", "queue", "operator", "dag"]
     search_fields = ["task_id", "dag__dag_id", "dag_run__run_id"]
     list_select_related = ["dag", "dag_run"]
     readonly_fields = [f.name for f in TaskInstance._meta.fields]
+    actions = ["clear_task_instances", "clear_task_instances_downstream", "mark_success", "mark_failed"]
+
+    def has_clear_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(CLEAR)
+
+    def has_mark_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(MARK)
 
     @admin.display(description="run id", ordering="dag_run__run_id")
     def run_id(self, obj: TaskInstance) -> str:
@@ -145,10 +386,93 @@ class TaskInstanceAdmin(ReadOnlyAdmin):
     def state_badge(self, obj: TaskInstance) -> str:
         return state_badge(obj.state)
 
+    @admin.display(description="UI")
+    def ui_links(self, obj: TaskInstance) -> str:
+        args = [obj.dag.dag_id, obj.dag_run.run_id, obj.task_id]
+        return _links(
+            (reverse("runs:task-instance", args=args), "Instance"),
+            (reverse("runs:task-log", args=args), "Log"),
+            (f"{reverse('runs:graph', args=args[:1])}?{urlencode({'run_id': obj.dag_run.run_id})}", "Graph"),
+        )
+
+    @staticmethod
+    def _label(ti: TaskInstance) -> str:
+        return f"{ti.dag.dag_id} / {ti.dag_run.run_id} / {ti.task_id} ({ti.state})"
+
+    def _clear(self, request: HttpRequest, queryset: QuerySet[TaskInstance], *, downstream: bool):
+        def perform() -> None:
+            cleared = services.task_instances_clear(
+                tis=queryset, now=timezone.now(), downstream=downstream, user=request.user, source="admin"
+            )
+            self.report(request, f"Cleared {cleared} task instance(s).", [])
+
+        return self.confirm(
+            request,
+            queryset,
+            action="clear_task_instances_downstream" if downstream else "clear_task_instances",
+            title="Clear task instances" + (" and their downstream" if downstream else ""),
+            question="Clear these task instances"
+            + (", and every task downstream of them," if downstream else "")
+            + " so that they run again?",
+            note="A finished run goes back to running.",
+            button="Yes, clear",
+            perform=perform,
+            label=self._label,
+        )
+
+    @admin.action(description="Clear (run again)", permissions=["clear"])
+    def clear_task_instances(self, request: HttpRequest, queryset: QuerySet[TaskInstance]) -> TemplateResponse | None:
+        return self._clear(request, queryset, downstream=False)
+
+    @admin.action(description="Clear with downstream", permissions=["clear"])
+    def clear_task_instances_downstream(
+        self, request: HttpRequest, queryset: QuerySet[TaskInstance]
+    ) -> TemplateResponse | None:
+        return self._clear(request, queryset, downstream=True)
+
+    def _mark(self, request: HttpRequest, queryset: QuerySet[TaskInstance], state: TaskInstanceState):
+        def perform() -> None:
+            try:
+                changed = services.task_instances_set_state(
+                    tis=queryset, state=state, now=timezone.now(), user=request.user, source="admin"
+                )
+            except ServiceError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return
+            self.report(request, f"Marked {changed} task instance(s) {state.label}.", [])
+
+        return self.confirm(
+            request,
+            queryset,
+            action=f"mark_{state.value}",
+            title=f"Mark task instances {state.label}",
+            question=f"Mark these task instances {state.label}?",
+            note=(
+                "Their upstream-failed downstream tasks are evaluated again, so they can run."
+                if state == TaskInstanceState.SUCCESS
+                else "Their downstream tasks become upstream failed."
+            ),
+            button=f"Yes, mark {state.label}",
+            danger=state == TaskInstanceState.FAILED,
+            perform=perform,
+            label=self._label,
+        )
+
+    @admin.action(description="Mark success", permissions=["mark"])
+    def mark_success(self, request: HttpRequest, queryset: QuerySet[TaskInstance]) -> TemplateResponse | None:
+        return self._mark(request, queryset, TaskInstanceState.SUCCESS)
+
+    @admin.action(description="Mark failed", permissions=["mark"])
+    def mark_failed(self, request: HttpRequest, queryset: QuerySet[TaskInstance]) -> TemplateResponse | None:
+        return self._mark(request, queryset, TaskInstanceState.FAILED)
+
+
+# -- XComs, pools, jobs, audit log ----------------------------------------------------------------
+
 
 @admin.register(XCom)
 class XComAdmin(ReadOnlyAdmin):
-    list_display = ["key", "task_id", "dag_run", "short_value", "timestamp"]
+    list_display = ["key", "task_id", "dag_run", "short_value", "timestamp", "ui_links"]
     list_filter = ["key", "timestamp"]
     search_fields = ["key", "task_id", "dag_run__run_id", "dag_run__dag__dag_id"]
     list_select_related = ["dag_run", "dag_run__dag"]
@@ -156,8 +480,12 @@ class XComAdmin(ReadOnlyAdmin):
 
     @admin.display(description="value")
     def short_value(self, obj: XCom) -> str:
-        text = repr(obj.value)
-        return text if len(text) <= 80 else text[:77] + "..."
+        return short_json(obj.value)
+
+    @admin.display(description="UI")
+    def ui_links(self, obj: XCom) -> str:
+        args = [obj.dag_run.dag.dag_id, obj.dag_run.run_id, obj.task_id]
+        return _link(reverse("runs:task-instance", args=args), "Task instance")
 
 
 @admin.register(Pool)
@@ -180,7 +508,55 @@ class JobAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdmin):
-    list_display = ["when", "username", "event", "source", "dag_id", "run_id", "task_id"]
+    list_display = ["when", "username", "event", "source", "dag_id", "run_id", "task_id", "short_extra"]
     list_filter = ["event", "source", "when"]
     search_fields = ["username", "dag_id", "run_id", "task_id"]
     readonly_fields = ["when", "user", "username", "event", "source", "dag_id", "run_id", "task_id", "extra"]
+
+    @admin.display(description="extra")
+    def short_extra(self, obj: AuditLog) -> str:
+        return short_json(obj.extra) if obj.extra else ""
+
+
+# -- The django-rq dashboard, for Admins only -----------------------------------------------------
+
+
+def superuser_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Wrap ``view`` so that a signed-in user who is not an Admin (superuser) gets a 403.
+
+    Anonymous requests pass through to the view's own guard (the admin login redirect).
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated and not request.user.is_superuser:
+            raise PermissionDenied("Only Admins may open the queue dashboard.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+class AdminsOnlyQueueAdmin(QueueAdmin):
+    """django-rq's dashboard (``admin:django_rq_home``), shown to and served for Admins only."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            URLPattern(url.pattern, superuser_only(url.callback), url.default_args, url.name)
+            if isinstance(url, URLPattern)
+            else url
+            for url in super().get_urls()
+        ]
+
+
+if admin.site.is_registered(Dashboard):
+    admin.site.unregister(Dashboard)
+    admin.site.register(Dashboard, AdminsOnlyQueueAdmin)

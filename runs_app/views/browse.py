@@ -1,10 +1,130 @@
-"""Browse pages: DAG runs, task instances, XComs and the audit log, with filters."""
+"""Browse pages: DAG runs, task instances, XComs and the audit log, with filters.
 
-from django.http import Http404
+Each page is a django-filter FilterSet (``runs_app/filters.py``) over one ``select_related``
+queryset, paginated by ``PAGE_SIZE``: the number of SQL queries does not grow with the rows.
+Untrusted text (conf, XCom values, audit extras, ids) is passed to the templates as plain
+strings, so Django's autoescaping applies; nothing here is marked safe.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from dags_app.models import DagModel
+from orchestrator_site.access import READ, require
+from runs_app.filters import AuditLogFilter, BrowseFilterSet, DagRunFilter, TaskInstanceFilter, XComFilter
+from runs_app.models import AuditLog, DagRun, TaskInstance, XCom
+
+PAGE_SIZE = 50
+CONF_CHARS = 120  # a run's conf in the runs table
+XCOM_CHARS = 600  # an XCom value, pretty-printed
+EXTRA_CHARS = 160  # an audit log row's extra
 
 
-def _todo(*args, **kwargs):
-    raise Http404("This page is not built yet")
+def json_text(value: Any, *, limit: int, pretty: bool = False) -> tuple[str, bool]:
+    """Return ``value`` as JSON text cut to ``limit`` characters, and whether it was cut.
+
+    Values that are not JSON (they cannot be stored, but be safe) fall back to ``repr``.
+    """
+    try:
+        text = json.dumps(value, indent=2 if pretty else None, sort_keys=True, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):
+        text = repr(value)
+    if len(text) <= limit:
+        return text, False
+    return text[: limit - 1] + "\u2026", True
 
 
-dag_runs = task_instances = xcoms = audit_log = _todo
+def _browse(
+    request: HttpRequest,
+    *,
+    filterset_class: type[BrowseFilterSet],
+    queryset: QuerySet,
+    title: str,
+) -> dict[str, Any]:
+    """Filter and paginate ``queryset``; return the context every browse page needs."""
+    require(request, READ)
+    filterset = filterset_class(request.GET or None, queryset=queryset)
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "title": title,
+        "filter": filterset,
+        "page": page,
+        "rows": list(page.object_list),
+        "filtered": any(value for name, value in request.GET.items() if name != "page"),
+        # Suggestions for the DAG id filter: one query, whatever the number of rows.
+        "dag_ids": DagModel.objects.order_by("dag_id").values_list("dag_id", flat=True),
+    }
+    return context
+
+
+def dag_runs(request: HttpRequest) -> HttpResponse:
+    """List DAG runs, newest first; filter by DAG, state, run type and logical date."""
+    context = _browse(
+        request,
+        filterset_class=DagRunFilter,
+        queryset=DagRun.objects.select_related("dag").order_by("-logical_date", "-pk"),
+        title="DAG Runs",
+    )
+    for run in context["rows"]:
+        run.conf_text, run.conf_cut = json_text(run.conf, limit=CONF_CHARS) if run.conf else ("", False)
+    return render(request, "runs_app/browse/dag_runs.html", context)
+
+
+def task_instances(request: HttpRequest) -> HttpResponse:
+    """List task instances of the newest runs first; filter by DAG, task, state, pool, queue, operator, date."""
+    context = _browse(
+        request,
+        filterset_class=TaskInstanceFilter,
+        queryset=TaskInstance.objects.select_related("dag", "dag_run").order_by(
+            "-dag_run__logical_date", "dag_run_id", "task_id"
+        ),
+        title="Task Instances",
+    )
+    return render(request, "runs_app/browse/task_instances.html", context)
+
+
+def xcoms(request: HttpRequest) -> HttpResponse:
+    """List XComs, newest first, values pretty-printed and cut; filter by DAG, run, task and key."""
+    context = _browse(
+        request,
+        filterset_class=XComFilter,
+        queryset=XCom.objects.select_related("dag_run", "dag_run__dag").order_by("-timestamp", "-pk"),
+        title="XComs",
+    )
+    for xcom in context["rows"]:
+        xcom.value_text, xcom.value_cut = json_text(xcom.value, limit=XCOM_CHARS, pretty=True)
+    return render(request, "runs_app/browse/xcoms.html", context)
+
+
+def audit_log(request: HttpRequest) -> HttpResponse:
+    """List audit log rows, newest first; filter by event, user, DAG, source and date.
+
+    Rows keep ids as text so they outlive deletes: a DAG or run is linked only if it still
+    exists (two queries for the whole page).
+    """
+    context = _browse(
+        request,
+        filterset_class=AuditLogFilter,
+        queryset=AuditLog.objects.order_by("-when", "-pk"),
+        title="Audit Log",
+    )
+    rows: list[AuditLog] = context["rows"]
+    dag_ids = {row.dag_id for row in rows if row.dag_id}
+    existing_dags = set(DagModel.objects.filter(dag_id__in=dag_ids).values_list("dag_id", flat=True))
+    run_ids = {row.run_id for row in rows if row.run_id}
+    existing_runs = set(
+        DagRun.objects.filter(dag__dag_id__in=existing_dags, run_id__in=run_ids).values_list("dag__dag_id", "run_id")
+    )
+    for row in rows:
+        row.dag_exists = row.dag_id in existing_dags
+        row.run_exists = (row.dag_id, row.run_id) in existing_runs
+        row.task_ids = [t for t in row.task_id.split(",") if t]
+        row.extra_text, row.extra_cut = json_text(row.extra, limit=EXTRA_CHARS) if row.extra else ("", False)
+    return render(request, "runs_app/browse/audit_log.html", context)
