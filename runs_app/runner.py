@@ -30,6 +30,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from typing import Any
 import pendulum
 from django.conf import settings
 from django.db import connections, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from dags_app.dagbag import load_dags
@@ -305,10 +307,30 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
     return outcome
 
 
-def _child_main(task: BaseOperator, context: dict[str, Any], log_path: Path | None, write_fd: int) -> None:
+def _end_with_supervisor(alive_fd: int) -> None:
+    """Kill this child's whole process group as soon as its supervising parent is gone.
+
+    The parent holds the only write end of the ``alive_fd`` pipe and never writes to it: the read
+    returns (EOF) when the parent exits or is killed, even by SIGKILL. Without this, a task whose
+    worker was killed runs on unsupervised (no heartbeat, no timeout) beside the retry that the
+    zombie repair starts, and can still write its XComs when it ends.
+    """
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            os.read(alive_fd, 1)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
+
+
+def _child_main(
+    task: BaseOperator, context: dict[str, Any], log_path: Path | None, write_fd: int, alive_fd: int
+) -> None:
     code = 0
     try:
         os.setsid()
+        _end_with_supervisor(alive_fd)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _forget_inherited_connections()
@@ -384,16 +406,20 @@ def supervise(
     timeout: float | None,
 ) -> Outcome:
     """Run the task in a forked child and wait for it, heartbeating, within ``timeout`` seconds."""
-    read_fd, write_fd = os.pipe()
     for conn in connections.all(initialized_only=True):
         # Nothing of the parent's transaction state may leak into the child.
         if conn.in_atomic_block:
             raise RuntimeError("supervise() must not be called inside a transaction")
+    read_fd, write_fd = os.pipe()
+    # The child watches alive_read: EOF there means this process died (see _end_with_supervisor).
+    alive_read, alive_write = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _child_main(task, context, log_path, write_fd)
+        os.close(alive_write)
+        _child_main(task, context, log_path, write_fd, alive_read)
     os.close(write_fd)
+    os.close(alive_read)
     pidfd = os.pidfd_open(pid)
     interval = settings.ORCHESTRATOR["HEARTBEAT_INTERVAL"]
     started = time.monotonic()
@@ -438,6 +464,7 @@ def supervise(
     finally:
         os.close(read_fd)
         os.close(pidfd)
+        os.close(alive_write)
     raw = b"".join(chunks)
     if not raw:
         if os.WIFSIGNALED(status):
@@ -527,12 +554,17 @@ def task_instance_record_outcome(
 
 def task_instance_claim(*, ti_id: int, try_number: int, now: dt.datetime) -> TaskInstance | None:
     """Take try ``try_number`` of a queued task instance for this process; None if it is not ours."""
+    # The run's state is checked with EXISTS, not a join (``dag_run__state=...``): with a join,
+    # Django writes ``UPDATE ... WHERE id IN (SELECT ... WHERE state = 'queued')`` and PostgreSQL,
+    # after waiting for a concurrent claim's row lock, does not re-check the subquery's condition,
+    # so two workers handed the same try would both claim it and both run the task.
+    run_is_running = Exists(DagRun.objects.filter(pk=OuterRef("dag_run_id"), state=DagRunState.RUNNING))
     with transaction.atomic():
         claimed = TaskInstance.objects.filter(
+            run_is_running,
             pk=ti_id,
             try_number=try_number,
             state=TaskInstanceState.QUEUED,
-            dag_run__state=DagRunState.RUNNING,
         ).update(
             state=TaskInstanceState.RUNNING,
             start_date=now,

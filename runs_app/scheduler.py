@@ -35,7 +35,7 @@ from dags_app.timetables import DataInterval
 from runs_app.models import DagRun, Job, TaskInstance
 from runs_app.runner import Outcome, append_log, task_instance_record_outcome
 from runs_app.scheduling import Capacity, Executor, dag_run_schedule, enqueue_now, job_id_for, redis_connection
-from runs_app.services import dag_run_create
+from runs_app.services import dag_run_create, task_instances_create
 from runs_app.states import DAG_RUN_UNFINISHED, DagRunState, DagRunType, JobType, TaskInstanceState
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,14 @@ def _phase_schedule_runs(*, now: dt.datetime, executor: Executor | None = None) 
             by_run[ti.dag_run_id].append(ti)
         capacity = Capacity.load()
         for run in runs:
-            result = dag_run_schedule(run=run, now=now, executor=executor, capacity=capacity, tis=by_run[run.pk])
+            tis = by_run[run.pk]
+            missing = set(run.dag.task_ids) - {ti.task_id for ti in tis}
+            if missing:
+                # The DAG gained tasks since the run was created: without their instances, the
+                # tasks downstream of them would wait forever (Airflow's verify_integrity).
+                task_instances_create(dag_run=run, task_ids=missing)
+                tis = list(run.task_instances.all())
+            result = dag_run_schedule(run=run, now=now, executor=executor, capacity=capacity, tis=tis)
             queued += result.queued
             changed += result.changed
             finished += 1 if result.finished else 0

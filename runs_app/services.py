@@ -70,9 +70,17 @@ def pool_ensure_default() -> Pool:
     return pool
 
 
-def task_instances_create(*, dag_run: DagRun) -> list[TaskInstance]:
-    """Create one task instance (state ``none``) per task of the run's DAG."""
+def task_instances_create(*, dag_run: DagRun, task_ids: Iterable[str] | None = None) -> list[TaskInstance]:
+    """Create one task instance (state ``none``) per task of the run's DAG, or per task of ``task_ids``.
+
+    With ``task_ids`` (tasks added to the DAG after the run was created, as Airflow's
+    ``verify_integrity`` adds them), instances another scheduler created meanwhile are left as
+    they are, and the returned objects carry no primary key.
+    """
     tasks = dag_run.dag.tasks
+    if task_ids is not None:
+        wanted = set(task_ids)
+        tasks = [task for task in tasks if task["task_id"] in wanted]
     return TaskInstance.objects.bulk_create(
         [
             TaskInstance(
@@ -87,7 +95,8 @@ def task_instances_create(*, dag_run: DagRun) -> list[TaskInstance]:
                 priority_weight=task.get("priority_weight_total", task.get("priority_weight", 1)),
             )
             for task in tasks
-        ]
+        ],
+        ignore_conflicts=task_ids is not None,
     )
 
 
@@ -376,9 +385,9 @@ def dag_run_set_state(
                 state=TaskInstanceState.SUCCESS, end_date=now
             )
         else:
-            unfinished.filter(state__in=[TaskInstanceState.RUNNING, TaskInstanceState.QUEUED]).update(
-                state=TaskInstanceState.FAILED, end_date=now
-            )
+            # As Airflow: only running tries fail; queued ones never started, they are skipped
+            # with the rest (a worker cannot claim them once the run is failed).
+            unfinished.filter(state=TaskInstanceState.RUNNING).update(state=TaskInstanceState.FAILED, end_date=now)
             unfinished.update(state=TaskInstanceState.SKIPPED, end_date=now)
         DagRun.objects.filter(pk=run.pk).update(state=state, end_date=now, start_date=run.start_date or now)
         audit_log_record(

@@ -1,10 +1,278 @@
-"""Actions on runs and task instances: a confirmation page (GET) and the change (POST)."""
+"""Actions on runs and task instances: a confirmation page (GET) and the change (POST).
 
-from django.http import Http404
+Each action checks the role's permission (403 otherwise, for GET and POST alike), shows what it
+will change on ``confirm.html``, and on a POST carrying ``confirmed`` calls the one service that
+does it (``runs_app.services``), then redirects to ``next`` (if it stays on this site) with a
+message. The options chosen in a task panel (upstream, downstream, failed only) arrive as GET
+parameters and prefill the confirmation form.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.views.decorators.http import require_http_methods
+
+from dags_app.errors import ServiceError
+from orchestrator_site.access import CLEAR, MARK, TRIGGER, require
+from runs_app import services
+from runs_app.forms import ClearForm, MarkForm
+from runs_app.models import DagRun, TaskInstance
+from runs_app.states import TI_FAILED_LIKE, DagRunState, TaskInstanceState
+from runs_app.views.common import get_dag, get_run, get_task_instance, safe_next
+
+MARKABLE = {"success", "failed"}
 
 
-def _todo(*args, **kwargs):
-    raise Http404("This page is not built yet")
+class RunClearForm(ClearForm):
+    """Clear a whole run: every task instance, or only the failed ones."""
+
+    upstream = None
+    downstream = None
 
 
-run_clear = run_mark = ti_run = ti_clear = ti_mark = _todo
+class TaskRunForm(forms.Form):
+    """Options of the panel's Run: queue the task's next try now."""
+
+    ignore_dependencies = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Ignore dependencies",
+        help_text="Run even if the trigger rule of its upstream tasks is not met (Airflow's Ignore All Deps).",
+    )
+
+
+def _graph_url(run: DagRun) -> str:
+    return f"{reverse('runs:graph', args=[run.dag.dag_id])}?{urlencode({'run_id': run.run_id})}"
+
+
+def _run_url(run: DagRun) -> str:
+    return reverse("runs:run", args=[run.dag.dag_id, run.run_id])
+
+
+def _load_ti(request: HttpRequest, dag_id: str, run_id: str, task_id: str, permission: str) -> TaskInstance:
+    """Return the task instance for a user holding ``permission``; 403 / 404 otherwise."""
+    dag = get_dag(request, dag_id)
+    require(request, permission)
+    run = get_run(dag, run_id)
+    run.dag = dag
+    ti = get_task_instance(run, task_id)
+    ti.dag_run = run
+    return ti
+
+
+def _load_run(request: HttpRequest, dag_id: str, run_id: str, permission: str) -> DagRun:
+    dag = get_dag(request, dag_id)
+    require(request, permission)
+    run = get_run(dag, run_id)
+    run.dag = dag
+    return run
+
+
+def _options_form(form_class: type[forms.Form], request: HttpRequest) -> forms.Form:
+    """Bind the POST; on GET bind the options a panel sent (``options=1``), else show the defaults."""
+    if request.method == "POST":
+        return form_class(request.POST)
+    if request.GET.get("options"):
+        return form_class(request.GET)
+    return form_class()
+
+
+def _options(form: forms.Form) -> dict[str, bool]:
+    """Return the form's options: cleaned when valid, else the initial values."""
+    if form.is_bound and form.is_valid():
+        return form.cleaned_data
+    return {name: bool(field.initial) for name, field in form.fields.items()}
+
+
+def _confirmed(request: HttpRequest, form: forms.Form) -> bool:
+    return request.method == "POST" and bool(request.POST.get("confirmed")) and form.is_valid()
+
+
+def _confirm(request: HttpRequest, *, next_url: str, **context) -> HttpResponse:
+    return render(request, "runs_app/confirm.html", {"next": next_url, "cancel_url": next_url, **context})
+
+
+def _affected(ti: TaskInstance, *, upstream: bool, downstream: bool, only_failed: bool = False) -> list[str]:
+    """Return "task_id (state)" for the task instances of ``ti``'s run that the options select."""
+    run = ti.dag_run
+    # The same traversal the services use, so the list shown is the list changed.
+    ids = services._relatives(run.dag, {ti.task_id}, upstream=upstream, downstream=downstream)
+    order = {task_id: i for i, task_id in enumerate(run.dag.task_ids)}
+    rows = run.task_instances.filter(task_id__in=ids).values_list("task_id", "state")
+    if only_failed:
+        rows = rows.filter(state__in=TI_FAILED_LIKE)
+    return [f"{task_id} ({state})" for task_id, state in sorted(rows, key=lambda r: order.get(r[0], len(order)))]
+
+
+# -- task instance actions -------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def ti_run(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Queue the task instance's next try now (the panel's Run)."""
+    ti = _load_ti(request, dag_id, run_id, task_id, TRIGGER)
+    next_url = safe_next(request, _graph_url(ti.dag_run))
+    form = _options_form(TaskRunForm, request)
+    if _confirmed(request, form):
+        try:
+            services.task_instance_run(
+                ti=ti,
+                now=timezone.now(),
+                ignore_dependencies=form.cleaned_data["ignore_dependencies"],
+                user=request.user,
+                source="web",
+            )
+        except ServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Queued {ti.task_id} (try {ti.try_number}) of run {ti.dag_run.run_id}.")
+        return redirect(next_url)
+    return _confirm(
+        request,
+        next_url=next_url,
+        title=f"Run {ti.task_id}?",
+        message=f"Queue the next try of {ti.task_id} in run {ti.dag_run.run_id} now (it is {ti.state}).",
+        button="Run",
+        danger=False,
+        form=form,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def ti_clear(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Clear the task instance (and, as chosen, its upstream / downstream, failed only) so it runs again."""
+    ti = _load_ti(request, dag_id, run_id, task_id, CLEAR)
+    next_url = safe_next(request, _graph_url(ti.dag_run))
+    form = _options_form(ClearForm, request)
+    if _confirmed(request, form):
+        try:
+            cleared = services.task_instances_clear(
+                tis=[ti], now=timezone.now(), user=request.user, source="web", **form.cleaned_data
+            )
+        except ServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Cleared {cleared} task instance(s) of run {ti.dag_run.run_id}.")
+        return redirect(next_url)
+    return _confirm(
+        request,
+        next_url=next_url,
+        title=f"Clear {ti.task_id}?",
+        message=f"These task instances of run {ti.dag_run.run_id} will be scheduled to run again, "
+        "with the options chosen:",
+        items=_affected(ti, **_options(form)) or ["(none with these options)"],
+        button="Clear",
+        danger=False,
+        form=form,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def ti_mark(request: HttpRequest, dag_id: str, run_id: str, task_id: str, state: str) -> HttpResponse:
+    """Mark the task instance (and, as chosen, its upstream / downstream) success or failed."""
+    if state not in MARKABLE:
+        raise Http404(f"A task instance cannot be marked {state}")
+    ti = _load_ti(request, dag_id, run_id, task_id, MARK)
+    next_url = safe_next(request, _graph_url(ti.dag_run))
+    form = _options_form(MarkForm, request)
+    if _confirmed(request, form):
+        try:
+            changed = services.task_instances_set_state(
+                tis=[ti],
+                state=TaskInstanceState(state),
+                now=timezone.now(),
+                user=request.user,
+                source="web",
+                **form.cleaned_data,
+            )
+        except ServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Marked {changed} task instance(s) of run {ti.dag_run.run_id} {state}.")
+        return redirect(next_url)
+    return _confirm(
+        request,
+        next_url=next_url,
+        title=f"Mark {ti.task_id} {state}?",
+        message=f"These task instances of run {ti.dag_run.run_id} will be marked {state}, with the options chosen:",
+        items=_affected(ti, **_options(form)) or ["(none)"],
+        button=f"Mark {state}",
+        danger=state == "failed",
+        form=form,
+    )
+
+
+# -- run actions -----------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def run_clear(request: HttpRequest, dag_id: str, run_id: str) -> HttpResponse:
+    """Clear every task instance of the run (or only the failed ones) so the run runs again."""
+    run = _load_run(request, dag_id, run_id, CLEAR)
+    next_url = safe_next(request, _run_url(run))
+    form = _options_form(RunClearForm, request)
+    if _confirmed(request, form):
+        try:
+            cleared = services.task_instances_clear(
+                tis=run.task_instances.all(),
+                now=timezone.now(),
+                only_failed=form.cleaned_data["only_failed"],
+                user=request.user,
+                source="web",
+            )
+        except ServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Cleared {cleared} task instance(s) of run {run.run_id}.")
+        return redirect(next_url)
+    only_failed = _options(form)["only_failed"]
+    rows = run.task_instances.values_list("task_id", "state")
+    if only_failed:
+        rows = rows.filter(state__in=TI_FAILED_LIKE)
+    return _confirm(
+        request,
+        next_url=next_url,
+        title=f"Clear run {run.run_id}?",
+        message="These task instances will be scheduled to run again, with the options chosen:",
+        items=[f"{task_id} ({state})" for task_id, state in rows] or ["(none with these options)"],
+        button="Clear",
+        danger=False,
+        form=form,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def run_mark(request: HttpRequest, dag_id: str, run_id: str, state: str) -> HttpResponse:
+    """Mark the whole run success (its tasks success) or failed (running ones failed, the rest skipped)."""
+    if state not in MARKABLE:
+        raise Http404(f"A DAG run cannot be marked {state}")
+    run = _load_run(request, dag_id, run_id, MARK)
+    next_url = safe_next(request, _run_url(run))
+    if request.method == "POST" and request.POST.get("confirmed"):
+        try:
+            services.dag_run_set_state(
+                run=run, state=DagRunState(state), now=timezone.now(), user=request.user, source="web"
+            )
+        except ServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Marked run {run.run_id} {state}.")
+        return redirect(next_url)
+    if state == "success":
+        message = "Every task instance of the run that has not succeeded will be marked success."
+    else:
+        message = "Its running and queued task instances will be marked failed, the unfinished rest skipped."
+    return _confirm(
+        request,
+        next_url=next_url,
+        title=f"Mark run {run.run_id} {state}?",
+        message=message,
+        button=f"Mark {state}",
+        danger=state == "failed",
+    )

@@ -1,10 +1,439 @@
-"""Per-DAG execution views: grid, graph, run and task instance pages, task logs."""
+"""Per-DAG execution views: grid, graph, run and task instance pages, task logs.
 
-from django.http import Http404
+Every page reads the DAG from its serialized form (never its file) and runs a fixed number of
+queries whatever the number of runs or tasks. Grid and Graph refresh the states of unfinished
+runs in place: the grid fragment is polled by htmx, the graph's node colours by a small fetch
+loop in ``static/js/orchestrator.js`` reading ``graph_states``. The task log viewer appends what
+the running try wrote since the last poll (``?offset=`` in bytes).
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+import graphviz
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
+
+from dags_app.graph import STATE_COLORS, dag_to_graph
+from dags_app.models import DagModel
+from runs_app import selectors
+from runs_app.deps import count_upstream, evaluate_trigger_rule
+from runs_app.models import DagRun, TaskInstance
+from runs_app.states import DAG_RUN_UNFINISHED, DagRunState, DagRunType, TaskInstanceState
+from runs_app.views.common import dag_page_context, get_dag, get_run, get_task_instance, safe_next, selected_run
+
+log = logging.getLogger(__name__)
+
+GRID_RUNS = 25
+# Task instance states in which the panel explains why the task is not running yet.
+WAITING_STATES = frozenset(
+    {TaskInstanceState.NONE, TaskInstanceState.SCHEDULED, TaskInstanceState.QUEUED, TaskInstanceState.UP_FOR_RETRY}
+)
+# States in which a try may still write to its log.
+LIVE_LOG_STATES = frozenset({TaskInstanceState.QUEUED, TaskInstanceState.RUNNING})
+# The log viewer reads at most this much per page or poll (the tail of a larger file).
+LOG_CHUNK_BYTES = 1024 * 1024
+# XCom and rendered values longer than this are cut in the panel (the browse page has them whole).
+VALUE_DISPLAY_CHARS = 20_000
 
 
-def _todo(*args, **kwargs):
-    raise Http404("This page is not built yet")
+# -- helpers ---------------------------------------------------------------------------------------
 
 
-grid = grid_fragment = graph = graph_states = run_detail = task_instance = task_log = task_log_fragment = _todo
+def _query(**params: Any) -> str:
+    """Return ``?a=b&...`` for the non-empty ``params`` (values URL-encoded), or ``""``."""
+    params = {k: v for k, v in params.items() if v not in (None, "")}
+    return f"?{urlencode(params)}" if params else ""
+
+
+def _elapsed(start: dt.datetime | None, end: dt.datetime | None, now: dt.datetime) -> dt.timedelta | None:
+    """Return ``end - start``, or the time since ``start`` while unfinished."""
+    if start is None:
+        return None
+    return (end or now) - start
+
+
+def _pretty(value: Any) -> str:
+    """Return ``value`` as readable text: strings as they are, anything else as indented JSON."""
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    if len(text) > VALUE_DISPLAY_CHARS:
+        text = text[:VALUE_DISPLAY_CHARS] + f"\n... ({len(text) - VALUE_DISPLAY_CHARS} more characters)"
+    return text
+
+
+def _task_order(dag: DagModel) -> dict[str, int]:
+    """Return {task id: position} in the DAG's topological order (serialized order)."""
+    return {task_id: i for i, task_id in enumerate(dag.task_ids)}
+
+
+def waiting_reasons(
+    *, ti: TaskInstance, run: DagRun, dag: DagModel, task: dict | None, states: dict[str, str]
+) -> list[str]:
+    """Return why a waiting task instance is not running, as sentences (empty when it is not waiting).
+
+    Uses the trigger-rule evaluation the scheduler uses (``runs_app.deps``), over ``states`` of
+    the run's task instances.
+    """
+    if ti.state not in WAITING_STATES:
+        return []
+    if task is None:
+        return [f"The task {ti.task_id} is no longer defined in the DAG."]
+    reasons = []
+    if dag.is_paused and run.run_type != DagRunType.BACKFILL:
+        reasons.append("The DAG is paused: unpause it so the scheduler runs its tasks.")
+    if run.state == DagRunState.QUEUED:
+        reasons.append(
+            f"The DAG run is queued: it starts when the DAG is active and fewer than "
+            f"max_active_runs ({dag.max_active_runs}) runs are running."
+        )
+    elif run.is_finished:
+        reasons.append(f"The DAG run is {run.state}: clear this task to run it again.")
+    if ti.state == TaskInstanceState.UP_FOR_RETRY:
+        when = timezone.localtime(ti.next_retry_at).strftime("%Y-%m-%d %H:%M:%S") if ti.next_retry_at else "now"
+        reasons.append(f"Try {ti.try_number} failed; the next try is queued after {when}.")
+        return reasons
+    if ti.state == TaskInstanceState.QUEUED:
+        reasons.append(f"The task is queued on queue '{ti.queue}': waiting for a worker to pick it up.")
+        return reasons
+    status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+    if not status.ready:
+        reasons.append(status.reason)
+    elif ti.state == TaskInstanceState.SCHEDULED:
+        reasons.append(
+            f"Its dependencies are met; it waits for a free slot (pool '{ti.pool}', "
+            f"the DAG's max_active_tasks {dag.max_active_tasks})."
+        )
+    else:
+        reasons.append("Its dependencies are met; the scheduler queues it at its next pass.")
+    return reasons
+
+
+def _rendered_fields(ti: TaskInstance, task: dict | None) -> tuple[list[tuple[str, str]], bool]:
+    """Return ([(field, text)], rendered?): the try's rendered values, else the templates as written."""
+    if ti.rendered_fields:
+        return [(name, _pretty(value)) for name, value in ti.rendered_fields.items()], True
+    values = (task or {}).get("template_values") or {}
+    return [(name, _pretty(value)) for name, value in values.items()], False
+
+
+def task_panel_context(
+    request: HttpRequest, ti: TaskInstance, *, next_url: str, states: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Return the context of ``partials/task_panel.html`` for ``ti`` (three queries at most).
+
+    ``states`` ({task id: state} of the run) saves a query when the caller has them.
+    """
+    run = ti.dag_run
+    dag = run.dag
+    task = dag.get_task(ti.task_id)
+    now = timezone.now()
+    if states is None and ti.state in WAITING_STATES:
+        states = dict(run.task_instances.values_list("task_id", "state"))
+    rendered, is_rendered = _rendered_fields(ti, task)
+    xcoms = [(x.key, _pretty(x.value)) for x in ti.xcoms.order_by("key").only("key", "value")]
+    return {
+        "ti": ti,
+        "run": run,
+        "task": task or {},
+        "task_missing": task is None,
+        "ti_duration": ti.duration if ti.duration is not None else _elapsed(ti.start_date, ti.end_date, now),
+        "reasons": waiting_reasons(ti=ti, run=run, dag=dag, task=task, states=states or {}),
+        "rendered": rendered,
+        "is_rendered": is_rendered,
+        "xcoms": xcoms,
+        "tries": range(ti.try_number, 0, -1),
+        "next_url": next_url,
+        "upstream_ids": (task or {}).get("upstream_task_ids", []),
+        "downstream_ids": (task or {}).get("downstream_task_ids", []),
+    }
+
+
+# -- grid ------------------------------------------------------------------------------------------
+
+
+def _grid_context(request: HttpRequest, dag: DagModel) -> dict[str, Any]:
+    """Return the grid's context: the latest runs as columns, tasks as rows, the selection's details."""
+    now = timezone.now()
+    runs = selectors.dag_runs_for_grid(dag, limit=GRID_RUNS)
+    for run in runs:
+        run.dag = dag
+    tis_by_run = selectors.task_instances_by_run(runs)
+    run_id = request.GET.get("run_id", "")
+    task_id = request.GET.get("task_id", "")
+    selected = next((r for r in runs if r.run_id == run_id), None)
+    if selected is None and run_id:
+        selected = get_run(dag, run_id)  # an older run than the grid shows: still selectable
+    if selected is None and runs:
+        selected = runs[-1]
+    if selected is not None:
+        selected.dag = dag
+    durations = {run.pk: _elapsed(run.start_date, run.end_date, now) for run in runs}
+    longest = max((d.total_seconds() for d in durations.values() if d), default=0) or 1
+    columns = [
+        {
+            "run": run,
+            "duration": durations[run.pk],
+            # Bar height in percent of the longest run, at least a sliver so every run is clickable.
+            "height": max(12, round(100 * (durations[run.pk].total_seconds() if durations[run.pk] else 0) / longest)),
+        }
+        for run in runs
+    ]
+    rows = [
+        {"task": task, "cells": [(run, tis_by_run.get(run.pk, {}).get(task["task_id"])) for run in runs]}
+        for task in dag.tasks
+    ]
+    grid_url = reverse("runs:grid", args=[dag.dag_id])
+    context: dict[str, Any] = {
+        "columns": columns,
+        "rows": rows,
+        "selected_run": selected,
+        "selected_task_id": task_id,
+        "live": any(run.state in DAG_RUN_UNFINISHED for run in runs),
+        "fragment_url": reverse("runs:grid-fragment", args=[dag.dag_id]),
+        "legend": [s.value for s in TaskInstanceState],
+        "query": _query(run_id=run_id, task_id=task_id),
+        "run_duration": _elapsed(selected.start_date, selected.end_date, now) if selected else None,
+        "run_conf": _pretty(selected.conf) if selected else "",
+        "next_url": grid_url + _query(run_id=selected.run_id) if selected else grid_url,
+    }
+    if selected is not None and task_id:
+        ti = tis_by_run.get(selected.pk, {}).get(task_id)
+        if ti is None:
+            ti = TaskInstance.objects.filter(dag_run=selected, task_id=task_id).first()
+        if ti is not None:
+            ti.dag_run = selected
+            states = {t: i.state for t, i in tis_by_run[selected.pk].items()} if selected.pk in tis_by_run else None
+            here = grid_url + _query(run_id=selected.run_id, task_id=task_id)
+            context.update(task_panel_context(request, ti, next_url=here, states=states))
+            context["selected_ti"] = ti
+    return context
+
+
+def grid(request: HttpRequest, dag_id: str) -> HttpResponse:
+    """Show the grid: tasks by the latest runs, coloured by state, with the selected run or task."""
+    dag = get_dag(request, dag_id)
+    context = {**dag_page_context(dag, "Grid"), **_grid_context(request, dag)}
+    return render(request, "runs_app/grid.html", context)
+
+
+def grid_fragment(request: HttpRequest, dag_id: str) -> HttpResponse:
+    """Return the grid and details fragment that the grid page polls while a run is unfinished."""
+    dag = get_dag(request, dag_id)
+    return render(request, "runs_app/partials/grid_fragment.html", {"dag": dag, **_grid_context(request, dag)})
+
+
+# -- graph -----------------------------------------------------------------------------------------
+
+
+def _graph_svg(dag: DagModel, states: dict[str, str]) -> str:
+    """Return the DAG as an inline SVG element (graphviz escapes every label), or raise graphviz.ExecutableNotFound."""
+    # "none" is drawn with the default border: white on white would hide the node's outline.
+    shown = {task_id: state for task_id, state in states.items() if state != TaskInstanceState.NONE}
+    svg = dag_to_graph(dag.serialized, states=shown).pipe(format="svg", encoding="utf-8")
+    # Drop the XML prolog and DOCTYPE, which do not belong inside an HTML document.
+    return svg[svg.index("<svg") :]
+
+
+def graph(request: HttpRequest, dag_id: str) -> HttpResponse:
+    """Show the DAG as a graphviz SVG, nodes bordered by the selected run's task states."""
+    dag = get_dag(request, dag_id)
+    run = selected_run(dag, request)
+    runs = list(reversed(selectors.dag_runs_for_grid(dag, limit=GRID_RUNS)))
+    if run is not None and all(r.pk != run.pk for r in runs):
+        runs.insert(0, run)
+    states = dict(run.task_instances.values_list("task_id", "state")) if run else {}
+    svg_error = ""
+    try:
+        svg = mark_safe(_graph_svg(dag, states))  # graphviz output: labels are escaped by graphviz
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as exc:
+        log.warning("graph: cannot render %s: %s", dag.dag_id, exc)
+        svg, svg_error = "", f"Graphviz could not render this DAG: {exc}"
+    context = {
+        **dag_page_context(dag, "Graph"),
+        "run": run,
+        "runs": runs,
+        "svg": svg,
+        "svg_error": svg_error,
+        "state_colors": STATE_COLORS,
+        "states": states,
+        "legend": [s.value for s in TaskInstanceState],
+        "graph_url": reverse("runs:graph", args=[dag.dag_id]),
+    }
+    if run is not None:
+        context.update(
+            {
+                "states_url": reverse("runs:graph-states", args=[dag.dag_id]) + _query(run_id=run.run_id),
+                # The JS puts the clicked task's id in place of the placeholder.
+                "panel_url": reverse("runs:task-instance", args=[dag.dag_id, run.run_id, "__TASK__"])
+                + _query(panel=1, next=reverse("runs:graph", args=[dag.dag_id]) + _query(run_id=run.run_id)),
+                "live": run.state in DAG_RUN_UNFINISHED,
+                "run_duration": _elapsed(run.start_date, run.end_date, timezone.now()),
+            }
+        )
+    return render(request, "runs_app/graph.html", context)
+
+
+def graph_states(request: HttpRequest, dag_id: str) -> JsonResponse:
+    """Return the selected run's state and its task states as JSON, for the graph's refresh loop."""
+    dag = get_dag(request, dag_id)
+    run = selected_run(dag, request)
+    if run is None:
+        return JsonResponse({"run_id": None, "run_state": None, "finished": True, "states": {}})
+    return JsonResponse(
+        {
+            "run_id": run.run_id,
+            "run_state": run.state,
+            "finished": run.state not in DAG_RUN_UNFINISHED,
+            "states": dict(run.task_instances.values_list("task_id", "state")),
+        }
+    )
+
+
+# -- run and task instance pages -------------------------------------------------------------------
+
+
+def run_detail(request: HttpRequest, dag_id: str, run_id: str) -> HttpResponse:
+    """Show one DAG run: its fields, its task instances and the run's actions."""
+    dag = get_dag(request, dag_id)
+    run = get_run(dag, run_id)
+    run.dag = dag
+    now = timezone.now()
+    order = _task_order(dag)
+    tis = sorted(
+        run.task_instances.defer("rendered_fields"), key=lambda ti: (order.get(ti.task_id, len(order)), ti.task_id)
+    )
+    for ti in tis:
+        ti.shown_duration = ti.duration if ti.duration is not None else _elapsed(ti.start_date, ti.end_date, now)
+    context = {
+        **dag_page_context(dag, ""),
+        "run": run,
+        "tis": tis,
+        "run_duration": _elapsed(run.start_date, run.end_date, now),
+        "run_conf": _pretty(run.conf),
+        "next_url": request.get_full_path(),
+    }
+    return render(request, "runs_app/run_detail.html", context)
+
+
+def task_instance(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Show one task instance (``?panel=1``: only the panel, for the graph's modal)."""
+    dag = get_dag(request, dag_id)
+    run = get_run(dag, run_id)
+    run.dag = dag
+    ti = get_task_instance(run, task_id)
+    ti.dag_run = run
+    here = reverse("runs:task-instance", args=[dag.dag_id, run.run_id, ti.task_id])
+    if request.GET.get("panel"):
+        context = task_panel_context(request, ti, next_url=safe_next(request, here))
+        context["in_modal"] = True
+        return render(request, "runs_app/partials/task_panel.html", context)
+    context = {**dag_page_context(dag, ""), **task_panel_context(request, ti, next_url=here)}
+    return render(request, "runs_app/task_instance.html", context)
+
+
+# -- task logs -------------------------------------------------------------------------------------
+
+
+def _int_param(request: HttpRequest, name: str, default: int) -> int:
+    try:
+        return max(0, int(request.GET.get(name, default)))
+    except (TypeError, ValueError):
+        return default
+
+
+def _read_log(ti: TaskInstance, try_number: int, offset: int | None) -> dict[str, Any]:
+    """Read the log of one try from ``offset`` (None: the tail of at most LOG_CHUNK_BYTES).
+
+    The path comes from ``ti.log_path`` (database fields only). Returns the text, the offset to
+    continue from, whether the file exists, whether the start was cut, and whether more remains.
+    A UTF-8 character cut at the end of the chunk is left for the next read.
+    """
+    result = {"text": "", "offset": offset or 0, "exists": False, "truncated": False, "more": False}
+    try:
+        path = ti.log_path(try_number)
+        size = path.stat().st_size
+    except (OSError, ValueError):
+        return result
+    result["exists"] = True
+    if offset is None:
+        offset = max(0, size - LOG_CHUNK_BYTES)
+        result["truncated"] = offset > 0
+    offset = min(offset, size)
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read(LOG_CHUNK_BYTES)
+    except OSError:
+        return result
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode(data, final=False)
+    if result["truncated"] and "\n" in text:
+        text = text[text.index("\n") + 1 :]  # start the tail at a whole line
+    pending = len(decoder.getstate()[0])
+    result.update({"text": text, "offset": offset + len(data) - pending, "more": offset + len(data) < size})
+    return result
+
+
+def _log_context(ti: TaskInstance, try_number: int, offset: int | None) -> dict[str, Any]:
+    chunk = _read_log(ti, try_number, offset)
+    # Poll while this try may still write (or a tail is left to read); stop once it has finished.
+    live = (try_number == ti.try_number and ti.state in LIVE_LOG_STATES) or chunk["more"]
+    fragment = reverse("runs:task-log-fragment", args=[ti.dag_run.dag.dag_id, ti.dag_run.run_id, ti.task_id])
+    return {
+        **chunk,
+        "live": live,
+        "poll_url": fragment + _query(**{"try": try_number, "offset": chunk["offset"]}),
+        "first_content": offset == 0 and bool(chunk["text"]),
+    }
+
+
+def _log_try(request: HttpRequest, ti: TaskInstance) -> int:
+    """Return the try asked for (``?try=``), within 1..try_number; default the latest."""
+    latest = max(ti.try_number, 1)
+    wanted = _int_param(request, "try", latest)
+    return wanted if 1 <= wanted <= latest else latest
+
+
+def task_log(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Show the log of one try of a task instance, refreshing while it runs."""
+    dag = get_dag(request, dag_id)
+    run = get_run(dag, run_id)
+    run.dag = dag
+    ti = get_task_instance(run, task_id)
+    ti.dag_run = run
+    try_number = _log_try(request, ti)
+    context = {
+        **dag_page_context(dag, ""),
+        "run": run,
+        "ti": ti,
+        "try_number": try_number,
+        "tries": range(1, max(ti.try_number, 1) + 1),
+        **_log_context(ti, try_number, None),
+    }
+    return render(request, "runs_app/task_log.html", context)
+
+
+def task_log_fragment(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Return what the try's log gained since ``?offset=`` bytes, plus the next poller while it runs."""
+    dag = get_dag(request, dag_id)
+    run = get_run(dag, run_id)
+    run.dag = dag
+    ti = get_task_instance(run, task_id)
+    ti.dag_run = run
+    try_number = _log_try(request, ti)
+    context = {
+        "ti": ti,
+        "try_number": try_number,
+        "is_fragment": True,
+        **_log_context(ti, try_number, _int_param(request, "offset", 0)),
+    }
+    return render(request, "runs_app/partials/log_lines.html", context)

@@ -1,0 +1,553 @@
+"""Fault tolerance with real processes: schedulers and RQ workers as subprocesses, a real Redis.
+
+Each test starts ``python manage.py scheduler`` / ``python manage.py rqworker`` (or plain
+``rq worker``) in sessions of their own, against the test database (``DATABASE_URL``) and the
+test's Redis (``REDIS_URL``), with a temporary DAG folder, and kills their process groups at the
+end. Conditions are awaited by polling the metastore (never a fixed sleep).
+
+- end to end: ``dags unpause`` + ``dags trigger -e 2022-01-01 example_xcom`` runs to success;
+- SIGKILL of a worker mid-task: the zombie repair retries the task and the run finishes, and the
+  killed try's processes do not outlive their worker;
+- ``FLUSHALL`` with tasks queued: the repair enqueues the lost jobs again and every task runs once;
+- the same try delivered twice (or three times) runs once;
+- forged jobs (JSON naming ``os.system``; pickle) are refused and the worker keeps working;
+- two schedulers at once: no run created twice, no try enqueued twice (watched with MONITOR);
+- plain ``rq worker -w runs_app.worker.OrchestratorWorker`` runs a task (the README command).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from dags_app.models import DagModel
+from runs_app.models import DagRun, Job, TaskInstance
+from runs_app.scheduling import InlineExecutor, dag_run_schedule_locked, enqueue_now, job_id_for, rq_queue
+from runs_app.services import dag_set_paused, dag_trigger
+from runs_app.states import DagRunState, JobType, TaskInstanceState
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT = 30.0  # seconds for any awaited condition; they normally hold within a few seconds
+ZOMBIE_THRESHOLD = 3  # seconds without a heartbeat before a running task instance is a zombie
+VENV_BIN = Path(sys.executable).parent
+FINISHED_RUN = {DagRunState.SUCCESS, DagRunState.FAILED}
+NOT_CLAIMED = "is not queued for us; nothing to do"  # runner.execute_task_instance's log line
+
+
+def _database_url() -> str:
+    """The URL of the test database (not the development one), for the subprocesses."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db.get("USER") or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{auth}@{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def _alive(pid: int) -> bool:
+    """True if ``pid`` runs (a zombie, dead but not reaped by its new parent, counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+    killed: bool = False
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def kill_group(self) -> None:
+        """SIGKILL the process group (the session started with the process) and reap the leader."""
+        self.killed = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # only a process stuck in the kernel resists
+            self.popen.wait(timeout=10)
+
+
+@dataclass
+class Cluster:
+    """The processes of one test: start them, await conditions, kill them all at the end."""
+
+    env: dict[str, str]
+    directory: Path
+    procs: list[Proc] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str]) -> Proc:
+        log_path = self.directory / f"{len(self.procs):02d}-{name}.log"
+        with open(log_path, "wb") as log:
+            popen = subprocess.Popen(
+                argv,
+                cwd=settings.BASE_DIR,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        proc = Proc(name=name, popen=popen, log_path=log_path)
+        self.procs.append(proc)
+        return proc
+
+    def scheduler(self, name: str = "scheduler") -> Proc:
+        return self.start(name, [sys.executable, "manage.py", "scheduler", "--interval", "0.2", "--skip-checks"])
+
+    def worker(self, name: str = "worker") -> Proc:
+        return self.start(name, [sys.executable, "manage.py", "rqworker", "default", "--skip-checks"])
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess:
+        """Run a one-shot ``manage.py`` command to its end; fail the test if it fails."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stderr}"
+        return done
+
+    def logs(self) -> str:
+        return "\n".join(f"----- {p.name} (pid {p.popen.pid}) -----\n{p.log()[-4000:]}" for p in self.procs)
+
+    def wait_for(self, condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
+        """Poll ``condition`` until it returns something truthy; return it.
+
+        Fails at once if a process the test did not kill has exited, and after ``timeout``
+        seconds otherwise, with every process's log in the message.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            result = condition()
+            if result:
+                return result
+            dead = [p for p in self.procs if not p.killed and p.popen.poll() is not None]
+            if dead:
+                names = ", ".join(f"{p.name} (exit {p.popen.returncode})" for p in dead)
+                pytest.fail(f"{names} exited while waiting for {what}\n{self.logs()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout:g} s waiting for {what}\n{self.logs()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.kill_group()
+
+
+@pytest.fixture
+def cluster(transactional_db, dags_folder: Path, redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
+    """Start processes against the test database, the test's Redis and DAG folder; kill them at the end.
+
+    Depends on ``transactional_db`` so that the processes are gone before the database is flushed.
+    """
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "orchestrator_site.settings",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": redis_url,
+        "DAGS_FOLDER": str(dags_folder),
+        "LOGS_FOLDER": str(settings.LOGS_FOLDER),
+        "ORCHESTRATOR_ZOMBIE_THRESHOLD": str(ZOMBIE_THRESHOLD),
+        "ORCHESTRATOR_HEARTBEAT_INTERVAL": "0.5",
+        "ORCHESTRATOR_PARSE_INTERVAL": "1",
+        "ORCHESTRATOR_PARSE_TIMEOUT": "20",
+        "PYTHONUNBUFFERED": "1",
+    }
+    directory = tmp_path / "processes"
+    directory.mkdir()
+    cluster = Cluster(env=env, directory=directory)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        print(cluster.logs())  # shown by pytest when the test failed
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def trigger(sync, dag_id: str, logical_date: dt.datetime | None = None) -> DagRun:
+    """Sync the DAG folder, unpause ``dag_id`` and create a manual run (queued, for a scheduler)."""
+    sync()
+    dag = DagModel.objects.get(dag_id=dag_id)
+    dag_set_paused(dag=dag, is_paused=False)
+    return dag_trigger(dag=dag, now=timezone.now(), logical_date=logical_date)
+
+
+def queue_ready_tasks(run: DagRun) -> list[tuple[int, int]]:
+    """Start ``run`` and move its ready tasks to ``queued`` without enqueueing: (ti id, try) pairs."""
+    DagRun.objects.filter(pk=run.pk, state=DagRunState.QUEUED).update(
+        state=DagRunState.RUNNING, start_date=timezone.now()
+    )
+    executor = InlineExecutor()
+    dag_run_schedule_locked(run_id=run.pk, now=timezone.now(), executor=executor)
+    return executor.queued
+
+
+def enqueue(pairs: list[tuple[int, int]]) -> None:
+    for ti_id, try_number in pairs:
+        assert enqueue_now(ti_id=ti_id, try_number=try_number, queue="default", execution_timeout=None)
+
+
+def finished_run(run: DagRun) -> DagRun | None:
+    run.refresh_from_db()
+    return run if run.state in FINISHED_RUN else None
+
+
+def tis_of(run: DagRun) -> dict[str, TaskInstance]:
+    return {ti.task_id: ti for ti in TaskInstance.objects.filter(dag_run=run).select_related("dag_run__dag")}
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def workers_waiting(redis_server) -> int:
+    """How many RQ workers are blocked waiting for a job (rq 3 waits with BLMOVE on one queue)."""
+    client = redis_server.client()
+    try:
+        return sum(c.get("cmd") in {"blmove", "blpop"} for c in client.client_list())
+    finally:
+        client.close()
+
+
+def not_claimed(workers: list[Proc]) -> int:
+    """How many deliveries reached the runner and were refused by its claim."""
+    return sum(w.log().count(NOT_CLAIMED) for w in workers)
+
+
+APPEND_DAG = """
+import datetime
+from dags_app.sdk import DAG, BashOperator
+
+with DAG("{dag_id}", schedule=None, start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)) as dag:
+    BashOperator(task_id="append", bash_command="echo {{{{ ti.try_number }}}} >> {marker}{sleep}")
+"""
+
+
+# -- the tests -------------------------------------------------------------------------------------
+
+
+def test_example_xcom_triggered_from_the_cli_runs_to_success(cluster, dags_folder):
+    shutil.copy(settings.BASE_DIR / "dags" / "example_xcom.py", dags_folder / "example_xcom.py")
+    cluster.manage("dags", "unpause", "example_xcom")
+    cluster.scheduler()
+    cluster.worker()
+
+    cluster.manage("dags", "trigger", "-e", "2022-01-01", "example_xcom")
+
+    run = DagRun.objects.get(dag__dag_id="example_xcom", logical_date=dt.datetime(2022, 1, 1, tzinfo=dt.UTC))
+    cluster.wait_for(lambda: finished_run(run), "the run of example_xcom to finish")
+    assert run.state == DagRunState.SUCCESS
+    tis = tis_of(run)
+    assert sorted(tis) == ["bash_pull", "bash_push", "pull_value_from_bash_push", "puller", "push", "push_by_returning"]
+    assert {(ti.state, ti.try_number) for ti in tis.values()} == {(TaskInstanceState.SUCCESS, 1)}
+    assert "pulled_value_1 is [1, 2, 3]" in tis["puller"].log_path().read_text()
+    assert "The xcom pushed manually is manually_pushed_value" in tis["bash_pull"].log_path().read_text()
+
+    listed = json.loads(cluster.manage("dags", "list-runs", "example_xcom", "-o", "json").stdout)
+    row = next(r for r in listed if r["logical_date"].startswith("2022-01-01"))
+    assert (row["dag_id"], row["run_id"], row["state"]) == ("example_xcom", run.run_id, "success")
+
+
+def test_a_task_of_a_sigkilled_worker_is_retried_after_the_zombie_threshold(cluster, dag_file, sync, tmp_path):
+    counter, pidfile = tmp_path / "first-try-started", tmp_path / "first-try.pid"
+    # The first try records its pid and sleeps; the second (after the zombie repair) is quick.
+    dag_file(
+        "zombie.py",
+        f"""
+        import datetime
+        from dags_app.sdk import DAG, BashOperator
+
+        start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+        with DAG("zombie", schedule=None, start_date=start) as dag:
+            sleepy = BashOperator(
+                task_id="sleepy",
+                retries=1,
+                retry_delay=datetime.timedelta(0),
+                bash_command=(
+                    "if [ -e {counter} ]; then echo second try; "
+                    "else touch {counter}; echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; exec sleep 30; fi"
+                ),
+            )
+            after = BashOperator(task_id="after", bash_command="echo after")
+            sleepy >> after
+        """,
+    )
+    run = trigger(sync, "zombie")
+    cluster.scheduler()
+    first = cluster.worker("worker-1")
+    sleep_pid = cluster.wait_for(lambda: pidfile.exists() and int(pidfile.read_text()), "the first try to sleep")
+    assert TaskInstance.objects.get(dag_run=run, task_id="sleepy").state == TaskInstanceState.RUNNING
+
+    first.kill_group()
+    cluster.worker("worker-2")
+
+    cluster.wait_for(lambda: finished_run(run), "the run to finish after the zombie repair")
+    assert run.state == DagRunState.SUCCESS
+    tis = tis_of(run)
+    assert (tis["sleepy"].state, tis["sleepy"].try_number) == (TaskInstanceState.SUCCESS, 2)
+    assert (tis["after"].state, tis["after"].try_number) == (TaskInstanceState.SUCCESS, 1)
+    assert "Detected zombie: zombie.sleepy try 1" in tis["sleepy"].log_path(1).read_text()
+    assert "second try" in tis["sleepy"].log_path(2).read_text()
+    # The killed worker's task does not run on unsupervised: its processes end with the worker.
+    cluster.wait_for(lambda: not _alive(sleep_pid), "the first try's sleep to end with its worker", timeout=10)
+
+
+def test_flushall_with_tasks_queued_loses_no_task(cluster, dag_file, sync, tmp_path, redis_server):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    dag_file(
+        "flush.py",
+        f"""
+        import datetime
+        from dags_app.sdk import DAG, BashOperator
+
+        start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+        with DAG("flush", schedule=None, start_date=start) as dag:
+            join = BashOperator(task_id="join", bash_command="echo {{{{ task.task_id }}}} >> {markers}/join")
+            for name in ["a", "b", "c", "d"]:
+                BashOperator(task_id=name, bash_command="echo {{{{ task.task_id }}}} >> {markers}/" + name) >> join
+        """,
+    )
+    run = trigger(sync, "flush")
+    cluster.scheduler()
+    redis = redis_server.client()
+    try:
+        cluster.wait_for(
+            lambda: (
+                TaskInstance.objects.filter(dag_run=run, state=TaskInstanceState.QUEUED).count() == 4
+                and redis.llen("rq:queue:default") == 4
+            ),
+            "four tasks queued in the metastore and in Redis",
+        )
+
+        redis.flushall()
+        assert redis.llen("rq:queue:default") == 0
+    finally:
+        redis.close()
+    cluster.worker()
+
+    cluster.wait_for(lambda: finished_run(run), "the run to finish after FLUSHALL", timeout=45)
+    assert run.state == DagRunState.SUCCESS
+    tis = tis_of(run)
+    assert {(ti.task_id, ti.state, ti.try_number) for ti in tis.values()} == {
+        (name, TaskInstanceState.SUCCESS, 1) for name in ["a", "b", "c", "d", "join"]
+    }
+    assert {name: lines(markers / name) for name in ["a", "b", "c", "d", "join"]} == {
+        name: [name] for name in ["a", "b", "c", "d", "join"]
+    }
+    assert cluster.procs[0].log().count("is gone from Redis; enqueueing it again") >= 4
+
+
+def test_the_same_try_delivered_more_than_once_runs_once(cluster, dag_file, sync, tmp_path, redis_server):
+    marker = tmp_path / "ran"
+    dag_file("twice.py", APPEND_DAG.format(dag_id="twice", marker=marker, sleep="; sleep 2"))
+    run = trigger(sync, "twice")
+    [(ti_id, try_number)] = queue_ready_tasks(run)
+    assert try_number == 1
+    workers = [cluster.worker("worker-1"), cluster.worker("worker-2")]
+    cluster.wait_for(lambda: workers_waiting(redis_server) == 2, "both workers to wait for jobs")
+
+    # Deliveries 1 and 2: the job pushed twice under its id, taken by both workers at once (the
+    # task runs 2 s, so the job still exists when the second worker fetches it). Delivery 3: the
+    # same try under another job id, a duplicate that RQ cannot recognise.
+    enqueue([(ti_id, try_number), (ti_id, try_number)])
+    rq_queue("default").enqueue_call(
+        "runs_app.jobs.run_task_instance", args=(ti_id, try_number), job_id="duplicate-delivery", result_ttl=0
+    )
+    cluster.wait_for(lambda: finished_run(run) and not_claimed(workers) == 2, "one delivery to run, two to be refused")
+    # Delivery 4: once more after the try ended (a late repair, say).
+    enqueue([(ti_id, try_number)])
+    cluster.wait_for(lambda: not_claimed(workers) == 3, "the late delivery to be refused")
+
+    assert run.state == DagRunState.SUCCESS
+    ti = TaskInstance.objects.get(pk=ti_id)
+    assert (ti.state, ti.try_number) == (TaskInstanceState.SUCCESS, 1)
+    assert lines(marker) == ["1"]
+
+
+def test_forged_jobs_are_refused_and_the_worker_keeps_working(cluster, dag_file, sync, tmp_path, redis_server):
+    from rq import Queue
+    from rq.registry import FailedJobRegistry
+    from rq.serializers import JSONSerializer
+
+    marker_json, marker_pickle, marker = tmp_path / "forged-json", tmp_path / "forged-pickle", tmp_path / "ran"
+    dag_file("honest.py", APPEND_DAG.format(dag_id="honest", marker=marker, sleep=""))
+    worker = cluster.worker()
+    redis = redis_server.client()
+    try:
+        json_queue = Queue("default", connection=redis, serializer=JSONSerializer)
+        pickle_queue = Queue("default", connection=redis)  # RQ's default serializer: pickle
+        forged = [
+            json_queue.enqueue_call("os.system", args=(f"touch {marker_json}",), job_id="forged-json"),
+            pickle_queue.enqueue_call(os.system, args=(f"touch {marker_pickle}",), job_id="forged-pickle"),
+        ]
+        failed = FailedJobRegistry(queue=json_queue)
+        cluster.wait_for(
+            lambda: sorted(failed.get_job_ids()) == sorted(job.id for job in forged),
+            "the worker to fail both forged jobs",
+        )
+    finally:
+        redis.close()
+    assert worker.popen.poll() is None
+    assert not marker_json.exists()
+    assert not marker_pickle.exists()
+
+    run = trigger(sync, "honest")
+    enqueue(queue_ready_tasks(run))
+
+    cluster.wait_for(lambda: finished_run(run), "a real task to run after the forged ones")
+    assert run.state == DagRunState.SUCCESS
+    assert lines(marker) == ["1"]
+    assert not marker_json.exists()
+    assert not marker_pickle.exists()
+    assert "Refusing job forged-json: only runs_app.jobs.run_task_instance may run here" in worker.log()
+
+
+class RedisPushes:
+    """Record every job id pushed to a queue list, with Redis's MONITOR, in a thread."""
+
+    STOP = "test-processes-monitor-stop"
+
+    def __init__(self, redis_server) -> None:
+        self.redis_server = redis_server
+        self.pushed: Counter[str] = Counter()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+
+    def _listen(self) -> None:
+        client = self.redis_server.client()
+        try:
+            with client.monitor() as monitor:
+                self.ready.set()
+                for event in monitor.listen():
+                    words = event["command"].split()
+                    if words and words[0] == "ECHO" and self.STOP in event["command"]:
+                        return
+                    if len(words) >= 3 and words[0] in {"RPUSH", "LPUSH"} and words[1].startswith("rq:queue:"):
+                        for job_id in words[2:]:
+                            self.pushed[job_id] += 1
+        finally:
+            self.ready.set()
+            client.close()
+
+    def __enter__(self) -> RedisPushes:
+        self.thread.start()
+        assert self.ready.wait(10), "MONITOR did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        client = self.redis_server.client()
+        try:
+            client.echo(self.STOP)
+        finally:
+            client.close()
+        self.thread.join(10)
+
+
+def test_two_schedulers_at_once_create_each_run_once_and_enqueue_each_try_once(
+    cluster, dag_file, sync, tmp_path, redis_server
+):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    dag_file(
+        "busy.py",
+        f"""
+        import pendulum
+        from dags_app.sdk import DAG, BashOperator
+
+        with DAG("busy", schedule="@daily", start_date=pendulum.today("UTC").subtract(days=10), catchup=True) as dag:
+            def append(task_id):
+                command = "echo {{{{ ti.try_number }}}} >> {markers}/{{{{ ds }}}}.{{{{ task.task_id }}}}"
+                return BashOperator(task_id=task_id, bash_command=command)
+
+            first, last = append("first"), append("last")
+            for i in range(4):
+                first >> append(f"middle_{{i}}") >> last
+        """,
+    )
+    sync()
+    cluster.worker()
+
+    with RedisPushes(redis_server) as pushes:
+        cluster.scheduler("scheduler-1")
+        cluster.scheduler("scheduler-2")
+        # Both are ticking before the DAG becomes due, so both try to create its ten runs at once.
+        cluster.wait_for(
+            lambda: Job.objects.filter(job_type=JobType.SCHEDULER, end_date__isnull=True).count() == 2,
+            "both schedulers to run",
+        )
+        dag_set_paused(dag=DagModel.objects.get(dag_id="busy"), is_paused=False)
+        cluster.wait_for(
+            lambda: (
+                DagRun.objects.filter(dag__dag_id="busy").count() == 10
+                and not DagRun.objects.filter(dag__dag_id="busy").exclude(state__in=FINISHED_RUN).exists()
+            ),
+            "the ten catch-up runs to finish",
+            timeout=60,
+        )
+
+    runs = list(DagRun.objects.filter(dag__dag_id="busy"))
+    assert len({run.logical_date for run in runs}) == 10
+    assert {run.state for run in runs} == {DagRunState.SUCCESS}
+    tis = list(TaskInstance.objects.filter(dag_run__in=runs).select_related("dag_run"))
+    assert len(tis) == 60
+    assert Counter((ti.state, ti.try_number) for ti in tis) == {(TaskInstanceState.SUCCESS, 1): 60}
+    # Each try was pushed to Redis once, and each task's command ran once.
+    assert sorted(pushes.pushed) == sorted(job_id_for(ti.pk, 1) for ti in tis)
+    assert [job_id for job_id, n in pushes.pushed.items() if n > 1] == []
+    ran = {path.name: lines(path) for path in markers.iterdir()}
+    assert len(ran) == 60
+    assert {name: content for name, content in ran.items() if content != ["1"]} == {}
+    for proc in cluster.procs:
+        assert "Traceback" not in proc.log(), proc.log()
+
+
+def test_plain_rq_worker_with_our_worker_class_runs_a_task(cluster, dag_file, sync, tmp_path, redis_url):
+    marker = tmp_path / "ran"
+    dag_file("plain.py", APPEND_DAG.format(dag_id="plain", marker=marker, sleep=""))
+    run = trigger(sync, "plain")
+    enqueue(queue_ready_tasks(run))
+
+    cluster.start(
+        "rq-worker",
+        [str(VENV_BIN / "rq"), "worker", "-w", "runs_app.worker.OrchestratorWorker", "--url", redis_url, "default"],
+    )
+
+    cluster.wait_for(lambda: finished_run(run), "the run to finish on a plain rq worker")
+    assert run.state == DagRunState.SUCCESS
+    assert lines(marker) == ["1"]

@@ -1,0 +1,520 @@
+"""The scheduler step (runs_app.scheduler.tick) driven with a chosen clock.
+
+Tasks are handed to an ``InlineExecutor`` (which only records the queued tries), and tries are
+ended through the worker's recording path (``helpers.finish``), so no test here forks a task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from dags_app.models import DagModel
+from runs_app.models import DagRun, Pool, TaskInstance
+from runs_app.scheduler import tick
+from runs_app.scheduling import InlineExecutor
+from runs_app.services import dag_run_create, dag_set_paused, dag_trigger
+from runs_app.states import DagRunState, DagRunType, TaskInstanceState
+from tests.runs_app.helpers import DAY, NOW, dag_source, finish, states
+
+pytestmark = pytest.mark.django_db
+
+BASH = "    BashOperator(task_id='t', bash_command='true')\n"
+
+
+def ti_of(run: DagRun, task_id: str) -> TaskInstance:
+    return TaskInstance.objects.get(dag_run=run, task_id=task_id)
+
+
+def queued_task_ids(executor: InlineExecutor) -> list[str]:
+    names = dict(TaskInstance.objects.values_list("pk", "task_id"))
+    return [names[ti_id] for ti_id, _ in executor.queued]
+
+
+# -- creating runs -------------------------------------------------------------------------------
+
+
+def test_tick_creates_one_run_per_complete_day_since_start_date_with_catchup(make_dag):
+    dag = make_dag("daily", dag_args=", catchup=True")
+
+    report = tick(now=NOW, executor=InlineExecutor())
+
+    assert report.runs_created == 5
+    runs = DagRun.objects.filter(dag=dag).order_by("logical_date")
+    assert [(r.logical_date, r.data_interval_start, r.data_interval_end, r.run_type) for r in runs] == [
+        (NOW - days * DAY, NOW - days * DAY, NOW - (days - 1) * DAY, DagRunType.SCHEDULED) for days in range(5, 0, -1)
+    ]
+    assert runs[0].run_id == "scheduled__2024-03-05T00:00:00+00:00"
+
+
+def test_tick_sets_the_next_run_to_the_interval_not_complete_yet(make_dag):
+    make_dag("daily", dag_args=", catchup=True")
+
+    tick(now=NOW, executor=InlineExecutor())
+
+    dag = DagModel.objects.get(dag_id="daily")
+    assert (dag.next_dagrun, dag.next_dagrun_data_interval_end, dag.next_dagrun_create_after) == (
+        NOW,
+        NOW + DAY,
+        NOW + DAY,
+    )
+
+
+def test_second_tick_at_the_same_time_creates_no_more_runs(make_dag):
+    make_dag("daily", dag_args=", catchup=True")
+    tick(now=NOW, executor=InlineExecutor())
+
+    report = tick(now=NOW, executor=InlineExecutor())
+
+    assert report.runs_created == 0
+    assert DagRun.objects.count() == 5
+
+
+def test_restarted_scheduler_that_lost_its_bookkeeping_creates_no_duplicate_run(make_dag):
+    dag = make_dag("daily", dag_args=", catchup=True")
+    first = {f: getattr(dag, f) for f in ("next_dagrun", "next_dagrun_data_interval_start")}
+    tick(now=NOW, executor=InlineExecutor())
+    # As if a scheduler had created the runs but died before it stored where to continue.
+    DagModel.objects.filter(pk=dag.pk).update(
+        next_dagrun=first["next_dagrun"],
+        next_dagrun_data_interval_start=first["next_dagrun_data_interval_start"],
+        next_dagrun_data_interval_end=first["next_dagrun_data_interval_start"] + DAY,
+        next_dagrun_create_after=first["next_dagrun_data_interval_start"] + DAY,
+    )
+
+    report = tick(now=NOW, executor=InlineExecutor())
+
+    assert report.runs_created == 0
+    assert DagRun.objects.count() == 5
+    assert DagModel.objects.get(pk=dag.pk).next_dagrun == NOW
+
+
+def test_tick_next_day_creates_the_one_new_run(make_dag):
+    dag = make_dag("daily", dag_args=", catchup=True")
+    tick(now=NOW, executor=InlineExecutor())
+
+    report = tick(now=NOW + DAY, executor=InlineExecutor())
+
+    assert report.runs_created == 1
+    assert DagRun.objects.filter(dag=dag).latest("logical_date").logical_date == NOW
+
+
+def test_tick_without_catchup_creates_only_the_latest_complete_interval(make_dag):
+    dag = make_dag("daily", dag_args=", catchup=False")
+
+    report = tick(now=NOW, executor=InlineExecutor())
+
+    assert report.runs_created == 1
+    run = DagRun.objects.get(dag=dag)
+    assert (run.logical_date, run.data_interval_start, run.data_interval_end) == (NOW - DAY, NOW - DAY, NOW)
+
+
+def test_tick_without_catchup_after_a_long_pause_creates_only_the_latest_interval(make_dag):
+    dag = make_dag("daily", dag_args=", catchup=False", paused=True, now=NOW - 3 * DAY)
+    dag_set_paused(dag=dag, is_paused=False)
+
+    report = tick(now=NOW, executor=InlineExecutor())
+
+    assert report.runs_created == 1
+    assert DagRun.objects.get(dag=dag).logical_date == NOW - DAY
+
+
+def test_tick_creates_no_run_of_a_paused_dag(make_dag):
+    dag = make_dag("daily", dag_args=", catchup=True", paused=True)
+
+    report = tick(now=NOW, executor=InlineExecutor())
+
+    assert report.runs_created == 0
+    assert DagRun.objects.filter(dag=dag).exists() is False
+
+
+def test_max_active_runs_holds_back_the_next_run_until_the_active_one_finishes(make_dag):
+    dag = make_dag("daily", body=BASH, dag_args=", catchup=True, max_active_runs=1")
+    first = tick(now=NOW, executor=InlineExecutor())
+    again = tick(now=NOW, executor=InlineExecutor())
+    assert (first.runs_created, again.runs_created) == (1, 0)
+    run = DagRun.objects.get(dag=dag)
+    assert run.state == DagRunState.RUNNING
+
+    finish(ti_of(run, "t"), TaskInstanceState.SUCCESS)
+    report = tick(now=NOW, executor=InlineExecutor())
+
+    run.refresh_from_db()
+    assert run.state == DagRunState.SUCCESS
+    assert report.runs_created == 1
+    assert list(DagRun.objects.filter(dag=dag).order_by("logical_date").values_list("logical_date", flat=True)) == [
+        NOW - 5 * DAY,
+        NOW - 4 * DAY,
+    ]
+
+
+def test_tick_creates_no_run_whose_interval_starts_after_the_dag_end_date(make_dag):
+    end = NOW - 3 * DAY
+    dag = make_dag(
+        "ending", dag_args=f", catchup=True, end_date=datetime.datetime({end.year}, {end.month}, {end.day}, tzinfo=UTC)"
+    )
+
+    tick(now=NOW, executor=InlineExecutor())
+
+    assert list(DagRun.objects.filter(dag=dag).order_by("logical_date").values_list("logical_date", flat=True)) == [
+        NOW - 5 * DAY,
+        NOW - 4 * DAY,
+        NOW - 3 * DAY,
+    ]
+    assert DagModel.objects.get(pk=dag.pk).next_dagrun is None
+
+
+def test_tick_creates_the_run_of_a_once_dag_only_once(make_dag):
+    dag = make_dag("once", schedule="'@once'")
+
+    first = tick(now=NOW, executor=InlineExecutor())
+    later = tick(now=NOW + 10 * DAY, executor=InlineExecutor())
+
+    assert (first.runs_created, later.runs_created) == (1, 0)
+    assert DagRun.objects.get(dag=dag).logical_date == NOW - 5 * DAY
+
+
+def test_tick_creates_no_run_of_a_dag_whose_file_was_removed(make_dag, dags_folder):
+    dag = make_dag("daily", dag_args=", catchup=True")
+    (dags_folder / "daily.py").unlink()
+
+    report = tick(now=NOW, executor=InlineExecutor())
+
+    assert report.runs_created == 0
+    assert DagModel.objects.get(pk=dag.pk).is_active is False
+
+
+def test_tick_keeps_a_manual_run_queued_while_max_active_runs_are_running(make_dag):
+    dag = make_dag("single", body=BASH, schedule="None", dag_args=", max_active_runs=1")
+    first = dag_trigger(dag=dag, now=NOW - DAY)
+    second = dag_trigger(dag=dag, now=NOW)
+
+    tick(now=NOW, executor=InlineExecutor())
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, second.state) == (DagRunState.RUNNING, DagRunState.QUEUED)
+
+
+# -- starting runs -------------------------------------------------------------------------------
+
+
+def test_manual_run_of_a_paused_dag_stays_queued(make_dag):
+    dag = make_dag("manual", body=BASH, schedule="None", paused=True)
+    run = dag_trigger(dag=dag, now=NOW)
+
+    report = tick(now=NOW, executor=InlineExecutor())
+
+    run.refresh_from_db()
+    assert run.state == DagRunState.QUEUED
+    assert report.runs_started == 0
+    assert states(run) == {"t": TaskInstanceState.NONE}
+
+
+def test_manual_run_of_a_paused_dag_starts_once_the_dag_is_unpaused(make_dag):
+    dag = make_dag("manual", body=BASH, schedule="None", paused=True)
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    dag_set_paused(dag=dag, is_paused=False)
+    executor = InlineExecutor()
+
+    report = tick(now=NOW + dt.timedelta(seconds=5), executor=executor)
+
+    run.refresh_from_db()
+    assert report.runs_started == 1
+    assert (run.state, run.start_date) == (DagRunState.RUNNING, NOW + dt.timedelta(seconds=5))
+    assert queued_task_ids(executor) == ["t"]
+
+
+# -- scheduling task instances ------------------------------------------------------------------
+
+
+def test_empty_operator_tasks_finish_without_a_worker(make_dag):
+    dag = make_dag("empty", schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+
+    report = tick(now=NOW, executor=executor)
+
+    run.refresh_from_db()
+    assert executor.queued == []
+    assert states(run) == {"a": TaskInstanceState.SUCCESS, "b": TaskInstanceState.SUCCESS}
+    assert ti_of(run, "a").try_number == 1
+    assert run.state == DagRunState.SUCCESS
+    assert report.runs_finished == 1
+
+
+def test_tick_queues_only_tasks_whose_upstream_succeeded(make_dag):
+    body = "    BashOperator(task_id='a', bash_command='true') >> BashOperator(task_id='b', bash_command='true')\n"
+    dag = make_dag("chain", body=body, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    assert queued_task_ids(executor) == ["a"]
+    assert states(run) == {"a": TaskInstanceState.QUEUED, "b": TaskInstanceState.NONE}
+    assert ti_of(run, "a").try_number == 1
+
+
+def test_run_succeeds_when_every_leaf_succeeded_or_was_skipped(make_dag):
+    body = (
+        "    a = BashOperator(task_id='a', bash_command='true')\n"
+        "    a >> [BashOperator(task_id='b', bash_command='true'), BashOperator(task_id='c', bash_command='true')]\n"
+    )
+    dag = make_dag("leaves", body=body, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    TaskInstance.objects.filter(dag_run=run, task_id__in=["a", "b"]).update(state=TaskInstanceState.SUCCESS)
+    TaskInstance.objects.filter(dag_run=run, task_id="c").update(state=TaskInstanceState.SKIPPED)
+
+    report = tick(now=NOW, executor=InlineExecutor())
+
+    run.refresh_from_db()
+    assert (run.state, run.end_date) == (DagRunState.SUCCESS, NOW)
+    assert report.runs_finished == 1
+
+
+def test_run_fails_when_a_leaf_failed(make_dag):
+    body = (
+        "    a = BashOperator(task_id='a', bash_command='true')\n"
+        "    a >> [BashOperator(task_id='b', bash_command='true'), BashOperator(task_id='c', bash_command='true')]\n"
+    )
+    dag = make_dag("leaves", body=body, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    TaskInstance.objects.filter(dag_run=run, task_id__in=["a", "b"]).update(state=TaskInstanceState.SUCCESS)
+    TaskInstance.objects.filter(dag_run=run, task_id="c").update(state=TaskInstanceState.FAILED)
+
+    tick(now=NOW, executor=InlineExecutor())
+
+    run.refresh_from_db()
+    assert run.state == DagRunState.FAILED
+
+
+def test_run_keeps_running_while_a_task_is_unfinished(make_dag):
+    body = (
+        "    a = BashOperator(task_id='a', bash_command='true')\n"
+        "    a >> [BashOperator(task_id='b', bash_command='true'), BashOperator(task_id='c', bash_command='true')]\n"
+    )
+    dag = make_dag("leaves", body=body, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    TaskInstance.objects.filter(dag_run=run, task_id__in=["a", "b"]).update(state=TaskInstanceState.SUCCESS)
+    TaskInstance.objects.filter(dag_run=run, task_id="c").update(state=TaskInstanceState.RUNNING)
+
+    report = tick(now=NOW, executor=InlineExecutor())
+
+    run.refresh_from_db()
+    assert run.state == DagRunState.RUNNING
+    assert report.runs_finished == 0
+
+
+def test_failed_task_makes_its_downstream_upstream_failed_and_the_run_fail(make_dag):
+    body = "    BashOperator(task_id='a', bash_command='true') >> BashOperator(task_id='b', bash_command='true')\n"
+    dag = make_dag("chain", body=body, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    TaskInstance.objects.filter(dag_run=run, task_id="a").update(state=TaskInstanceState.FAILED)
+
+    tick(now=NOW, executor=InlineExecutor())
+
+    run.refresh_from_db()
+    assert states(run) == {"a": TaskInstanceState.FAILED, "b": TaskInstanceState.UPSTREAM_FAILED}
+    assert run.state == DagRunState.FAILED
+
+
+def test_tick_queues_a_retry_only_once_its_retry_delay_has_passed(make_dag):
+    body = "    BashOperator(task_id='t', bash_command='false', retries=2, retry_delay=datetime.timedelta(minutes=5))\n"
+    dag = make_dag("retry", body=body, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    failed = finish(ti_of(run, "t"), TaskInstanceState.FAILED)
+    assert (failed.state, failed.next_retry_at) == (TaskInstanceState.UP_FOR_RETRY, NOW + dt.timedelta(minutes=5))
+
+    early = InlineExecutor()
+    tick(now=NOW + dt.timedelta(minutes=4), executor=early)
+    due = InlineExecutor()
+    tick(now=NOW + dt.timedelta(minutes=5), executor=due)
+
+    ti = ti_of(run, "t")
+    assert early.queued == []
+    assert due.queued == [(ti.pk, 2)]
+    assert (ti.state, ti.try_number) == (TaskInstanceState.QUEUED, 2)
+
+
+def test_task_added_to_the_dag_during_a_run_gets_an_instance_and_the_run_finishes(make_dag, dag_file, sync):
+    two = "    BashOperator(task_id='a', bash_command='true') >> BashOperator(task_id='c', bash_command='true')\n"
+    three = (
+        "    a = BashOperator(task_id='a', bash_command='true')\n"
+        "    a >> BashOperator(task_id='b', bash_command='true') >> BashOperator(task_id='c', bash_command='true')\n"
+    )
+    dag = make_dag("growing", body=two, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    dag_file("growing.py", dag_source("growing", body=three, schedule="None"))
+    sync(now=NOW)
+    finish(ti_of(run, "a"), TaskInstanceState.SUCCESS)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    assert states(run) == {"a": TaskInstanceState.SUCCESS, "b": TaskInstanceState.QUEUED, "c": TaskInstanceState.NONE}
+    finish(ti_of(run, "b"), TaskInstanceState.SUCCESS)
+    finish(ti_of(run, "c"), TaskInstanceState.SUCCESS)
+    run.refresh_from_db()
+    assert run.state == DagRunState.SUCCESS
+
+
+THREE_WEIGHTED = (
+    "    BashOperator(task_id='low', bash_command='true', priority_weight=1{extra})\n"
+    "    BashOperator(task_id='high', bash_command='true', priority_weight=10{extra})\n"
+    "    BashOperator(task_id='mid', bash_command='true', priority_weight=5{extra})\n"
+)
+
+
+def test_tick_queues_ready_tasks_highest_priority_weight_first(make_dag):
+    dag = make_dag("weights", body=THREE_WEIGHTED.format(extra=""), schedule="None")
+    dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    assert queued_task_ids(executor) == ["high", "mid", "low"]
+
+
+def test_tick_queues_no_more_than_max_active_tasks(make_dag):
+    dag = make_dag("weights", body=THREE_WEIGHTED.format(extra=""), schedule="None", dag_args=", max_active_tasks=2")
+    run = dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    assert queued_task_ids(executor) == ["high", "mid"]
+    assert ti_of(run, "low").state == TaskInstanceState.SCHEDULED
+
+
+def test_tick_queues_the_waiting_task_once_a_slot_of_max_active_tasks_frees(make_dag):
+    dag = make_dag("weights", body=THREE_WEIGHTED.format(extra=""), schedule="None", dag_args=", max_active_tasks=2")
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    finish(ti_of(run, "high"), TaskInstanceState.SUCCESS)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    assert queued_task_ids(executor) == ["low"]
+
+
+def test_tick_queues_no_more_than_the_pool_has_slots(make_dag):
+    Pool.objects.create(name="single", slots=1)
+    dag = make_dag("pooled", body=THREE_WEIGHTED.format(extra=", pool='single'"), schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    assert queued_task_ids(executor) == ["high"]
+    assert states(run) == {
+        "high": TaskInstanceState.QUEUED,
+        "mid": TaskInstanceState.SCHEDULED,
+        "low": TaskInstanceState.SCHEDULED,
+    }
+
+
+def test_tick_gives_a_freed_pool_slot_to_the_next_highest_priority_task(make_dag):
+    Pool.objects.create(name="single", slots=1)
+    dag = make_dag("pooled", body=THREE_WEIGHTED.format(extra=", pool='single'"), schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    finish(ti_of(run, "high"), TaskInstanceState.SUCCESS)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    assert queued_task_ids(executor) == ["mid"]
+
+
+def test_pool_is_shared_across_runs_and_dags(make_dag):
+    Pool.objects.create(name="single", slots=1)
+    one = make_dag("one", body=BASH.replace("'true'", "'true', pool='single'"), schedule="None")
+    two = make_dag("two", body=BASH.replace("'true'", "'true', pool='single'"), schedule="None")
+    dag_trigger(dag=one, now=NOW)
+    dag_trigger(dag=two, now=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    assert len(executor.queued) == 1
+    assert TaskInstance.objects.filter(state=TaskInstanceState.SCHEDULED).count() == 1
+
+
+def test_tick_queues_no_more_instances_of_a_task_than_max_active_tis_per_dag(make_dag):
+    body = "    BashOperator(task_id='t', bash_command='true', max_active_tis_per_dag=1)\n"
+    dag = make_dag("limited", body=body, schedule="None")
+    dag_trigger(dag=dag, now=NOW - DAY)
+    dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    assert len(executor.queued) == 1
+    assert TaskInstance.objects.filter(state=TaskInstanceState.SCHEDULED).count() == 1
+
+
+def test_upstream_task_outranks_its_downstream_by_default_weight_rule(make_dag):
+    body = (
+        "    BashOperator(task_id='alone', bash_command='true')\n"
+        "    BashOperator(task_id='head', bash_command='true') >> BashOperator(task_id='tail', bash_command='true')\n"
+    )
+    dag = make_dag("ranked", body=body, schedule="None", dag_args=", max_active_tasks=1")
+    run = dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    # Airflow's default weight rule "downstream": head weighs 2 (itself and tail), alone 1.
+    assert queued_task_ids(executor) == ["head"]
+    assert ti_of(run, "head").priority_weight == 2
+
+
+# -- query budget --------------------------------------------------------------------------------
+
+# Queries of one tick over running runs that have nothing to change; it must not grow with rows.
+# 10 statements (folder sync 3, due DAGs 1, queued runs 1, running runs with their task
+# instances and capacity 4, zombies 1) plus the savepoints of the test's own transaction.
+TICK_QUERY_BUDGET = 18
+
+
+def _add_running_runs(dag: DagModel, count: int) -> None:
+    """Create ``count`` running manual runs whose task ``a`` is running (fresh heartbeat), ``b`` waiting."""
+    start = DagRun.objects.filter(dag=dag).count()
+    for i in range(start, start + count):
+        run = dag_run_create(dag=dag, logical_date=NOW - i * dt.timedelta(hours=1), run_type=DagRunType.MANUAL, now=NOW)
+        DagRun.objects.filter(pk=run.pk).update(state=DagRunState.RUNNING, start_date=NOW)
+        TaskInstance.objects.filter(dag_run=run, task_id="a").update(
+            state=TaskInstanceState.RUNNING, try_number=1, start_date=NOW, last_heartbeat=NOW
+        )
+
+
+def test_one_tick_costs_the_same_queries_for_2_and_for_20_running_runs(make_dag, django_assert_max_num_queries):
+    body = "    BashOperator(task_id='a', bash_command='true') >> BashOperator(task_id='b', bash_command='true')\n"
+    dag = make_dag("busy", body=body, schedule="None")
+    later = NOW + dt.timedelta(minutes=1)
+    _add_running_runs(dag, 2)
+    tick(now=later, executor=InlineExecutor())  # warm up: the same work as the measured ticks
+    with CaptureQueriesContext(connection) as two:
+        report_two = tick(now=later, executor=InlineExecutor())
+    _add_running_runs(dag, 18)
+    with CaptureQueriesContext(connection) as twenty:
+        report_twenty = tick(now=later, executor=InlineExecutor())
+
+    assert DagRun.objects.filter(state=DagRunState.RUNNING).count() == 20
+    assert report_two.did_work is False
+    assert report_twenty.did_work is False
+    assert len(twenty) == len(two)
+    with django_assert_max_num_queries(TICK_QUERY_BUDGET):
+        tick(now=later, executor=InlineExecutor())
