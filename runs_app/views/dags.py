@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from dags_app import selectors as dag_selectors
@@ -109,7 +110,7 @@ def dag_trigger(request: HttpRequest, dag_id: str) -> HttpResponse:
             messages.success(request, f"Triggered {dag.dag_id}: run {run.run_id}.")
             if dag.is_paused:
                 messages.warning(request, f"DAG {dag.dag_id} is paused: the run starts once it is unpaused.")
-            return redirect(f"{reverse('runs:grid', args=[dag.dag_id])}?run_id={run.run_id}")
+            return redirect(f"{reverse('runs:grid', args=[dag.dag_id])}?{urlencode({'run_id': run.run_id})}")
     return render(request, "runs_app/trigger.html", {"dag": dag, "form": form})
 
 
