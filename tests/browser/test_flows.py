@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 import textwrap
-from urllib.parse import quote, unquote
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 from django.utils import timezone
