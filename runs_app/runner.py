@@ -388,8 +388,14 @@ def _kill_group(pid: int, grace: float = 2.0) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+# Called at every task heartbeat (the worker records its own liveness there during long tasks).
+heartbeat_hooks: list[Callable[[], None]] = []
+
+
 def _heartbeat(ti_id: int, try_number: int) -> bool:
     """Record that the try is alive; return False when the row is no longer this running try."""
+    for hook in heartbeat_hooks:
+        hook()
     return bool(
         TaskInstance.objects.filter(pk=ti_id, try_number=try_number, state=TaskInstanceState.RUNNING).update(
             last_heartbeat=timezone.now()

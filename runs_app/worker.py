@@ -75,6 +75,15 @@ class OrchestratorWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self._job_row = None
         self._last_beat = 0.0
+        # A long task keeps RQ from heartbeating; the runner's own heartbeat keeps our row fresh.
+        from runs_app import runner
+
+        runner.heartbeat_hooks.append(self._record_heartbeat)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        """Wake up every few seconds while idle, so the heartbeat row stays fresh (RQ: ~7 min)."""
+        return max(1, int(self.heartbeat_every))
 
     def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
         result = super().heartbeat(*args, **kwargs)
