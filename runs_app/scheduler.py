@@ -227,8 +227,14 @@ def _phase_zombies(*, now: dt.datetime, executor: Executor | None = None) -> int
     return count
 
 
+# RQ job statuses after which a job will never run again although its key may linger
+# (a failed job's key lives for failure_ttl).
+_DEAD_JOB_STATUSES = {b"failed", b"stopped", b"canceled", b"finished"}
+
+
 def _phase_requeue_lost(*, now: dt.datetime) -> int:
-    """Enqueue again the queued tries whose RQ job no longer exists (Redis lost it or never got it)."""
+    """Enqueue again the queued tries whose RQ job is gone or dead (Redis lost it, never got it, or
+    the job failed before it could claim its row)."""
     cutoff = now - dt.timedelta(seconds=QUEUED_GRACE_SECONDS)
     queued = list(
         TaskInstance.objects.filter(state=TaskInstanceState.QUEUED, queued_at__lt=cutoff).values_list(
@@ -241,16 +247,30 @@ def _phase_requeue_lost(*, now: dt.datetime) -> int:
         redis = redis_connection()
         with redis.pipeline(transaction=False) as pipe:
             for pk, try_number, _ in queued:
-                pipe.exists(f"rq:job:{job_id_for(pk, try_number)}")
-            exists = pipe.execute()
+                pipe.hget(f"rq:job:{job_id_for(pk, try_number)}", "status")
+            statuses = pipe.execute()
     except Exception:
         log.exception("tick: cannot reach Redis to check queued jobs")
         return 0
+    lost = [row for row, status in zip(queued, statuses, strict=True) if status is None or status in _DEAD_JOB_STATUSES]
+    if not lost:
+        return 0
+    # A worker may have taken one meanwhile: only rows still queued at the same try are re-sent.
+    still = set(
+        TaskInstance.objects.filter(pk__in=[pk for pk, _, _ in lost], state=TaskInstanceState.QUEUED).values_list(
+            "pk", "try_number"
+        )
+    )
     requeued = 0
-    for (pk, try_number, queue), present in zip(queued, exists, strict=True):
-        if present:
+    for pk, try_number, queue in lost:
+        if (pk, try_number) not in still:
             continue
         log.warning("tick: job of task instance %s try %s is gone from Redis; enqueueing it again", pk, try_number)
+        try:
+            redis.delete(f"rq:job:{job_id_for(pk, try_number)}")
+        except Exception:
+            log.exception("tick: cannot delete the dead job of task instance %s", pk)
+            continue
         if enqueue_now(ti_id=pk, try_number=try_number, queue=queue, execution_timeout=None):
             requeued += 1
     return requeued

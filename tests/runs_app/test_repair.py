@@ -177,3 +177,21 @@ def test_tick_does_not_enqueue_a_queued_try_whose_job_is_in_redis(make_dag, redi
 
     assert report.requeued == 0
     assert redis.Redis.from_url(redis_url).llen("rq:queue:default") == 1
+
+
+def test_tick_enqueues_again_a_queued_try_whose_rq_job_failed_before_claiming(make_dag, redis_url):
+    import redis
+
+    ti = queued_ti(make_dag)
+    assert enqueue_now(ti_id=ti.pk, try_number=1, queue="default", execution_timeout=None) is True
+    client = redis.Redis.from_url(redis_url)
+    key = f"rq:job:{job_id_for(ti.pk, 1)}"
+    # The job died in RQ (e.g. the worker could not load it) and lingers for its failure_ttl.
+    client.lpop("rq:queue:default")
+    client.hset(key, "status", "failed")
+
+    report = tick(now=NOW + dt.timedelta(seconds=QUEUED_GRACE_SECONDS + 1))
+
+    assert report.requeued == 1
+    assert client.hget(key, "status") == b"queued"
+    assert client.lrange("rq:queue:default", 0, -1) == [job_id_for(ti.pk, 1).encode()]
