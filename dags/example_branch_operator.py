@@ -14,6 +14,8 @@ with DAG(
     dag_id="example_branch_operator",
     start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
     catchup=False,
+    # Examples start active, so `dags trigger` runs them at once (other new DAGs start paused).
+    is_paused_upon_creation=False,
     schedule="@daily",
     tags=["example", "example2"],
     doc_md=__doc__,

@@ -15,6 +15,8 @@ from dags_app.sdk import dag, task
     schedule=None,
     start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
     catchup=False,
+    # Examples start active, so `dags trigger` runs them at once (other new DAGs start paused).
+    is_paused_upon_creation=False,
     tags=["example"],
 )
 def example_taskflow():

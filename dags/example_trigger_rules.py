@@ -50,6 +50,8 @@ with DAG(
     start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
     schedule=None,
     catchup=False,
+    # Examples start active, so `dags trigger` runs them at once (other new DAGs start paused).
+    is_paused_upon_creation=False,
     tags=["example"],
     doc_md=__doc__,
 ) as dag:

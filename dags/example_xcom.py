@@ -48,6 +48,8 @@ with DAG(
     schedule="@once",
     start_date=pendulum.datetime(2021, 1, 1, tz="UTC"),
     catchup=False,
+    # Examples start active, so `dags trigger` runs them at once (other new DAGs start paused).
+    is_paused_upon_creation=False,
     tags=["example"],
     doc_md=__doc__,
 ) as dag:
