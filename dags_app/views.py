@@ -2,9 +2,8 @@
 
 They read DagModel rows only; DAG files are never imported here. The code view reads the file
 the parser recorded (``DagModel.fileloc``) as text, and only inside ``settings.DAGS_FOLDER``.
-Definitions never import executions (import-linter contract), so the per-DAG tabs are listed
-here as in ``runs_app.views.common.DAG_TABS`` (a test keeps the two equal) and run counts go
-through the ``DagModel.runs`` relation.
+Definitions never import executions (import-linter contract): the per-DAG tabs come from
+``orchestrator_site.navigation`` and run counts go through the ``DagModel.runs`` relation.
 """
 
 from __future__ import annotations
@@ -27,19 +26,8 @@ from pygments.lexers import PythonLexer
 
 from dags_app.models import DagModel
 from orchestrator_site.access import READ, require
+from orchestrator_site.navigation import DAG_TABS
 
-# The tabs of every per-DAG page: (label, URL name, icon). Same as runs_app.views.common.DAG_TABS.
-DAG_TABS = [
-    ("Grid", "runs:grid", "bi-grid-3x3"),
-    ("Graph", "runs:graph", "bi-diagram-3"),
-    ("Gantt", "runs:gantt", "bi-bar-chart-steps"),
-    ("Calendar", "runs:calendar", "bi-calendar3"),
-    ("Durations", "runs:durations", "bi-hourglass-split"),
-    ("Tries", "runs:tries", "bi-arrow-repeat"),
-    ("Landing times", "runs:landing-times", "bi-flag"),
-    ("Details", "dags:details", "bi-info-circle"),
-    ("Code", "dags:code", "bi-code-slash"),
-]
 # Larger files are not shown: a DAG file this big is a mistake, and highlighting it would stall the page.
 MAX_CODE_BYTES = 2 * 1024 * 1024
 

@@ -228,7 +228,7 @@ def dag_delete(*, dag_id: str, user: AbstractBaseUser | None = None, source: str
 # -- clear, mark, run, backfill ------------------------------------------------------------------
 
 
-def _relatives(dag: DagModel, task_ids: set[str], *, upstream: bool, downstream: bool) -> set[str]:
+def task_ids_related(dag: DagModel, task_ids: set[str], *, upstream: bool, downstream: bool) -> set[str]:
     """Return ``task_ids`` plus, if asked, every task up- or downstream of them (transitively)."""
     tasks = {t["task_id"]: t for t in dag.tasks}
     result = set(task_ids)
@@ -251,7 +251,7 @@ def _expand(tis: Iterable[TaskInstance], *, upstream: bool, downstream: bool) ->
         run = ti.dag_run
         by_run.setdefault(run.pk, (run, set()))[1].add(ti.task_id)
     return {
-        pk: (run, _relatives(run.dag, ids, upstream=upstream, downstream=downstream))
+        pk: (run, task_ids_related(run.dag, ids, upstream=upstream, downstream=downstream))
         for pk, (run, ids) in by_run.items()
     }
 
@@ -350,7 +350,7 @@ def task_instances_set_state(
                 .update(state=state, end_date=now, next_retry_at=None)
             )
             if state == TaskInstanceState.SUCCESS:
-                below = _relatives(run.dag, task_ids, upstream=False, downstream=True) - task_ids
+                below = task_ids_related(run.dag, task_ids, upstream=False, downstream=True) - task_ids
                 TaskInstance.objects.filter(
                     dag_run=run, task_id__in=below, state__in=[TaskInstanceState.UPSTREAM_FAILED]
                 ).update(state=TaskInstanceState.NONE, start_date=None, end_date=None, duration=None)

@@ -102,7 +102,7 @@ def _affected(ti: TaskInstance, *, upstream: bool, downstream: bool, only_failed
     """Return "task_id (state)" for the task instances of ``ti``'s run that the options select."""
     run = ti.dag_run
     # The same traversal the services use, so the list shown is the list changed.
-    ids = services._relatives(run.dag, {ti.task_id}, upstream=upstream, downstream=downstream)
+    ids = services.task_ids_related(run.dag, {ti.task_id}, upstream=upstream, downstream=downstream)
     order = {task_id: i for i, task_id in enumerate(run.dag.task_ids)}
     rows = run.task_instances.filter(task_id__in=ids).values_list("task_id", "state")
     if only_failed:

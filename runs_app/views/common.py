@@ -8,20 +8,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from dags_app.models import DagModel
 from orchestrator_site.access import READ, require
+from orchestrator_site.navigation import DAG_TABS
 from runs_app.models import DagRun, TaskInstance
-
-# The tabs of every per-DAG page: (label, URL name, icon).
-DAG_TABS = [
-    ("Grid", "runs:grid", "bi-grid-3x3"),
-    ("Graph", "runs:graph", "bi-diagram-3"),
-    ("Gantt", "runs:gantt", "bi-bar-chart-steps"),
-    ("Calendar", "runs:calendar", "bi-calendar3"),
-    ("Durations", "runs:durations", "bi-hourglass-split"),
-    ("Tries", "runs:tries", "bi-arrow-repeat"),
-    ("Landing times", "runs:landing-times", "bi-flag"),
-    ("Details", "dags:details", "bi-info-circle"),
-    ("Code", "dags:code", "bi-code-slash"),
-]
 
 
 def get_dag(request: HttpRequest, dag_id: str) -> DagModel:

@@ -125,7 +125,7 @@ def test_definition_page_is_forbidden_to_a_user_without_a_role(client, outsider,
 
 
 def test_definition_pages_show_the_same_tabs_as_the_run_pages():
-    assert views.DAG_TABS == DAG_TABS
+    assert views.DAG_TABS is DAG_TABS
 
 
 @pytest.mark.parametrize(("name", "label"), [("dags:code", "Code"), ("dags:details", "Details")])
