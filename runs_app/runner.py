@@ -364,7 +364,12 @@ class Outcome:
 
 
 def append_log(log_path: Path | None, message: str) -> None:
-    line = f"[{timezone.now().isoformat(sep=' ', timespec='milliseconds')}] {{runner.py}} INFO - {message}\n"
+    level = "INFO"
+    if message.startswith("ERROR - "):
+        level, message = "ERROR", message[len("ERROR - ") :]
+    now = timezone.now()
+    # The same timestamp format as the task's own logging lines (LOG_FORMAT).
+    line = f"[{now:%Y-%m-%d %H:%M:%S},{now.microsecond // 1000:03d}] {{runner.py}} {level} - {message}\n"
     if log_path is None:
         sys.stdout.write(line)
         return
