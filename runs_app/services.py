@@ -246,6 +246,8 @@ def task_ids_related(dag: DagModel, task_ids: set[str], *, upstream: bool, downs
 
 def _expand(tis: Iterable[TaskInstance], *, upstream: bool, downstream: bool) -> dict[int, tuple[DagRun, set[str]]]:
     """Group task instances by run, with their relatives added; return {run pk: (run, task ids)}."""
+    if isinstance(tis, QuerySet):
+        tis = tis.select_related("dag_run", "dag_run__dag")
     by_run: dict[int, tuple[DagRun, set[str]]] = {}
     for ti in tis:
         run = ti.dag_run
@@ -286,7 +288,7 @@ def task_instances_clear(
     """
     cleared = 0
     for run, task_ids in _expand(
-        list(tis if not isinstance(tis, QuerySet) else tis.select_related("dag_run", "dag_run__dag")),
+        tis,
         upstream=upstream,
         downstream=downstream,
     ).values():
@@ -339,7 +341,7 @@ def task_instances_set_state(
     changed = 0
     event = AuditEvent.MARK_SUCCESS if state == TaskInstanceState.SUCCESS else AuditEvent.MARK_FAILED
     for run, task_ids in _expand(
-        list(tis if not isinstance(tis, QuerySet) else tis.select_related("dag_run", "dag_run__dag")),
+        tis,
         upstream=upstream,
         downstream=downstream,
     ).values():

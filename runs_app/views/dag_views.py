@@ -403,14 +403,19 @@ def _log_try(request: HttpRequest, ti: TaskInstance) -> int:
     return wanted if 1 <= wanted <= latest else latest
 
 
-def task_log(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
-    """Show the log of one try of a task instance, refreshing while it runs."""
+def _log_target(request: HttpRequest, dag_id: str, run_id: str, task_id: str):
+    """Return (dag, run, task instance, try number) of a log request; 404/403 as the lookups do."""
     dag = get_dag(request, dag_id)
     run = get_run(dag, run_id)
     run.dag = dag
     ti = get_task_instance(run, task_id)
     ti.dag_run = run
-    try_number = _log_try(request, ti)
+    return dag, run, ti, _log_try(request, ti)
+
+
+def task_log(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Show the log of one try of a task instance, refreshing while it runs."""
+    dag, run, ti, try_number = _log_target(request, dag_id, run_id, task_id)
     context = {
         **dag_page_context(dag, ""),
         "run": run,
@@ -424,12 +429,7 @@ def task_log(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> Ht
 
 def task_log_fragment(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
     """Return what the try's log gained since ``?offset=`` bytes, plus the next poller while it runs."""
-    dag = get_dag(request, dag_id)
-    run = get_run(dag, run_id)
-    run.dag = dag
-    ti = get_task_instance(run, task_id)
-    ti.dag_run = run
-    try_number = _log_try(request, ti)
+    _dag, _run, ti, try_number = _log_target(request, dag_id, run_id, task_id)
     context = {
         "ti": ti,
         "try_number": try_number,
