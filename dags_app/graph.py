@@ -1,15 +1,26 @@
 """Render a serialized DAG as a graphviz graph (DOT source, SVG, PNG...).
 
-Used by ``dags show`` and the web Graph view. Task ids and DAG ids are user text: every label
-goes through ``graphviz.nohtml`` so a ``<...>`` id is never read as an HTML label, and the
-graphviz library quotes and escapes identifiers.
+Used by ``dags show`` and the web Graph view. Everything in a serialized DAG is the DAG author's
+text, and the SVG is inlined into our pages, so nothing reaches the DOT source unchecked:
+
+- labels and tooltips go through ``graphviz.escape`` (no ``<...>`` HTML label, no ``\\N``
+  expansion); the graphviz library then quotes them and ``dot`` escapes them in the SVG;
+- colours (an operator's ``ui_color``/``ui_fgcolor``) must look like a colour, else the default
+  is used: a value such as ``<black> URL="javascript:..." x=<y>`` would otherwise be passed to
+  ``dot`` raw (the library takes ``<...>`` for an HTML string) and add a ``javascript:`` link to
+  the node, a stored XSS in the Graph view;
+- ``rankdir`` is one of graphviz's four;
+- edges are written with quoted node ids ourselves: the library's ``edge()`` reads ``a:b`` as
+  node ``a``, port ``b`` (task ids may contain ``:``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import graphviz
+from graphviz.quoting import quote
 
 # Airflow's state colours, so users recognise them.
 STATE_COLORS = {
@@ -26,9 +37,18 @@ STATE_COLORS = {
 }
 
 
+# "#rgb", "#rrggbb", "#rrggbbaa" or a colour name ("red", "lightgoldenrodyellow").
+_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|[a-zA-Z]{1,40}")
+_RANKDIRS = {"LR", "RL", "TB", "BT"}
+
+
 def _graphviz_color(value: str | None, default: str) -> str:
-    """Return ``value`` as graphviz reads it: CSS's short ``#rgb`` (Airflow's ``#fff``) as ``#rrggbb``."""
-    value = value or default
+    """Return ``value`` as graphviz reads it: CSS's short ``#rgb`` (Airflow's ``#fff``) as ``#rrggbb``.
+
+    Anything that does not look like a colour gives ``default`` (see the module docstring).
+    """
+    if not isinstance(value, str) or not _COLOR.fullmatch(value):
+        value = default
     if len(value) == 4 and value.startswith("#"):
         return "#" + "".join(c * 2 for c in value[1:])
     return value
@@ -36,28 +56,30 @@ def _graphviz_color(value: str | None, default: str) -> str:
 
 def dag_to_graph(serialized: dict[str, Any], *, states: dict[str, str] | None = None) -> graphviz.Digraph:
     """Return a left-to-right Digraph of the DAG's tasks; ``states`` colour node borders by state."""
+    rankdir = serialized.get("orientation", "LR")
     graph = graphviz.Digraph(
-        name=serialized["dag_id"],
-        graph_attr={"rankdir": serialized.get("orientation", "LR"), "bgcolor": "transparent"},
+        name=graphviz.escape(str(serialized["dag_id"])),
+        graph_attr={"rankdir": rankdir if rankdir in _RANKDIRS else "LR", "bgcolor": "transparent"},
         node_attr={"shape": "rectangle", "style": "filled,rounded", "fontname": "Helvetica", "fontsize": "11"},
         edge_attr={"color": "#6c757d", "arrowsize": "0.7"},
     )
     for task in serialized.get("tasks", []):
         state = (states or {}).get(task["task_id"])
         attrs = {
-            "label": graphviz.nohtml(task["task_id"]),
+            "label": graphviz.escape(task["task_id"]),
             "fillcolor": _graphviz_color(task.get("ui_color"), "#ffffff"),
             "fontcolor": _graphviz_color(task.get("ui_fgcolor"), "#000000"),
-            "tooltip": graphviz.nohtml(f"{task['task_id']} ({task.get('operator', '')})"),
-            "id": f"task-{task['task_id']}",
+            "tooltip": graphviz.escape(f"{task['task_id']} ({task.get('operator', '')})"),
+            "id": graphviz.escape(f"task-{task['task_id']}"),
             "class": "task-node",
         }
         if state:
             attrs.update({"color": STATE_COLORS.get(state, "#000000"), "penwidth": "3"})
-        graph.node(task["task_id"], **attrs)
+        graph.node(graphviz.escape(task["task_id"]), **attrs)
     for task in serialized.get("tasks", []):
         for downstream in task.get("downstream_task_ids", []):
-            graph.edge(task["task_id"], downstream)
+            tail, head = quote(graphviz.escape(task["task_id"])), quote(graphviz.escape(downstream))
+            graph.body.append(f"\t{tail} -> {head}\n")
     return graph
 
 
