@@ -43,6 +43,11 @@ class DagModel(models.Model):
     next_dagrun_data_interval_end = models.DateTimeField(null=True, blank=True)
     next_dagrun_create_after = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when creating this DAG's runs raised (e.g. its timetable): shown in the UI; the DAG is
+    # parked until ``scheduling_retry_at`` (a back-off) while every other DAG keeps moving.
+    scheduling_error = models.TextField(blank=True, default="")
+    scheduling_failures = models.PositiveIntegerField(default=0)
+    scheduling_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["dag_id"]

@@ -110,9 +110,11 @@ def _apply_dag(
             start = existing.next_dagrun_data_interval_start
             last = DataInterval(start=start, end=start)
         fields.update(compute_next_dagrun(data, last_automated_data_interval=last, now=now))
+    # Only the parsed fields are written: a whole-row save would revert what another process
+    # changed meanwhile (a user's pause or unpause, the scheduler's next run).
+    DagModel.objects.filter(pk=existing.pk).update(**fields)
     for name, value in fields.items():
         setattr(existing, name, value)
-    existing.save()
     return existing, False
 
 

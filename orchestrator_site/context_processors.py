@@ -12,7 +12,7 @@ def orchestrator(request: HttpRequest) -> dict:
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
     from dags_app.selectors import import_errors
-    from runs_app.scheduler import scheduler_is_healthy
+    from runs_app.services import scheduler_is_healthy
 
     return {
         "can": can(request),

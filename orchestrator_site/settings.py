@@ -176,6 +176,18 @@ ORCHESTRATOR = {
     "DAGS_ARE_PAUSED_AT_CREATION": _env_bool("ORCHESTRATOR_DAGS_ARE_PAUSED_AT_CREATION", True),
     # Seconds after which a scheduler without a heartbeat counts as not running (Airflow: 30).
     "SCHEDULER_HEALTH_THRESHOLD": _env_float("ORCHESTRATOR_SCHEDULER_HEALTH_THRESHOLD", 30.0),
+    # Seconds a try may stay queued with nobody picking it up (0: never): it is enqueued again
+    # TASK_QUEUED_RETRIES times, then failed with the reason (Airflow: task_queued_timeout = 600,
+    # num_stuck_in_queued_retries = 2).
+    "TASK_QUEUED_TIMEOUT": _env_float("ORCHESTRATOR_TASK_QUEUED_TIMEOUT", 600.0),
+    "TASK_QUEUED_RETRIES": int(_env_float("ORCHESTRATOR_TASK_QUEUED_RETRIES", 2)),
+    # RQ's own job timeout for a task without execution_timeout, in seconds: never unlimited, so a
+    # wedged worker is freed eventually (a task's execution_timeout, when set, wins).
+    "MAX_TASK_RUNTIME": _env_float("ORCHESTRATOR_MAX_TASK_RUNTIME", 7 * 24 * 3600.0),
+    # A run or DAG whose scheduling raises is parked for this many seconds, doubling per failure
+    # up to SCHEDULING_BACKOFF_MAX, while every other run keeps moving.
+    "SCHEDULING_BACKOFF": _env_float("ORCHESTRATOR_SCHEDULING_BACKOFF", 5.0),
+    "SCHEDULING_BACKOFF_MAX": _env_float("ORCHESTRATOR_SCHEDULING_BACKOFF_MAX", 600.0),
 }
 
 LOGGING = {

@@ -35,6 +35,11 @@ class DagRun(models.Model):
     end_date = models.DateTimeField(null=True, blank=True)
     triggered_by = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when scheduling this run raised: the error (shown in the UI), how many passes in a row
+    # failed, and until when the scheduler leaves the run parked (a back-off) while others move.
+    scheduling_error = models.TextField(blank=True, default="")
+    scheduling_failures = models.PositiveIntegerField(default=0)
+    scheduling_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-logical_date"]
@@ -89,6 +94,8 @@ class TaskInstance(models.Model):
     last_heartbeat = models.DateTimeField(null=True, blank=True)
     rq_job_id = models.CharField(max_length=250, blank=True, default="")
     next_retry_at = models.DateTimeField(null=True, blank=True)
+    # How often this queued try was enqueued again because nobody picked it up (task_queued_timeout).
+    queued_requeues = models.PositiveIntegerField(default=0)
     # The templated fields as the last try rendered them (the UI's "Rendered" tab).
     rendered_fields = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,16 +1,17 @@
 """Execute one try of one task instance: claim it, run it in a supervised child, record, follow.
 
-1. Claim: ``queued -> running`` for exactly this try (a conditional update); if another process
-   claimed it, or the try is no longer current, do nothing.
-2. Load the task from its DAG file (cached per file modification time in this process).
-3. Fork a child in a process group of its own. The child renders the templated fields, runs
-   ``execute(context)`` with stdout, stderr and logging going to this try's log file, pushes the
-   return value to XCom, and reports its outcome through a pipe.
-4. The parent heartbeats while it waits; it kills the child's whole process group when the
+1. Claim: ``queued -> running`` for exactly this try (``tries.task_instance_claim``); if another
+   process claimed it, or the try is no longer current, do nothing.
+2. Fork a child in a process group of its own. The child imports the DAG file, renders the
+   templated fields, runs ``execute(context)`` with stdout, stderr and logging going to this try's
+   log file, pushes the return value to XCom, and reports its outcome through a pipe. DAG code
+   never runs in the worker's own process: a DAG file that hangs, exits or crashes at import
+   costs one failed try, never the worker.
+3. The parent heartbeats while it waits; it kills the child's whole process group when the
    ``execution_timeout`` passes or when the row was changed by someone else (cleared, marked).
-5. Record the final state (success, skipped, up_for_retry, failed) for this try only, apply the
+4. Record the final state (success, skipped, up_for_retry, failed) for this try only, apply the
    skips a branch or short-circuit asked for, then fast-follow: schedule the run's now-ready
-   downstream tasks in the same transaction.
+   downstream tasks in the same transaction (``tries.task_instance_record_outcome``).
 
 A crash of the child (segfault, ``os._exit``, OOM kill) is a failure of the try, not of the
 worker. A crash of the worker itself leaves the row ``running`` without heartbeats; the
@@ -21,10 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import logging
-import math
 import os
 import select
 import signal
@@ -34,37 +33,34 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pendulum
 from django.conf import settings
-from django.db import connections, transaction
-from django.db.models import Exists, OuterRef
+from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
 from dags_app.dagbag import load_dags
 from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.context import set_current_context
-from dags_app.sdk.dag import DAG
 from dags_app.sdk.exceptions import AirflowFailException, AirflowSkipException
 from dags_app.sdk.macros import macros
 from dags_app.sdk.param import resolve_params
 from dags_app.serialization import json_safe
+from runs_app import transitions
 from runs_app.models import DagRun, TaskInstance, XCom
-from runs_app.scheduling import Executor, RunSchedule, dag_run_schedule_locked
+from runs_app.scheduling import Executor, dag_run_schedule_locked
 from runs_app.states import DagRunState, TaskInstanceState
+from runs_app.tries import Outcome, append_log, task_instance_claim, task_instance_record_outcome
 
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(message)s"
 RETURN_VALUE = "return_value"
-MAX_RETRY_DELAY_SECONDS = 24 * 3600
 
 # -- loading tasks ---------------------------------------------------------------------------------
-
-_dag_cache: dict[str, tuple[tuple[float, int], dict[str, DAG]]] = {}
 
 
 class TaskLoadError(Exception):
@@ -72,23 +68,17 @@ class TaskLoadError(Exception):
 
 
 def load_task(*, fileloc: str, dag_id: str, task_id: str) -> BaseOperator:
-    """Return the task object, importing its DAG file once per modification time in this process.
+    """Import the DAG file in this process and return the task object (call it in a child only).
 
     Raises TaskLoadError describing what is missing or what the import raised.
     """
+    if not os.path.isfile(fileloc):
+        raise TaskLoadError(f"DAG file {fileloc} cannot be read: it does not exist")
     try:
-        stat = os.stat(fileloc)
-    except OSError as exc:
-        raise TaskLoadError(f"DAG file {fileloc} cannot be read: {exc}") from None
-    key = (stat.st_mtime, stat.st_size)
-    cached = _dag_cache.get(fileloc)
-    if cached is None or cached[0] != key:
-        try:
-            cached = (key, load_dags(fileloc))
-        except BaseException as exc:
-            raise TaskLoadError(f"DAG file {fileloc} failed to import: {type(exc).__name__}: {exc}") from exc
-        _dag_cache[fileloc] = cached
-    dag = cached[1].get(dag_id)
+        dags = load_dags(fileloc)
+    except BaseException as exc:
+        raise TaskLoadError(f"DAG file {fileloc} failed to import: {type(exc).__name__}: {exc}") from exc
+    dag = dags.get(dag_id)
     if dag is None:
         raise TaskLoadError(f"DAG {dag_id} is not defined in {fileloc} any more")
     if not dag.has_task(task_id):
@@ -324,9 +314,11 @@ def _end_with_supervisor(alive_fd: int) -> None:
     threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
-def _child_main(
-    task: BaseOperator, context: dict[str, Any], log_path: Path | None, write_fd: int, alive_fd: int
-) -> None:
+# What the child calls to get its task and context: it imports the DAG file (user code) there.
+Prepare = Callable[[], tuple[BaseOperator, dict[str, Any]]]
+
+
+def _child_main(prepare: Prepare, log_path: Path | None, write_fd: int, alive_fd: int) -> None:
     code = 0
     try:
         os.setsid()
@@ -335,7 +327,13 @@ def _child_main(
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _forget_inherited_connections()
         _setup_child_output(log_path)
-        outcome = _run_task(task, context)
+        try:
+            task, context = prepare()
+        except TaskLoadError as exc:
+            log.error("%s", exc)
+            outcome: dict[str, Any] = {"state": TaskInstanceState.FAILED.value, "error": str(exc)}
+        else:
+            outcome = _run_task(task, context)
         with os.fdopen(write_fd, "w") as pipe:
             pipe.write(json.dumps(outcome))
         sys.stdout.flush()
@@ -349,33 +347,6 @@ def _child_main(
 
 
 # -- the supervising parent --------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    """How one try ended, as the parent records it."""
-
-    state: str
-    retry: bool = True
-    error: str = ""
-    skip: list[str] = field(default_factory=list)
-    rendered: dict[str, Any] = field(default_factory=dict)
-    superseded: bool = False
-
-
-def append_log(log_path: Path | None, message: str) -> None:
-    level = "INFO"
-    if message.startswith("ERROR - "):
-        level, message = "ERROR", message[len("ERROR - ") :]
-    now = timezone.now()
-    # The same timestamp format as the task's own logging lines (LOG_FORMAT).
-    line = f"[{now:%Y-%m-%d %H:%M:%S},{now.microsecond // 1000:03d}] {{runner.py}} {level} - {message}\n"
-    if log_path is None:
-        sys.stdout.write(line)
-        return
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a") as handle:
-        handle.write(line)
 
 
 def _kill_group(pid: int, grace: float = 2.0) -> None:
@@ -401,22 +372,17 @@ def _heartbeat(ti_id: int, try_number: int) -> bool:
     """Record that the try is alive; return False when the row is no longer this running try."""
     for hook in heartbeat_hooks:
         hook()
-    return bool(
-        TaskInstance.objects.filter(pk=ti_id, try_number=try_number, state=TaskInstanceState.RUNNING).update(
-            last_heartbeat=timezone.now()
-        )
-    )
+    return transitions.ti_heartbeat(ti_id=ti_id, try_number=try_number, now=timezone.now())
 
 
 def supervise(
     *,
-    task: BaseOperator,
-    context: dict[str, Any],
+    prepare: Prepare,
     log_path: Path | None,
     heartbeat: Callable[[], bool] | None,
     timeout: float | None,
 ) -> Outcome:
-    """Run the task in a forked child and wait for it, heartbeating, within ``timeout`` seconds."""
+    """Run ``prepare()``'s task in a forked child and wait for it, heartbeating, within ``timeout`` s."""
     for conn in connections.all(initialized_only=True):
         # Nothing of the parent's transaction state may leak into the child.
         if conn.in_atomic_block:
@@ -428,7 +394,7 @@ def supervise(
     if pid == 0:
         os.close(read_fd)
         os.close(alive_write)
-        _child_main(task, context, log_path, write_fd, alive_read)
+        _child_main(prepare, log_path, write_fd, alive_read)
     os.close(write_fd)
     os.close(alive_read)
     pidfd = os.pidfd_open(pid)
@@ -456,15 +422,24 @@ def supervise(
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 _kill_group(pid)
-                os.waitpid(pid, 0)
+                _, status = os.waitpid(pid, 0)
                 message = f"Task timed out after {timeout:g} seconds (execution_timeout); its processes were killed"
                 append_log(log_path, f"ERROR - {message}")
                 return Outcome(state=TaskInstanceState.FAILED.value, error=f"AirflowTaskTimeout: {message}")
             if now >= next_beat:
                 next_beat = now + interval
-                if heartbeat is not None and not heartbeat():
+                alive = True
+                if heartbeat is not None:
+                    try:
+                        alive = heartbeat()
+                    except DatabaseError as exc:
+                        # A brief database outage must not kill a healthy task: the zombie
+                        # threshold is the limit, and the next beat tries again.
+                        log.warning("runner: heartbeat failed: %s", exc)
+                        close_old_connections()
+                if not alive:
                     _kill_group(pid)
-                    os.waitpid(pid, 0)
+                    _, status = os.waitpid(pid, 0)
                     append_log(log_path, "State of this instance has been externally set. Terminating instance.")
                     return Outcome(state="", superseded=True)
         while read_open:
@@ -473,6 +448,11 @@ def supervise(
                 break
             chunks.append(data)
     finally:
+        if status is None:
+            # Interrupted (RQ's job timeout, a signal): the task must not run on unsupervised.
+            _kill_group(pid, grace=0.5)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
         os.close(read_fd)
         os.close(pidfd)
         os.close(alive_write)
@@ -495,99 +475,22 @@ def supervise(
     )
 
 
-# -- recording -----------------------------------------------------------------------------------
+# -- one try, end to end ---------------------------------------------------------------------------
 
 
-def next_retry_at(*, ti: TaskInstance, task: dict[str, Any], ended: dt.datetime) -> dt.datetime:
-    """Return when the failed try ``ti.try_number`` may be retried (Airflow's formula).
+def _prepare_from_file(*, ti: TaskInstance, run: DagRun, test_mode: bool = False) -> Prepare:
+    """Return the child's loader: import the run's DAG file, then build the task's context."""
 
-    With ``retry_exponential_backoff`` the delay doubles with each try, with a deterministic
-    jitter per task instance and try, capped by ``max_retry_delay``.
-    """
-    delay = float(task.get("retry_delay") or 0.0)
-    if task.get("retry_exponential_backoff"):
-        min_backoff = max(1, math.ceil(delay * (2 ** (ti.try_number - 1))))
-        seed = f"{ti.dag_run.dag.dag_id}#{ti.task_id}#{ti.dag_run.logical_date}#{ti.try_number}"
-        jitter = int(hashlib.sha1(seed.encode()).hexdigest(), 16) % min_backoff
-        delay = float(min(min_backoff + jitter, MAX_RETRY_DELAY_SECONDS))
-        if task.get("max_retry_delay") is not None:
-            delay = min(delay, float(task["max_retry_delay"]))
-    return ended + dt.timedelta(seconds=delay)
+    def prepare() -> tuple[BaseOperator, dict[str, Any]]:
+        task = load_task(fileloc=run.dag.fileloc, dag_id=run.dag.dag_id, task_id=ti.task_id)
+        return task, build_context(ti=ti, run=run, task=task, test_mode=test_mode)
+
+    return prepare
 
 
-def task_instance_record_outcome(
-    *, ti: TaskInstance, outcome: Outcome, now: dt.datetime, executor: Executor | None = None
-) -> RunSchedule | None:
-    """Write the final state of try ``ti.try_number`` and fast-follow in one transaction.
-
-    Returns None when the row had moved on (cleared, marked, or a superseded try): then
-    nothing is written.
-    """
-    task = ti.dag_run.dag.get_task(ti.task_id) or {}
-    fields: dict[str, Any] = {
-        "end_date": now,
-        "duration": (now - ti.start_date).total_seconds() if ti.start_date else None,
-        "rendered_fields": outcome.rendered,
-    }
-    state = outcome.state
-    if state == TaskInstanceState.FAILED and outcome.retry and ti.try_number <= ti.max_tries:
-        state = TaskInstanceState.UP_FOR_RETRY
-        fields["next_retry_at"] = next_retry_at(ti=ti, task=task, ended=now)
-    fields["state"] = state
-    recorded = False
-
-    def write(run: DagRun) -> None:
-        nonlocal recorded
-        recorded = bool(
-            TaskInstance.objects.filter(pk=ti.pk, state=TaskInstanceState.RUNNING, try_number=ti.try_number).update(
-                **fields
-            )
-        )
-        if recorded and outcome.skip and state == TaskInstanceState.SUCCESS:
-            TaskInstance.objects.filter(
-                dag_run=run,
-                task_id__in=outcome.skip,
-                state__in=[TaskInstanceState.NONE, TaskInstanceState.SCHEDULED],
-            ).update(state=TaskInstanceState.SKIPPED, start_date=now, end_date=now, duration=0.0)
-
-    # Fast follow: only the tasks right after this one (and after the tasks it skipped) can
-    # have become ready or unsatisfiable.
-    follow = set(task.get("downstream_task_ids", []))
-    tasks = {t["task_id"]: t for t in ti.dag_run.dag.tasks} if outcome.skip else {}
-    for skipped in outcome.skip:
-        follow.update(tasks.get(skipped, {}).get("downstream_task_ids", []))
-    result = dag_run_schedule_locked(run_id=ti.dag_run_id, now=now, executor=executor, before=write, only=follow)
-    if not recorded:
-        return None
-    log.info("runner: %s.%s try %s -> %s", ti.dag_run.dag.dag_id, ti.task_id, ti.try_number, state)
-    return result
-
-
-def task_instance_claim(*, ti_id: int, try_number: int, now: dt.datetime) -> TaskInstance | None:
-    """Take try ``try_number`` of a queued task instance for this process; None if it is not ours."""
-    # The run's state is checked with EXISTS, not a join (``dag_run__state=...``): with a join,
-    # Django writes ``UPDATE ... WHERE id IN (SELECT ... WHERE state = 'queued')`` and PostgreSQL,
-    # after waiting for a concurrent claim's row lock, does not re-check the subquery's condition,
-    # so two workers handed the same try would both claim it and both run the task.
-    run_is_running = Exists(DagRun.objects.filter(pk=OuterRef("dag_run_id"), state=DagRunState.RUNNING))
-    with transaction.atomic():
-        claimed = TaskInstance.objects.filter(
-            run_is_running,
-            pk=ti_id,
-            try_number=try_number,
-            state=TaskInstanceState.QUEUED,
-        ).update(
-            state=TaskInstanceState.RUNNING,
-            start_date=now,
-            last_heartbeat=now,
-            hostname=socket.gethostname(),
-            pid=os.getpid(),
-        )
-        if not claimed:
-            return None
-        # A new try starts from a clean slate: values of earlier tries must not leak into it.
-        XCom.objects.filter(task_instance_id=ti_id).delete()
-    return TaskInstance.objects.select_related("dag_run", "dag_run__dag").get(pk=ti_id)
+def _execution_timeout(run: DagRun, task_id: str) -> float | None:
+    """The task's ``execution_timeout`` in seconds, from the serialized DAG (no DAG code here)."""
+    return (run.dag.get_task(task_id) or {}).get("execution_timeout")
 
 
 def execute_task_instance(*, ti_id: int, try_number: int, executor: Executor | None = None) -> str:
@@ -613,21 +516,12 @@ def execute_claimed(
         f"Starting attempt {ti.try_number} of {ti.max_tries + 1} of {dag.dag_id}.{ti.task_id} "
         f"(run {run.run_id}) on {socket.gethostname()} pid {os.getpid()}",
     )
-    try:
-        task = load_task(fileloc=dag.fileloc, dag_id=dag.dag_id, task_id=ti.task_id)
-    except TaskLoadError as exc:
-        append_log(log_path, f"ERROR - {exc}")
-        outcome = Outcome(state=TaskInstanceState.FAILED.value, error=str(exc))
-    else:
-        context = build_context(ti=ti, run=run, task=task, test_mode=test_mode)
-        timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
-        outcome = supervise(
-            task=task,
-            context=context,
-            log_path=log_path,
-            heartbeat=None if test_mode else (lambda: _heartbeat(ti.pk, ti.try_number)),
-            timeout=timeout,
-        )
+    outcome = supervise(
+        prepare=_prepare_from_file(ti=ti, run=run, test_mode=test_mode),
+        log_path=log_path,
+        heartbeat=None if test_mode else (lambda: _heartbeat(ti.pk, ti.try_number)),
+        timeout=_execution_timeout(run, ti.task_id),
+    )
     if outcome.superseded:
         return "superseded"
     if test_mode:
@@ -637,7 +531,6 @@ def execute_claimed(
     if result is None:
         append_log(log_path, "The task instance changed while running; this try's result was not recorded.")
         return "superseded"
-    ti.refresh_from_db(fields=["state"])
     append_log(log_path, f"Task exited; state recorded: {ti.state}")
     return ti.state
 
@@ -655,9 +548,7 @@ def dag_run_execute_inline(
 
     executor = executor or InlineExecutor()
     started = time.monotonic()
-    DagRun.objects.filter(pk=run.pk, state=DagRunState.QUEUED).update(
-        state=DagRunState.RUNNING, start_date=timezone.now()
-    )
+    transitions.run_start(run, now=timezone.now())
     while True:
         dag_run_schedule_locked(run_id=run.pk, now=timezone.now(), executor=executor)
         if not executor.queued:
@@ -690,12 +581,15 @@ def dag_run_execute_inline(
         time.sleep(max(0.0, min((waiting - timezone.now()).total_seconds(), 5.0)) + 0.01)
 
 
-def task_test(*, task: BaseOperator, run: DagRun, ti: TaskInstance) -> Outcome:
-    """Run one task in this process tree for ``tasks test``: log to stdout, record nothing.
+def task_test(*, run: DagRun, ti: TaskInstance) -> Outcome:
+    """Run one task in a child for ``tasks test``: log to stdout, record nothing.
 
     XCom values the task pushes stay in memory; pulls read the run's stored values if the run
     exists. Dependencies are not checked.
     """
-    context = build_context(ti=ti, run=run, task=task, test_mode=True)
-    timeout = task.execution_timeout.total_seconds() if task.execution_timeout else None
-    return supervise(task=task, context=context, log_path=None, heartbeat=None, timeout=timeout)
+    return supervise(
+        prepare=_prepare_from_file(ti=ti, run=run, test_mode=True),
+        log_path=None,
+        heartbeat=None,
+        timeout=_execution_timeout(run, ti.task_id),
+    )

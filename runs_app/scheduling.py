@@ -12,19 +12,21 @@ receives a job whose row it cannot see yet, and a rolled-back transaction enqueu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F, Sum
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Count, Sum
 
 from dags_app.models import DagModel
+from runs_app import transitions
 from runs_app.deps import count_upstream, evaluate_trigger_rule
 from runs_app.models import DagRun, Pool, TaskInstance
 from runs_app.states import (
@@ -37,6 +39,10 @@ from runs_app.states import (
 )
 
 log = logging.getLogger(__name__)
+
+# Errors that mean the database is unavailable (SQLite locked, PostgreSQL restarting), not that a
+# row is bad: they end the scheduler's tick, whose loop retries, instead of parking a run.
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
 
 EMPTY_OPERATOR_CLASS = "dags_app.sdk.operators.EmptyOperator"
 TASK_RUNNER = "runs_app.jobs.run_task_instance"
@@ -68,11 +74,44 @@ def redis_connection() -> Any:
 
 
 def rq_queue(name: str) -> Any:
-    """Return the RQ queue ``name`` with the JSON serializer (jobs carry ids only)."""
-    from rq import Queue
-    from rq.serializers import JSONSerializer
+    """Return django-rq's configured queue ``name`` (``RQ_QUEUES``: JSON serializer, our job class)
+    on this process's Redis connection, enqueueing at once (callers already wait for the commit).
 
-    return Queue(name, connection=redis_connection(), serializer=JSONSerializer, default_timeout=-1)
+    Raises KeyError for a queue that is not configured.
+    """
+    import django_rq
+
+    return django_rq.get_queue(name, connection=redis_connection(), commit_mode="auto")
+
+
+def rq_job_timeout(execution_timeout: float | None) -> int:
+    """RQ's timeout for a task's job: above its ``execution_timeout`` (our supervisor ends the task
+    first), else ``MAX_TASK_RUNTIME``. Never unlimited, so a wedged job frees its worker one day."""
+    limit = execution_timeout if execution_timeout else settings.ORCHESTRATOR["MAX_TASK_RUNTIME"]
+    return int(limit + RQ_TIMEOUT_MARGIN)
+
+
+def rq_job_statuses(job_ids: list[str]) -> list[str | None]:
+    """Return each job's RQ status (None for a job Redis does not have), in one round trip."""
+    from rq.job import Job
+
+    queue = rq_queue(next(iter(settings.RQ_QUEUES)))
+    jobs = Job.fetch_many(job_ids, connection=queue.connection, serializer=queue.serializer)
+    statuses: list[str | None] = []
+    for job in jobs:
+        status = job.get_status(refresh=False) if job is not None else None
+        statuses.append(getattr(status, "value", status) if status else None)
+    return statuses
+
+
+def rq_job_delete(job_id: str) -> None:
+    """Forget a dead job so the same id can be enqueued again."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    queue = rq_queue(next(iter(settings.RQ_QUEUES)))
+    with contextlib.suppress(NoSuchJobError):
+        Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer).delete()
 
 
 class RQExecutor:
@@ -84,12 +123,14 @@ class RQExecutor:
         )
 
 
-def enqueue_now(*, ti_id: int, try_number: int, queue: str, execution_timeout: float | None) -> bool:
+def enqueue_now(
+    *, ti_id: int, try_number: int, queue: str, execution_timeout: float | None, at_front: bool = False
+) -> bool:
     """Push the job of one try to RQ; return False (and log) if Redis refused or failed.
 
     A job that is lost here is found by the scheduler's repair, which enqueues it again.
     """
-    timeout = int(execution_timeout + RQ_TIMEOUT_MARGIN) if execution_timeout else -1
+    timeout = rq_job_timeout(execution_timeout)
     try:
         rq_queue(queue).enqueue_call(
             TASK_RUNNER,
@@ -99,6 +140,7 @@ def enqueue_now(*, ti_id: int, try_number: int, queue: str, execution_timeout: f
             result_ttl=0,  # the metastore holds the outcome; RQ need not store it
             failure_ttl=24 * 3600,
             description=f"task instance {ti_id} try {try_number}",
+            at_front=at_front,
         )
     except Exception:
         log.exception("enqueue: could not enqueue task instance %s try %s", ti_id, try_number)
@@ -168,57 +210,17 @@ class RunSchedule:
     finished: str | None = None
 
 
-def _set_state(ti: TaskInstance, expected: Iterable[str], **fields: Any) -> bool:
-    """Move ``ti`` to ``fields`` if it is still in one of the ``expected`` states at its try."""
-    updated = TaskInstance.objects.filter(pk=ti.pk, state__in=list(expected), try_number=ti.try_number).update(**fields)
-    if updated:
-        for name, value in fields.items():
-            if not hasattr(value, "resolve_expression"):
-                setattr(ti, name, value)
-    return bool(updated)
-
-
 def task_instance_queue(*, ti: TaskInstance, task: dict[str, Any], now: dt.datetime, executor: Executor) -> bool:
     """Start the next try of ``ti``: ``queued`` with ``try_number + 1``, then hand it to the executor.
 
     Returns False when another process changed the row first.
     """
-    expected = ti.state
-    new_try = ti.try_number + 1
-    updated = TaskInstance.objects.filter(pk=ti.pk, state=expected, try_number=ti.try_number).update(
-        state=TaskInstanceState.QUEUED,
-        try_number=F("try_number") + 1,
-        queued_at=now,
-        start_date=None,
-        end_date=None,
-        duration=None,
-        hostname="",
-        pid=None,
-        last_heartbeat=None,
-        next_retry_at=None,
-        rq_job_id=job_id_for(ti.pk, new_try),
-    )
-    if not updated:
+    if not transitions.ti_queue(ti, now=now, job_id=job_id_for(ti.pk, ti.try_number + 1)):
         return False
-    ti.state, ti.try_number, ti.queued_at = TaskInstanceState.QUEUED, new_try, now
-    executor.queue(ti_id=ti.pk, try_number=new_try, queue=ti.queue, execution_timeout=task.get("execution_timeout"))
-    return True
-
-
-def _finish_empty(ti: TaskInstance, now: dt.datetime) -> bool:
-    """Mark a ready EmptyOperator task success without a worker, as Airflow's scheduler does."""
-    updated = TaskInstance.objects.filter(
-        pk=ti.pk, state__in=[TaskInstanceState.NONE, TaskInstanceState.SCHEDULED], try_number=ti.try_number
-    ).update(
-        state=TaskInstanceState.SUCCESS,
-        try_number=F("try_number") + 1,
-        start_date=now,
-        end_date=now,
-        duration=0.0,
+    executor.queue(
+        ti_id=ti.pk, try_number=ti.try_number, queue=ti.queue, execution_timeout=task.get("execution_timeout")
     )
-    if updated:
-        ti.state, ti.try_number = TaskInstanceState.SUCCESS, ti.try_number + 1
-    return bool(updated)
+    return True
 
 
 def run_final_state(tasks: list[dict[str, Any]], states: dict[str, str]) -> DagRunState | None:
@@ -238,11 +240,10 @@ def run_final_state(tasks: list[dict[str, Any]], states: dict[str, str]) -> DagR
 
 def dag_run_finish(*, run: DagRun, state: DagRunState, now: dt.datetime) -> bool:
     """End a running run in ``state``; return False if it was not running."""
-    updated = DagRun.objects.filter(pk=run.pk, state=DagRunState.RUNNING).update(state=state, end_date=now)
-    if updated:
-        run.state, run.end_date = state, now
+    finished = transitions.run_finish(run, state=state, now=now)
+    if finished:
         log.info("run: %s %s finished: %s", run.dag.dag_id, run.run_id, state)
-    return bool(updated)
+    return finished
 
 
 def dag_run_schedule(
@@ -310,19 +311,12 @@ def dag_run_schedule(
         status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
         changed = False
         if status.new_state is not None:
-            if _set_state(
-                ti,
-                [TaskInstanceState.NONE, TaskInstanceState.SCHEDULED],
-                state=status.new_state,
-                start_date=now,
-                end_date=now,
-                duration=0.0,
-            ):
+            if transitions.ti_decide(ti, state=status.new_state, now=now):
                 states[ti.task_id] = status.new_state
                 changed = True
         elif status.ready:
             if task.get("operator_class") == EMPTY_OPERATOR_CLASS:
-                if _finish_empty(ti, now):
+                if transitions.ti_finish_without_worker(ti, now=now):
                     states[ti.task_id] = TaskInstanceState.SUCCESS
                     changed = True
             else:
@@ -341,9 +335,7 @@ def dag_run_schedule(
                 if task_instance_queue(ti=ti, task=task, now=now, executor=executor):
                     states[ti.task_id] = TaskInstanceState.QUEUED
                     result.queued += 1
-            elif ti.state == TaskInstanceState.NONE and _set_state(
-                ti, [TaskInstanceState.NONE], state=TaskInstanceState.SCHEDULED
-            ):
+            elif ti.state == TaskInstanceState.NONE and transitions.ti_wait_for_slot(ti):
                 states[ti.task_id] = TaskInstanceState.SCHEDULED
 
     if only is not None:
@@ -377,4 +369,13 @@ def dag_run_schedule_locked(
         run = DagRun.objects.select_for_update().select_related("dag").get(pk=run_id)
         if before is not None:
             before(run)
-        return dag_run_schedule(run=run, now=now, executor=executor, only=only)
+        try:
+            with transaction.atomic():
+                return dag_run_schedule(run=run, now=now, executor=executor, only=only)
+        except OUTAGE_ERRORS:
+            raise
+        except Exception:
+            # A run that cannot be scheduled must not lose the write made in ``before`` (a
+            # try's outcome): the scheduler's pass records the error and parks the run.
+            log.exception("run: fast follow of %s %s failed; the scheduler takes over", run.dag.dag_id, run.run_id)
+            return RunSchedule()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import shutil
+import socket
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,15 +24,15 @@ from dags_app.errors import NotFound, ServiceError
 from dags_app.models import DagFile, DagModel
 from dags_app.sdk.validation import validate_key
 from dags_app.timetables import TimeRestriction, timetable_from_dict
-from runs_app.models import AuditLog, DagRun, Pool, TaskInstance
+from runs_app import transitions
+from runs_app.models import AuditLog, DagRun, Job, Pool, TaskInstance
 from runs_app.scheduling import Executor, RQExecutor, dag_run_schedule_locked, task_instance_queue
 from runs_app.states import (
-    DAG_RUN_FINISHED,
-    TI_FAILED_LIKE,
     TI_FINISHED,
     AuditEvent,
     DagRunState,
     DagRunType,
+    JobType,
     TaskInstanceState,
 )
 
@@ -129,8 +131,7 @@ def dag_run_create(
                 data_interval_start=data_interval[0],
                 data_interval_end=data_interval[1],
                 run_type=run_type,
-                state=DagRunState.QUEUED,
-                conf=conf or {},
+                conf=conf or {},  # state: queued (the model's default)
                 queued_at=now,
                 triggered_by=triggered_by,
             )
@@ -259,13 +260,14 @@ def _expand(tis: Iterable[TaskInstance], *, upstream: bool, downstream: bool) ->
 
 
 def _reopen_and_schedule(*, run: DagRun, now: dt.datetime, executor: Executor | None) -> None:
-    """Put a run whose task instances changed back to work: running (or queued if paused), then schedule."""
-    unfinished = run.task_instances.exclude(state__in=TI_FINISHED).exists()
-    if unfinished and run.state in DAG_RUN_FINISHED:
-        target = (
-            DagRunState.QUEUED if run.dag.is_paused and run.run_type != DagRunType.BACKFILL else DagRunState.RUNNING
-        )
-        DagRun.objects.filter(pk=run.pk).update(state=target, end_date=None, start_date=run.start_date or now)
+    """Put a run whose task instances changed back to work: running (or queued if paused), then schedule.
+
+    The reopen is conditional on the run's state in the database (not this process's copy),
+    so a run another process reopened or finished meanwhile is left as it is.
+    """
+    if run.task_instances.exclude(state__in=TI_FINISHED).exists():
+        paused = run.dag.is_paused and run.run_type != DagRunType.BACKFILL
+        transitions.run_reopen(run, target=DagRunState.QUEUED if paused else DagRunState.RUNNING, now=now)
     dag_run_schedule_locked(run_id=run.pk, now=now, executor=executor)
 
 
@@ -292,20 +294,9 @@ def task_instances_clear(
         upstream=upstream,
         downstream=downstream,
     ).values():
-        tasks = {t["task_id"]: t for t in run.dag.tasks}
+        retries = {t["task_id"]: t.get("retries", 0) for t in run.dag.tasks}
         with transaction.atomic():
-            qs = TaskInstance.objects.filter(dag_run=run, task_id__in=task_ids)
-            if only_failed:
-                qs = qs.filter(state__in=TI_FAILED_LIKE)
-            for ti in qs:
-                retries = tasks.get(ti.task_id, {}).get("retries", 0)
-                cleared += TaskInstance.objects.filter(pk=ti.pk, try_number=ti.try_number).update(
-                    state=TaskInstanceState.NONE,
-                    max_tries=ti.try_number + retries,
-                    next_retry_at=None,
-                    end_date=None,
-                    rq_job_id="",
-                )
+            cleared += transitions.tis_clear(run=run, task_ids=task_ids, retries=retries, only_failed=only_failed)
             audit_log_record(
                 event=AuditEvent.CLEAR,
                 user=user,
@@ -334,7 +325,8 @@ def task_instances_set_state(
 
     Marking success lets the ``upstream_failed`` (and by it ``skipped``) tasks downstream be
     evaluated again, so they run, as the seed shows; marking failed lets downstream tasks become
-    ``upstream_failed``. The run is reopened if needed and scheduled at once.
+    ``upstream_failed``. The run is reopened if needed and scheduled at once. A try that is
+    running is stopped by its worker at its next heartbeat, and the state set here stays.
     """
     if state not in (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED):
         raise ServiceError(f"Tasks can only be marked success or failed, not {state}")
@@ -346,16 +338,10 @@ def task_instances_set_state(
         downstream=downstream,
     ).values():
         with transaction.atomic():
-            changed += (
-                TaskInstance.objects.filter(dag_run=run, task_id__in=task_ids)
-                .exclude(state=state)
-                .update(state=state, end_date=now, next_retry_at=None)
-            )
+            changed += transitions.tis_mark(run=run, task_ids=task_ids, state=state, now=now)
             if state == TaskInstanceState.SUCCESS:
                 below = task_ids_related(run.dag, task_ids, upstream=False, downstream=True) - task_ids
-                TaskInstance.objects.filter(
-                    dag_run=run, task_id__in=below, state__in=[TaskInstanceState.UPSTREAM_FAILED]
-                ).update(state=TaskInstanceState.NONE, start_date=None, end_date=None, duration=None)
+                transitions.tis_reevaluate(run=run, task_ids=below)
             audit_log_record(
                 event=event,
                 user=user,
@@ -369,6 +355,11 @@ def task_instances_set_state(
     return changed
 
 
+def dag_run_mark_plan(run: DagRun, *, state: str) -> dict[str, tuple[str, str]]:
+    """What marking ``run`` ``state`` would change: {task_id: (state now, state after)}."""
+    return transitions.run_mark_plan(run, state=state)
+
+
 def dag_run_set_state(
     *,
     run: DagRun,
@@ -376,22 +367,14 @@ def dag_run_set_state(
     now: dt.datetime,
     user: AbstractBaseUser | None = None,
     source: str = "cli",
-) -> None:
-    """Mark a whole run success (every unfinished task success) or failed (running ones failed, rest skipped)."""
+) -> int:
+    """Mark a whole run success (every task not succeeded: success) or failed (running tries failed,
+    every other unfinished one skipped, queued included: it never started); return how many task
+    instances changed. ``transitions.run_mark_plan`` says beforehand what will change."""
     if state not in (DagRunState.SUCCESS, DagRunState.FAILED):
         raise ServiceError(f"A DAG run can only be marked success or failed, not {state}")
     with transaction.atomic():
-        unfinished = TaskInstance.objects.filter(dag_run=run).exclude(state__in=TI_FINISHED)
-        if state == DagRunState.SUCCESS:
-            TaskInstance.objects.filter(dag_run=run).exclude(state=TaskInstanceState.SUCCESS).update(
-                state=TaskInstanceState.SUCCESS, end_date=now
-            )
-        else:
-            # As Airflow: only running tries fail; queued ones never started, they are skipped
-            # with the rest (a worker cannot claim them once the run is failed).
-            unfinished.filter(state=TaskInstanceState.RUNNING).update(state=TaskInstanceState.FAILED, end_date=now)
-            unfinished.update(state=TaskInstanceState.SKIPPED, end_date=now)
-        DagRun.objects.filter(pk=run.pk).update(state=state, end_date=now, start_date=run.start_date or now)
+        changed = transitions.run_mark(run, state=state, now=now)
         audit_log_record(
             event=AuditEvent.MARK_SUCCESS if state == DagRunState.SUCCESS else AuditEvent.MARK_FAILED,
             user=user,
@@ -399,7 +382,7 @@ def dag_run_set_state(
             dag_id=run.dag.dag_id,
             run_id=run.run_id,
         )
-    run.state = state
+    return changed
 
 
 def dag_backfill(
@@ -494,10 +477,8 @@ def task_instance_run(
             raise ServiceError(f"Dependencies not met for {ti.task_id}: {status.reason}")
     with transaction.atomic():
         if run.state != DagRunState.RUNNING:
-            DagRun.objects.filter(pk=run.pk).update(
-                state=DagRunState.RUNNING, end_date=None, start_date=run.start_date or now
-            )
-            run.state = DagRunState.RUNNING
+            transitions.run_reopen(run, target=DagRunState.RUNNING, now=now, from_queued=True)
+        # Not a state change: the try gets its task's retries again, as after a clear.
         TaskInstance.objects.filter(pk=ti.pk).update(
             max_tries=max(ti.max_tries, ti.try_number + task.get("retries", 0))
         )
@@ -508,3 +489,30 @@ def task_instance_run(
             event=AuditEvent.RUN, user=user, source=source, dag_id=run.dag.dag_id, run_id=run.run_id, task_id=ti.task_id
         )
     return ti
+
+
+# -- scheduler and worker processes ------------------------------------------------------------------
+
+
+def job_start(*, job_type: JobType, now: dt.datetime) -> Job:
+    """Record a running scheduler or worker process."""
+    return Job.objects.create(
+        job_type=job_type, hostname=socket.gethostname(), pid=os.getpid(), start_date=now, latest_heartbeat=now
+    )
+
+
+def job_heartbeat(*, job: Job, now: dt.datetime) -> None:
+    Job.objects.filter(pk=job.pk).update(latest_heartbeat=now)
+    job.latest_heartbeat = now
+
+
+def job_end(*, job: Job, now: dt.datetime) -> None:
+    Job.objects.filter(pk=job.pk).update(latest_heartbeat=now, end_date=now)
+
+
+def scheduler_is_healthy(*, now: dt.datetime) -> bool:
+    """Return True if some scheduler sent a heartbeat within the health threshold."""
+    threshold = dt.timedelta(seconds=settings.ORCHESTRATOR["SCHEDULER_HEALTH_THRESHOLD"])
+    return Job.objects.filter(
+        job_type=JobType.SCHEDULER, end_date__isnull=True, latest_heartbeat__gte=now - threshold
+    ).exists()

@@ -91,7 +91,7 @@ class OrchestratorWorker(SimpleWorker):
         return result
 
     def _record_heartbeat(self) -> None:
-        from runs_app.scheduler import job_heartbeat, job_start
+        from runs_app.services import job_heartbeat, job_start
         from runs_app.states import JobType
 
         if time.monotonic() - self._last_beat < self.heartbeat_every:
@@ -106,7 +106,7 @@ class OrchestratorWorker(SimpleWorker):
             self.log.warning("worker: could not record heartbeat", exc_info=True)
 
     def teardown(self) -> None:
-        from runs_app.scheduler import job_end
+        from runs_app.services import job_end
 
         if self._job_row is not None:
             try:

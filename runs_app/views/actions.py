@@ -264,15 +264,22 @@ def run_mark(request: HttpRequest, dag_id: str, run_id: str, state: str) -> Http
         else:
             messages.success(request, f"Marked run {run.run_id} {state}.")
         return redirect(next_url)
+    # The same plan the service carries out, so the list shown is the list changed.
+    plan = services.dag_run_mark_plan(run, state=state)
     if state == "success":
-        message = "Every task instance of the run that has not succeeded will be marked success."
+        message = "Every task instance of the run that has not succeeded will be marked success:"
     else:
-        message = "Its running and queued task instances will be marked failed, the unfinished rest skipped."
+        message = (
+            "Its running task instances will be marked failed, and every other unfinished one "
+            "(queued included: it never started) skipped:"
+        )
     return _confirm(
         request,
         next_url=next_url,
         title=f"Mark run {run.run_id} {state}?",
         message=message,
+        items=[f"{task_id} ({now} → {after})" for task_id, (now, after) in plan.items()]
+        or ["(no task instance changes; the run's state does)"],
         button=f"Mark {state}",
         danger=state == "failed",
     )

@@ -9,8 +9,9 @@ import datetime as dt
 from django.utils import timezone
 
 from runs_app.models import TaskInstance
-from runs_app.runner import Outcome, execute_claimed, task_instance_claim, task_instance_record_outcome
+from runs_app.runner import execute_claimed
 from runs_app.scheduling import InlineExecutor, task_instance_queue
+from runs_app.tries import Outcome, task_instance_claim, task_instance_record_outcome
 
 UTC = dt.UTC
 # The scheduler's clock in these tests: a midnight, so daily intervals end exactly at it.

@@ -8,11 +8,11 @@ import pytest
 from django.conf import settings
 
 from runs_app.models import DagRun, TaskInstance
-from runs_app.runner import task_instance_claim
 from runs_app.scheduler import QUEUED_GRACE_SECONDS, tick
 from runs_app.scheduling import InlineExecutor, enqueue_now, job_id_for
 from runs_app.services import dag_trigger
 from runs_app.states import DagRunState, TaskInstanceState
+from runs_app.tries import task_instance_claim
 from tests.runs_app.helpers import NOW, finish
 
 pytestmark = pytest.mark.django_db
@@ -121,7 +121,7 @@ def test_retried_zombie_runs_again_and_the_run_finishes(make_dag):
 
 
 def test_late_outcome_of_a_zombie_try_is_not_recorded(make_dag):
-    from runs_app.runner import Outcome, task_instance_record_outcome
+    from runs_app.tries import Outcome, task_instance_record_outcome
 
     ti = running_ti(make_dag, task_args=", retries=1, retry_delay=datetime.timedelta(minutes=1)")
     tick(now=NOW + zombie_threshold() + SECOND, executor=InlineExecutor())

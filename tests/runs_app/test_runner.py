@@ -20,18 +20,12 @@ from django.utils import timezone
 from dags_app.models import DagModel
 from dags_app.services import dag_folder_sync
 from runs_app.models import DagRun, TaskInstance, XCom
-from runs_app.runner import (
-    Outcome,
-    dag_run_execute_inline,
-    execute_task_instance,
-    next_retry_at,
-    task_instance_claim,
-    task_instance_record_outcome,
-)
+from runs_app.runner import dag_run_execute_inline, execute_task_instance
 from runs_app.scheduler import tick
 from runs_app.scheduling import InlineExecutor
 from runs_app.services import dag_set_paused, dag_trigger, task_instances_clear
 from runs_app.states import DagRunState, TaskInstanceState
+from runs_app.tries import Outcome, next_retry_at, task_instance_claim, task_instance_record_outcome
 from tests.runs_app.helpers import NOW, dag_source, drain, states
 
 executes_tasks = pytest.mark.django_db(transaction=True)

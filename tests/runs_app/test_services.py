@@ -14,7 +14,7 @@ from django.utils import timezone
 from dags_app.errors import ServiceError
 from dags_app.models import DagModel
 from runs_app.models import AuditLog, DagRun, TaskInstance
-from runs_app.runner import dag_run_execute_inline, task_instance_claim
+from runs_app.runner import dag_run_execute_inline
 from runs_app.scheduler import tick
 from runs_app.scheduling import InlineExecutor, job_id_for
 from runs_app.services import (
@@ -29,6 +29,7 @@ from runs_app.services import (
     task_instances_set_state,
 )
 from runs_app.states import AuditEvent, DagRunState, DagRunType, TaskInstanceState
+from runs_app.tries import task_instance_claim
 from tests.runs_app.helpers import DAY, NOW, dag_source, drain, finish, states
 
 S = TaskInstanceState

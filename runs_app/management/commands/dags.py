@@ -26,8 +26,8 @@ from runs_app.cli import (
     parse_datetime,
 )
 from runs_app.models import DagRun, Job
-from runs_app.scheduler import scheduler_is_healthy
 from runs_app.scheduling import InlineExecutor
+from runs_app.services import scheduler_is_healthy
 from runs_app.states import DAG_RUN_FINISHED, DagRunState, DagRunType, JobType
 
 

@@ -1,0 +1,363 @@
+"""Every state change of a task instance or a DAG run, in one module, checked against one table.
+
+No other module writes ``state`` on a ``TaskInstance`` or a ``DagRun`` (a test greps for it).
+Each function here is a conditional update: it names the state(s) it expects the row to be in
+(and, for a try, the try number), checks that the move is in the transition table below, and
+returns whether it happened (how many rows moved). Zero rows is a normal outcome: another
+process (a second scheduler, a worker's fast follow, a user's mark or clear) got there first, and
+the caller treats the row as theirs.
+
+The table (who moves what is written beside each target; ``docs/reliability.md`` has it too):
+
+task instance ``none``          -> scheduled (scheduler: waits for a slot), queued (scheduler: a
+                                   new try), success (scheduler: EmptyOperator), skipped /
+                                   upstream_failed (trigger rule, branch, run timeout), removed,
+                                   success / failed (user mark)
+              ``scheduled``     -> the same as ``none``, and back to ``none`` (clear)
+              ``queued``        -> running (worker: claim), queued (repair: enqueue again),
+                                   failed / up_for_retry (repair: stuck in queued), none (clear),
+                                   success / failed (mark), skipped (run marked failed, timeout)
+              ``running``       -> success / failed / up_for_retry / skipped (worker: outcome;
+                                   repair: zombie), none (clear), success / failed (mark),
+                                   skipped (run marked failed, run timeout)
+              ``up_for_retry``  -> queued (scheduler: retry due), none, success, failed, skipped
+              finished states   -> none (clear), queued (user: run now), success / failed (mark);
+                                   ``upstream_failed`` also -> none when an upstream is marked
+                                   success (the scheduler evaluates it again)
+DAG run       ``queued``        -> running (scheduler: start), success / failed (mark)
+              ``running``       -> success / failed (scheduler: finish; run timeout; mark)
+              ``success``/``failed`` -> running / queued (clear, run a task: reopen), the other
+                                   finished state (mark)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Exists, F, OuterRef, QuerySet
+
+from runs_app.models import DagRun, TaskInstance
+from runs_app.states import TI_FINISHED, TI_UNFINISHED, DagRunState, TaskInstanceState
+
+TI = TaskInstanceState
+R = DagRunState
+
+_MARKS = {TI.SUCCESS, TI.FAILED}
+_FINISHED_NEXT = {TI.NONE, TI.QUEUED} | _MARKS
+
+TI_TRANSITIONS: dict[str, frozenset[str]] = {
+    TI.NONE: frozenset({TI.SCHEDULED, TI.QUEUED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED} | _MARKS),
+    TI.SCHEDULED: frozenset({TI.NONE, TI.QUEUED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED} | _MARKS),
+    TI.QUEUED: frozenset({TI.RUNNING, TI.QUEUED, TI.UP_FOR_RETRY, TI.NONE, TI.SKIPPED} | _MARKS),
+    TI.RUNNING: frozenset({TI.UP_FOR_RETRY, TI.SKIPPED, TI.NONE} | _MARKS),
+    TI.UP_FOR_RETRY: frozenset({TI.QUEUED, TI.NONE, TI.SKIPPED} | _MARKS),
+    TI.SUCCESS: frozenset(_FINISHED_NEXT),
+    TI.FAILED: frozenset(_FINISHED_NEXT),
+    TI.SKIPPED: frozenset(_FINISHED_NEXT),
+    TI.UPSTREAM_FAILED: frozenset(_FINISHED_NEXT),
+    TI.REMOVED: frozenset(_FINISHED_NEXT),
+}
+
+RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    R.QUEUED: frozenset({R.RUNNING, R.SUCCESS, R.FAILED}),
+    R.RUNNING: frozenset({R.SUCCESS, R.FAILED}),
+    R.SUCCESS: frozenset({R.RUNNING, R.QUEUED, R.FAILED}),
+    R.FAILED: frozenset({R.RUNNING, R.QUEUED, R.SUCCESS}),
+}
+
+
+class IllegalTransition(ValueError):
+    """A caller asked for a move the transition table does not allow (a programming error)."""
+
+
+def _check(table: dict[str, frozenset[str]], expected: Iterable[str], target: str) -> list[str]:
+    expected = [str(s) for s in expected]
+    bad = [s for s in expected if target not in table[s]]
+    if bad:
+        raise IllegalTransition(f"{', '.join(bad)} -> {target} is not an allowed transition")
+    return expected
+
+
+def _move_tis(qs: QuerySet, *, expected: Iterable[str], target: str, **fields: Any) -> int:
+    """Move the rows of ``qs`` that are in one of ``expected`` to ``target``; return how many moved."""
+    states = _check(TI_TRANSITIONS, expected, target)
+    return qs.filter(state__in=states).update(state=target, **fields)
+
+
+def _move_run(run_pk: int, *, expected: Iterable[str], target: str, **fields: Any) -> bool:
+    states = _check(RUN_TRANSITIONS, expected, target)
+    return bool(DagRun.objects.filter(pk=run_pk, state__in=states).update(state=target, **fields))
+
+
+def _apply(obj: Any, target: str, fields: dict[str, Any]) -> None:
+    obj.state = target
+    for name, value in fields.items():
+        if not hasattr(value, "resolve_expression"):
+            setattr(obj, name, value)
+
+
+def _one_try(ti: TaskInstance) -> QuerySet:
+    return TaskInstance.objects.filter(pk=ti.pk, try_number=ti.try_number)
+
+
+# -- the scheduler's moves -------------------------------------------------------------------------
+
+
+def ti_queue(ti: TaskInstance, *, now: dt.datetime, job_id: str) -> bool:
+    """Start the next try: ``ti.state`` at ``ti.try_number`` -> ``queued`` at ``try_number + 1``."""
+    fields = {
+        "queued_at": now,
+        "start_date": None,
+        "end_date": None,
+        "duration": None,
+        "hostname": "",
+        "pid": None,
+        "last_heartbeat": None,
+        "next_retry_at": None,
+        "queued_requeues": 0,
+        "rq_job_id": job_id,
+    }
+    moved = _move_tis(_one_try(ti), expected=[ti.state], target=TI.QUEUED, try_number=F("try_number") + 1, **fields)
+    if moved:
+        _apply(ti, TI.QUEUED, fields)
+        ti.try_number += 1
+    return bool(moved)
+
+
+def ti_wait_for_slot(ti: TaskInstance) -> bool:
+    """``none`` -> ``scheduled``: ready, but no free slot (max_active_tasks, pool) yet."""
+    moved = _move_tis(_one_try(ti), expected=[TI.NONE], target=TI.SCHEDULED)
+    if moved:
+        ti.state = TI.SCHEDULED
+    return bool(moved)
+
+
+def ti_decide(ti: TaskInstance, *, state: str, now: dt.datetime) -> bool:
+    """``none``/``scheduled`` -> ``skipped``/``upstream_failed``: the trigger rule can no longer be met."""
+    fields = {"start_date": now, "end_date": now, "duration": 0.0}
+    moved = _move_tis(_one_try(ti), expected=[TI.NONE, TI.SCHEDULED], target=state, **fields)
+    if moved:
+        _apply(ti, state, fields)
+    return bool(moved)
+
+
+def ti_finish_without_worker(ti: TaskInstance, *, now: dt.datetime) -> bool:
+    """``none``/``scheduled`` -> ``success`` with a new try: a ready EmptyOperator, as Airflow does."""
+    fields = {"start_date": now, "end_date": now, "duration": 0.0}
+    moved = _move_tis(
+        _one_try(ti),
+        expected=[TI.NONE, TI.SCHEDULED],
+        target=TI.SUCCESS,
+        try_number=F("try_number") + 1,
+        **fields,
+    )
+    if moved:
+        _apply(ti, TI.SUCCESS, fields)
+        ti.try_number += 1
+    return bool(moved)
+
+
+def tis_skip(*, run: DagRun, task_ids: Iterable[str], now: dt.datetime) -> int:
+    """``none``/``scheduled`` -> ``skipped`` for tasks a branch or short-circuit did not follow."""
+    return _move_tis(
+        TaskInstance.objects.filter(dag_run=run, task_id__in=list(task_ids)),
+        expected=[TI.NONE, TI.SCHEDULED],
+        target=TI.SKIPPED,
+        start_date=now,
+        end_date=now,
+        duration=0.0,
+    )
+
+
+def ti_requeue_stuck(*, ti_id: int, try_number: int, now: dt.datetime) -> bool:
+    """``queued`` -> ``queued`` (same try, counted): nobody picked the try up; it is enqueued again."""
+    return bool(
+        _move_tis(
+            TaskInstance.objects.filter(pk=ti_id, try_number=try_number),
+            expected=[TI.QUEUED],
+            target=TI.QUEUED,
+            queued_at=now,
+            queued_requeues=F("queued_requeues") + 1,
+        )
+    )
+
+
+def run_start(run: DagRun, *, now: dt.datetime) -> bool:
+    """``queued`` -> ``running``."""
+    fields = {"start_date": now, "end_date": None}
+    moved = _move_run(run.pk, expected=[R.QUEUED], target=R.RUNNING, **fields)
+    if moved:
+        _apply(run, R.RUNNING, fields)
+    return moved
+
+
+def run_finish(run: DagRun, *, state: str, now: dt.datetime) -> bool:
+    """``running`` -> ``success``/``failed``: every task instance is finished."""
+    moved = _move_run(run.pk, expected=[R.RUNNING], target=state, end_date=now)
+    if moved:
+        _apply(run, state, {"end_date": now})
+    return moved
+
+
+def run_reopen(run: DagRun, *, target: str, now: dt.datetime, from_queued: bool = False) -> bool:
+    """A finished run (and, with ``from_queued``, a queued one) -> ``running``/``queued``.
+
+    The expected states are the database's, not the caller's in-memory copy: a run that another
+    process reopened or finished meanwhile is left as it is.
+    """
+    expected = [R.SUCCESS, R.FAILED] + ([R.QUEUED] if from_queued else [])
+    if target == R.QUEUED:
+        expected = [s for s in expected if s != R.QUEUED]
+    fields = {"end_date": None, "start_date": run.start_date or now}
+    moved = _move_run(run.pk, expected=expected, target=target, **fields)
+    if moved:
+        _apply(run, target, fields)
+    return moved
+
+
+def run_time_out(run: DagRun, *, now: dt.datetime) -> bool:
+    """``dagrun_timeout`` passed: unfinished task instances -> ``skipped``, the run -> ``failed``.
+
+    As Airflow: running tries are skipped too; their workers stop them at the next heartbeat.
+    """
+    _move_tis(
+        TaskInstance.objects.filter(dag_run=run),
+        expected=TI_UNFINISHED,
+        target=TI.SKIPPED,
+        end_date=now,
+        next_retry_at=None,
+    )
+    return run_finish(run, state=R.FAILED, now=now)
+
+
+# -- the worker's moves ----------------------------------------------------------------------------
+
+
+def ti_claim(*, ti_id: int, try_number: int, now: dt.datetime) -> bool:
+    """``queued`` -> ``running`` for exactly this try, and only while its run is running."""
+    # The run's state is checked with EXISTS, not a join (``dag_run__state=...``): with a join,
+    # Django writes ``UPDATE ... WHERE id IN (SELECT ... WHERE state = 'queued')`` and PostgreSQL,
+    # after waiting for a concurrent claim's row lock, does not re-check the subquery's condition,
+    # so two workers handed the same try would both claim it and both run the task.
+    run_is_running = Exists(DagRun.objects.filter(pk=OuterRef("dag_run_id"), state=R.RUNNING))
+    return bool(
+        _move_tis(
+            TaskInstance.objects.filter(run_is_running, pk=ti_id, try_number=try_number),
+            expected=[TI.QUEUED],
+            target=TI.RUNNING,
+            start_date=now,
+            last_heartbeat=now,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+        )
+    )
+
+
+def ti_heartbeat(*, ti_id: int, try_number: int, now: dt.datetime) -> bool:
+    """Record that try ``try_number`` is alive; False once the row is no longer that running try."""
+    return bool(
+        TaskInstance.objects.filter(pk=ti_id, try_number=try_number, state=TI.RUNNING).update(last_heartbeat=now)
+    )
+
+
+def ti_record_outcome(
+    ti: TaskInstance, *, state: str, now: dt.datetime, expected: Iterable[str] = (TI.RUNNING,), **fields: Any
+) -> bool:
+    """``running`` (or, for a try stuck in queue, ``queued``) -> how the try ended, for this try only."""
+    fields = {"end_date": now, **fields}
+    moved = _move_tis(_one_try(ti), expected=expected, target=state, **fields)
+    if moved:
+        _apply(ti, state, fields)
+    return bool(moved)
+
+
+# -- the users' moves ------------------------------------------------------------------------------
+
+
+def tis_clear(*, run: DagRun, task_ids: Iterable[str], retries: dict[str, int], only_failed: bool = False) -> int:
+    """Any state -> ``none`` so the tasks run again, each keeping its try count and getting its
+    task's ``retries`` again. A running or queued try is stopped or never claimed by its worker."""
+    by_retries: dict[int, list[str]] = defaultdict(list)
+    for task_id in task_ids:
+        by_retries[retries.get(task_id, 0)].append(task_id)
+    expected = [TI.FAILED, TI.UPSTREAM_FAILED] if only_failed else [s for s in TI if s != TI.NONE]
+    cleared = 0
+    for n, ids in by_retries.items():
+        cleared += _move_tis(
+            TaskInstance.objects.filter(dag_run=run, task_id__in=ids),
+            expected=expected,
+            target=TI.NONE,
+            max_tries=F("try_number") + n,
+            next_retry_at=None,
+            end_date=None,
+            rq_job_id="",
+        )
+    return cleared
+
+
+def tis_mark(*, run: DagRun, task_ids: Iterable[str], state: str, now: dt.datetime) -> int:
+    """Any other state -> ``success``/``failed`` by a user: final, whatever a running try reports later."""
+    return _move_tis(
+        TaskInstance.objects.filter(dag_run=run, task_id__in=list(task_ids)),
+        expected=[s for s in TI if s != state],
+        target=state,
+        end_date=now,
+        next_retry_at=None,
+    )
+
+
+def tis_reevaluate(*, run: DagRun, task_ids: Iterable[str]) -> int:
+    """``upstream_failed`` -> ``none``: an upstream was marked success, so the scheduler decides again."""
+    return _move_tis(
+        TaskInstance.objects.filter(dag_run=run, task_id__in=list(task_ids)),
+        expected=[TI.UPSTREAM_FAILED],
+        target=TI.NONE,
+        start_date=None,
+        end_date=None,
+        duration=None,
+    )
+
+
+def run_mark_plan(run: DagRun, *, state: str) -> dict[str, tuple[str, str]]:
+    """Return {task_id: (state now, state after)} for the task instances a run mark would change.
+
+    Success: every task instance not succeeded becomes success. Failed (as Airflow): running tries
+    fail, every other unfinished one (queued included: it never started) is skipped.
+    """
+    plan: dict[str, tuple[str, str]] = {}
+    for task_id, current in run.task_instances.values_list("task_id", "state").order_by("task_id"):
+        if state == R.SUCCESS:
+            if current != TI.SUCCESS:
+                plan[task_id] = (current, TI.SUCCESS)
+        elif current == TI.RUNNING:
+            plan[task_id] = (current, TI.FAILED)
+        elif current not in TI_FINISHED:
+            plan[task_id] = (current, TI.SKIPPED)
+    return plan
+
+
+def run_mark(run: DagRun, *, state: str, now: dt.datetime) -> int:
+    """Mark a whole run ``success``/``failed`` (its task instances as ``run_mark_plan`` says)."""
+    tis = TaskInstance.objects.filter(dag_run=run)
+    if state == R.SUCCESS:
+        changed = _move_tis(tis, expected=[s for s in TI if s != TI.SUCCESS], target=TI.SUCCESS, end_date=now)
+    else:
+        changed = _move_tis(tis, expected=[TI.RUNNING], target=TI.FAILED, end_date=now)
+        changed += _move_tis(
+            tis, expected=TI_UNFINISHED - {TI.RUNNING}, target=TI.SKIPPED, end_date=now, next_retry_at=None
+        )
+    fields = {"end_date": now, "start_date": run.start_date or now}
+    if _move_run(run.pk, expected=[s for s in R if s != state], target=state, **fields):
+        _apply(run, state, fields)
+    else:
+        run.state = state  # it already was
+    return changed
+
+
+assert set(TI_TRANSITIONS) == set(TI) and all(set(v) <= set(TI) for v in TI_TRANSITIONS.values())
+assert set(RUN_TRANSITIONS) == set(R) and all(set(v) <= set(R) for v in RUN_TRANSITIONS.values())

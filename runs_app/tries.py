@@ -1,0 +1,127 @@
+"""The metastore side of one try: claim it, record how it ended (retry or not), fast-follow.
+
+The worker's runner (``runner.py``) calls these around the supervised child; the scheduler's
+repair calls ``task_instance_record_outcome`` for zombies and tries stuck in ``queued``. The state
+changes themselves are in ``transitions.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from runs_app import transitions
+from runs_app.models import DagRun, TaskInstance, XCom
+from runs_app.scheduling import Executor, RunSchedule, dag_run_schedule_locked
+from runs_app.states import TaskInstanceState
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY_SECONDS = 24 * 3600
+
+
+def append_log(log_path: Path | None, message: str) -> None:
+    """Append one line in the task logging's format to a try's log (stdout when ``log_path`` is None)."""
+    level = "INFO"
+    if message.startswith("ERROR - "):
+        level, message = "ERROR", message[len("ERROR - ") :]
+    now = timezone.now()
+    # The same timestamp format as the task's own logging lines (runner.LOG_FORMAT).
+    line = f"[{now:%Y-%m-%d %H:%M:%S},{now.microsecond // 1000:03d}] {{runner.py}} {level} - {message}\n"
+    if log_path is None:
+        sys.stdout.write(line)
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as handle:
+        handle.write(line)
+
+
+@dataclass
+class Outcome:
+    """How one try ended, as the supervisor (or the repair) records it."""
+
+    state: str
+    retry: bool = True
+    error: str = ""
+    skip: list[str] = field(default_factory=list)
+    rendered: dict[str, Any] = field(default_factory=dict)
+    superseded: bool = False
+
+
+def next_retry_at(*, ti: TaskInstance, task: dict[str, Any], ended: dt.datetime) -> dt.datetime:
+    """Return when the failed try ``ti.try_number`` may be retried (Airflow's formula).
+
+    With ``retry_exponential_backoff`` the delay doubles with each try, with a deterministic
+    jitter per task instance and try, capped by ``max_retry_delay``.
+    """
+    delay = float(task.get("retry_delay") or 0.0)
+    if task.get("retry_exponential_backoff"):
+        min_backoff = max(1, math.ceil(delay * (2 ** (ti.try_number - 1))))
+        seed = f"{ti.dag_run.dag.dag_id}#{ti.task_id}#{ti.dag_run.logical_date}#{ti.try_number}"
+        jitter = int(hashlib.sha1(seed.encode()).hexdigest(), 16) % min_backoff
+        delay = float(min(min_backoff + jitter, MAX_RETRY_DELAY_SECONDS))
+        if task.get("max_retry_delay") is not None:
+            delay = min(delay, float(task["max_retry_delay"]))
+    return ended + dt.timedelta(seconds=delay)
+
+
+def task_instance_record_outcome(
+    *,
+    ti: TaskInstance,
+    outcome: Outcome,
+    now: dt.datetime,
+    executor: Executor | None = None,
+    expected: tuple[str, ...] = (TaskInstanceState.RUNNING,),
+) -> RunSchedule | None:
+    """Write the final state of try ``ti.try_number`` and fast-follow in one transaction.
+
+    Returns None when the row had moved on (cleared, marked, or a superseded try): then
+    nothing is written.
+    """
+    task = ti.dag_run.dag.get_task(ti.task_id) or {}
+    fields: dict[str, Any] = {
+        "duration": (now - ti.start_date).total_seconds() if ti.start_date else None,
+        "rendered_fields": outcome.rendered,
+    }
+    state = outcome.state
+    if state == TaskInstanceState.FAILED and outcome.retry and ti.try_number <= ti.max_tries:
+        state = TaskInstanceState.UP_FOR_RETRY
+        fields["next_retry_at"] = next_retry_at(ti=ti, task=task, ended=now)
+    recorded = False
+
+    def write(run: DagRun) -> None:
+        nonlocal recorded
+        recorded = transitions.ti_record_outcome(ti, state=state, now=now, expected=expected, **fields)
+        if recorded and outcome.skip and state == TaskInstanceState.SUCCESS:
+            transitions.tis_skip(run=run, task_ids=outcome.skip, now=now)
+
+    # Fast follow: only the tasks right after this one (and after the tasks it skipped) can
+    # have become ready or unsatisfiable.
+    follow = set(task.get("downstream_task_ids", []))
+    tasks = {t["task_id"]: t for t in ti.dag_run.dag.tasks} if outcome.skip else {}
+    for skipped in outcome.skip:
+        follow.update(tasks.get(skipped, {}).get("downstream_task_ids", []))
+    result = dag_run_schedule_locked(run_id=ti.dag_run_id, now=now, executor=executor, before=write, only=follow)
+    if not recorded:
+        return None
+    log.info("runner: %s.%s try %s -> %s", ti.dag_run.dag.dag_id, ti.task_id, ti.try_number, state)
+    return result
+
+
+def task_instance_claim(*, ti_id: int, try_number: int, now: dt.datetime) -> TaskInstance | None:
+    """Take try ``try_number`` of a queued task instance for this process; None if it is not ours."""
+    with transaction.atomic():
+        if not transitions.ti_claim(ti_id=ti_id, try_number=try_number, now=now):
+            return None
+        # A new try starts from a clean slate: values of earlier tries must not leak into it.
+        XCom.objects.filter(task_instance_id=ti_id).delete()
+    return TaskInstance.objects.select_related("dag_run", "dag_run__dag").get(pk=ti_id)
