@@ -76,6 +76,8 @@ def load_task(*, fileloc: str, dag_id: str, task_id: str) -> BaseOperator:
         raise TaskLoadError(f"DAG file {fileloc} cannot be read: it does not exist")
     try:
         dags = load_dags(fileloc)
+    except TaskLoadError:
+        raise
     except BaseException as exc:
         raise TaskLoadError(f"DAG file {fileloc} failed to import: {type(exc).__name__}: {exc}") from exc
     dag = dags.get(dag_id)
@@ -318,6 +320,22 @@ def _end_with_supervisor(alive_fd: int) -> None:
 Prepare = Callable[[], tuple[BaseOperator, dict[str, Any]]]
 
 
+def _prepare_within(prepare: Prepare, seconds: float) -> tuple[BaseOperator, dict[str, Any]]:
+    """Call ``prepare()`` (the DAG file's import) with a time limit, as the parser has one:
+    a file that hangs at import fails this try with a reason instead of holding the worker."""
+
+    def expired(signum: int, frame: Any) -> None:
+        raise TaskLoadError(f"Importing the DAG file took more than {seconds:g} s (PARSE_TIMEOUT)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return prepare()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _child_main(prepare: Prepare, log_path: Path | None, write_fd: int, alive_fd: int) -> None:
     code = 0
     try:
@@ -328,7 +346,7 @@ def _child_main(prepare: Prepare, log_path: Path | None, write_fd: int, alive_fd
         _forget_inherited_connections()
         _setup_child_output(log_path)
         try:
-            task, context = prepare()
+            task, context = _prepare_within(prepare, settings.ORCHESTRATOR["PARSE_TIMEOUT"])
         except TaskLoadError as exc:
             log.error("%s", exc)
             outcome: dict[str, Any] = {"state": TaskInstanceState.FAILED.value, "error": str(exc)}

@@ -610,3 +610,87 @@ def test_max_retry_delay_caps_the_exponential_backoff(make_dag):
     ti.try_number = 4
 
     assert next_retry_at(ti=ti, task=dag.get_task("t"), ended=NOW) == NOW + dt.timedelta(seconds=90)
+
+
+# -- DAG code runs only in the task's child ------------------------------------------------------
+
+
+def _dag_that_misbehaves_at_import_when(marker: Path, action: str) -> str:
+    """The body of a DAG whose file runs ``action`` at import once ``marker`` exists (after the
+    parse, which must succeed: the misbehaviour shows only where the task runs)."""
+    return f"""\
+    import os, time
+    if os.path.exists({str(marker)!r}):
+        {action}
+    BashOperator(task_id="t", bash_command="echo ran")
+"""
+
+
+@executes_tasks
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        ("time.sleep(600)", "Importing the DAG file took more than 1 s (PARSE_TIMEOUT)"),
+        ("os._exit(3)", "The task process ended without reporting an outcome (exit code 3)"),
+        ("raise SystemExit(0)", "failed to import: SystemExit"),
+    ],
+)
+def test_a_dag_file_that_hangs_or_exits_at_import_costs_one_failed_try_not_the_worker(
+    write_dag, tmp_path, settings, action, reason
+):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "PARSE_TIMEOUT": 1.0}
+    marker = tmp_path / "misbehave"
+    write_dag("bad_import", _dag_that_misbehaves_at_import_when(marker, action))
+    marker.touch()
+    worker_pid = os.getpid()
+
+    started = time.monotonic()
+    run, final = run_dag("bad_import")
+
+    assert os.getpid() == worker_pid  # this process (the worker) is alive and went on
+    assert time.monotonic() - started < 15
+    assert final == DagRunState.FAILED
+    assert ti_of(run, "t").state == TaskInstanceState.FAILED
+    assert reason in log_of(run, "t")
+    assert "ran" not in log_of(run, "t")
+
+
+@executes_tasks
+@pytest.mark.parametrize("state", [TaskInstanceState.SUCCESS, TaskInstanceState.FAILED])
+def test_marking_a_running_task_stops_its_process_within_a_heartbeat_and_the_mark_stays(
+    write_dag, tmp_path, settings, state
+):
+    import threading
+
+    from runs_app.services import task_instances_set_state
+
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "HEARTBEAT_INTERVAL": 0.2}
+    pid_file = tmp_path / "task.pid"
+    dag = write_dag("long", f'    BashOperator(task_id="t", bash_command="echo $$ > {pid_file}; sleep 60")\n')
+    run = dag_trigger(dag=dag, now=timezone.now())
+    DagRun.objects.filter(pk=run.pk).update(state=DagRunState.RUNNING)
+    executor = InlineExecutor()
+    tick(now=timezone.now(), executor=executor, reparse=False)
+    [(ti_id, try_number)] = executor.queued
+    result: list[str] = []
+    worker = threading.Thread(
+        target=lambda: result.append(execute_task_instance(ti_id=ti_id, try_number=try_number)), daemon=True
+    )
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    task_pid = int(pid_file.read_text())
+
+    marked = time.monotonic()
+    task_instances_set_state(tis=[ti_of(run, "t")], state=state, now=timezone.now(), executor=InlineExecutor())
+    worker.join(timeout=20)
+
+    assert result == ["superseded"]
+    assert time.monotonic() - marked < 5
+    assert ti_of(run, "t").state == state
+    deadline = time.monotonic() + 3
+    while is_running(task_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert is_running(task_pid) is False
+    assert "State of this instance has been externally set. Terminating instance." in log_of(run, "t")

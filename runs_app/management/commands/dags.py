@@ -25,6 +25,7 @@ from runs_app.cli import (
     parse_conf,
     parse_datetime,
 )
+from runs_app.management.commands.tasks import find_run
 from runs_app.models import DagRun, Job
 from runs_app.scheduling import InlineExecutor
 from runs_app.services import scheduler_is_healthy
@@ -103,6 +104,16 @@ def _list_jobs_args(parser: CommandParser) -> None:
     add_output_argument(parser)
 
 
+def _state_args(parser: CommandParser) -> None:
+    parser.add_argument("dag_id", help="The id of the DAG")
+    parser.add_argument("logical_date_or_run_id", help="The logical date of the DAG run, or its run id")
+
+
+def _set_state_args(parser: CommandParser) -> None:
+    _state_args(parser)
+    parser.add_argument("state", choices=["success", "failed"], help="The state to set")
+
+
 class Command(SubcommandCommand):
     help = "Manage DAGs: list, show, details, pause, unpause, trigger, delete, list-runs, import errors."
 
@@ -115,6 +126,8 @@ class Command(SubcommandCommand):
         "trigger": ("Trigger a new DAG run", _trigger_args),
         "delete": ("Delete all DB records related to the specified DAG", _delete_args),
         "list-runs": ("List DAG runs given a DAG id", _list_runs_args),
+        "state": ("Get the status of a DAG run", _state_args),
+        "set-state": ("Mark a DAG run success or failed (the UI's Mark; running tries are stopped)", _set_state_args),
         "list-import-errors": ("List all the DAGs that have import errors", _output_only),
         "report": ("Show DagBag loading report", _output_only),
         "test": ("Execute one run of a DAG in this process, without Redis or a worker", _test_args),
@@ -376,6 +389,18 @@ class Command(SubcommandCommand):
         if end_date:
             runs = runs.filter(logical_date__lte=parse_datetime(end_date, option="--end-date"))
         self.out([_run_row(run) for run in runs], output=output)
+
+    def handle_state(self, *, dag_id: str, logical_date_or_run_id: str, **_: Any) -> None:
+        self._sync()
+        dag = get_dag_or_error(dag_id, active_only=False)
+        self.stdout.write(find_run(dag, logical_date_or_run_id).state)
+
+    def handle_set_state(self, *, dag_id: str, logical_date_or_run_id: str, state: str, **_: Any) -> None:
+        self._sync()
+        dag = get_dag_or_error(dag_id, active_only=False)
+        run = find_run(dag, logical_date_or_run_id)
+        changed = services.dag_run_set_state(run=run, state=DagRunState(state), now=timezone.now())
+        self.stdout.write(f"Marked run {run.run_id} {state} ({changed} task instance(s) changed)")
 
     def handle_list_import_errors(self, *, output: str, **_: Any) -> None:
         self._sync()

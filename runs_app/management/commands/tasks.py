@@ -54,6 +54,14 @@ def _state_args(parser: CommandParser) -> None:
     parser.add_argument("logical_date_or_run_id", help="The logical date of the DAG run, or its run id")
 
 
+def _set_state_args(parser: CommandParser) -> None:
+    _dag_task(parser)
+    parser.add_argument("logical_date_or_run_id", help="The logical date of the DAG run, or its run id")
+    parser.add_argument("state", choices=["success", "failed"], help="The state to set")
+    parser.add_argument("-u", "--upstream", action="store_true", help="Include upstream tasks")
+    parser.add_argument("-d", "--downstream", action="store_true", help="Include downstream tasks")
+
+
 def _clear_args(parser: CommandParser) -> None:
     parser.add_argument("dag_id", help="The id of the DAG")
     parser.add_argument("-t", "--task-regex", help="Clear only the tasks whose id matches this regex")
@@ -95,13 +103,17 @@ def find_task_instance(dag: DagModel, task_id: str, value: str) -> TaskInstance:
 
 
 class Command(SubcommandCommand):
-    help = "Manage tasks: list, test, run, state, clear, states-for-dag-run."
+    help = "Manage tasks: list, test, run, state, set-state, clear, states-for-dag-run."
 
     subcommands = {
         "list": ("List the tasks within a DAG", _list_args),
         "test": ("Test a task instance: run it here, print its log, record nothing", _test_args),
         "run": ("Run a single task instance now, in this process, recording its state", _run_args),
         "state": ("Get the status of a task instance", _state_args),
+        "set-state": (
+            "Mark a task instance success or failed (the UI's Mark; a running try is stopped)",
+            _set_state_args,
+        ),
         "clear": ("Clear a set of task instances, as if they never ran", _clear_args),
         "states-for-dag-run": ("Get the status of all task instances in a DAG run", _states_args),
     }
@@ -177,6 +189,24 @@ class Command(SubcommandCommand):
     def handle_state(self, *, dag_id: str, task_id: str, logical_date_or_run_id: str, **_: Any) -> None:
         dag = get_dag_or_error(dag_id, active_only=False)
         self.stdout.write(find_task_instance(dag, task_id, logical_date_or_run_id).state)
+
+    def handle_set_state(
+        self,
+        *,
+        dag_id: str,
+        task_id: str,
+        logical_date_or_run_id: str,
+        state: str,
+        upstream: bool,
+        downstream: bool,
+        **_: Any,
+    ) -> None:
+        dag = get_dag_or_error(dag_id, active_only=False)
+        ti = find_task_instance(dag, task_id, logical_date_or_run_id)
+        changed = services.task_instances_set_state(
+            tis=[ti], state=TaskInstanceState(state), now=timezone.now(), upstream=upstream, downstream=downstream
+        )
+        self.stdout.write(f"Marked {changed} task instance(s) {state} in run {ti.dag_run.run_id}")
 
     def handle_clear(
         self,
