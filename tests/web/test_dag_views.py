@@ -376,3 +376,30 @@ def test_outsider_without_a_role_gets_403(client, outsider, dag):
     client.force_login(outsider)
     assert client.get(url("runs:graph-states", DAG_ID)).status_code == 403
     assert client.get(url("runs:grid", DAG_ID)).status_code == 403
+
+
+# -- scheduling errors are visible ----------------------------------------------------------------
+
+
+def test_a_parked_run_and_dag_show_their_scheduling_error_escaped(viewer, dag):
+    run = make_run(dag, state=DagRunState.RUNNING)
+    error = f"2024-01-02T00:00:00+00:00 ValueError: {HOSTILE}"
+    DagRun.objects.filter(pk=run.pk).update(scheduling_error=error, scheduling_failures=3)
+    DagModel.objects.filter(pk=dag.pk).update(scheduling_error=error, scheduling_failures=1)
+
+    run_page = viewer.get(url("runs:run", DAG_ID, run.run_id)).content.decode()
+    grid = viewer.get(url("runs:grid", DAG_ID)).content.decode()
+    listing = viewer.get(url("runs:dag-list")).content.decode()
+
+    assert "The scheduler cannot schedule this run" in run_page and "3 failures in a row" in run_page
+    assert "The scheduler cannot create this DAG's runs" in grid
+    assert "scheduling-error-badge" in listing
+    for page in (run_page, grid, listing):
+        assert HOSTILE not in page and "&lt;script&gt;" in page
+
+
+def test_pages_show_no_scheduling_error_when_there_is_none(viewer, dag):
+    run = make_run(dag)
+
+    assert "scheduling-error" not in viewer.get(url("runs:run", DAG_ID, run.run_id)).content.decode()
+    assert "scheduling-error" not in viewer.get(url("runs:dag-list")).content.decode()
