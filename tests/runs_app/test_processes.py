@@ -12,7 +12,9 @@ end. Conditions are awaited by polling the metastore (never a fixed sleep).
 - the same try delivered twice (or three times) runs once;
 - forged jobs (JSON naming ``os.system``; pickle) are refused and the worker keeps working;
 - two schedulers at once: no run created twice, no try enqueued twice (watched with MONITOR);
-- plain ``rq worker -w runs_app.worker.OrchestratorWorker`` runs a task (the README command).
+- plain ``rq worker -w runs_app.worker.OrchestratorWorker`` runs a task (the README command);
+- a database outage (SQLite locked; PostgreSQL connections terminated): the scheduler logs one
+  line per tick, stays up, and resumes by itself.
 """
 
 from __future__ import annotations
@@ -551,3 +553,89 @@ def test_plain_rq_worker_with_our_worker_class_runs_a_task(cluster, dag_file, sy
     cluster.wait_for(lambda: finished_run(run), "the run to finish on a plain rq worker")
     assert run.state == DagRunState.SUCCESS
     assert lines(marker) == ["1"]
+
+
+@contextlib.contextmanager
+def database_unavailable() -> Iterator[None]:
+    """Make the test database refuse the scheduler's work for a while, as an outage would.
+
+    SQLite: another process holds the write lock (the scheduler's writes get "database is
+    locked" after its busy timeout). PostgreSQL: every other connection is terminated, as a
+    server restart does, repeatedly while the block lasts.
+    """
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        holder = sqlite3.connect(settings.DATABASES["default"]["NAME"], isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return
+    stop = threading.Event()
+
+    def terminate() -> None:
+        import psycopg
+
+        params = settings.DATABASES["default"]
+        with psycopg.connect(
+            dbname=params["NAME"],
+            user=params.get("USER") or None,
+            password=params.get("PASSWORD") or None,
+            host=params.get("HOST") or None,
+            port=params.get("PORT") or None,
+            autocommit=True,
+        ) as killer:
+            while not stop.is_set():
+                killer.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                stop.wait(0.1)
+
+    thread = threading.Thread(target=terminate, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_the_scheduler_survives_a_database_outage_and_resumes_by_itself(cluster, dag_file, sync):
+    from django.db import connection
+
+    dag_file(
+        "later.py",
+        "from dags_app.sdk import DAG, EmptyOperator\n"
+        "with DAG('later', schedule=None):\n"
+        "    EmptyOperator(task_id='t')\n",
+    )
+    sync()
+    cluster.env["ORCHESTRATOR_SQLITE_TIMEOUT"] = "0.2"
+    scheduler = cluster.scheduler()
+    cluster.wait_for(
+        lambda: Job.objects.filter(job_type=JobType.SCHEDULER, end_date__isnull=True).exists(), "the scheduler"
+    )
+
+    with database_unavailable():
+        deadline = time.monotonic() + TIMEOUT
+        while scheduler.log().count("database unavailable") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert scheduler.popen.poll() is None, scheduler.log()
+    connection.close()  # this test's own connection may have been terminated too
+
+    run = trigger(sync, "later")
+    cluster.wait_for(lambda: finished_run(run), "a run triggered after the outage to finish")
+    assert run.state == DagRunState.SUCCESS
+    log = scheduler.log()
+    assert "database is back after" in log
+    assert "Traceback" not in log, log
+    # One line per failed tick, each naming the error.
+    failures = [line for line in log.splitlines() if "database unavailable" in line]
+    assert len(failures) >= 3
+    assert all("retrying in" in line for line in failures)
