@@ -195,3 +195,33 @@ def test_tick_enqueues_again_a_queued_try_whose_rq_job_failed_before_claiming(ma
     assert report.requeued == 1
     assert client.hget(key, "status") == b"queued"
     assert client.lrange("rq:queue:default", 0, -1) == [job_id_for(ti.pk, 1).encode()]
+
+
+@pytest.mark.parametrize(("execution_timeout", "expected"), [(None, 7 * 24 * 3600), (30.0, 30)])
+def test_every_job_has_a_finite_rq_timeout_above_the_task_s_own(make_dag, redis_url, execution_timeout, expected):
+    from rq.job import Job
+
+    from runs_app.scheduling import RQ_TIMEOUT_MARGIN, rq_queue
+
+    ti = queued_ti(make_dag)
+    assert enqueue_now(ti_id=ti.pk, try_number=1, queue="default", execution_timeout=execution_timeout)
+
+    queue = rq_queue("default")
+    job = Job.fetch(job_id_for(ti.pk, 1), connection=queue.connection, serializer=queue.serializer)
+    assert job.timeout == int(expected + RQ_TIMEOUT_MARGIN)
+
+
+def test_a_stuck_try_is_enqueued_again_at_the_front_of_its_queue(make_dag, redis_url, settings):
+    import redis
+
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "TASK_QUEUED_TIMEOUT": 60.0, "TASK_QUEUED_RETRIES": 1}
+    ti = queued_ti(make_dag)
+    assert enqueue_now(ti_id=ti.pk, try_number=1, queue="default", execution_timeout=None)
+    client = redis.Redis.from_url(redis_url)
+    client.lpush("rq:queue:default", "someone-else-s-job")  # ahead of ours
+
+    tick(now=NOW + dt.timedelta(seconds=61))
+
+    assert client.lrange("rq:queue:default", 0, -1) == [job_id_for(ti.pk, 1).encode(), b"someone-else-s-job"]
+    ti.refresh_from_db()
+    assert (ti.state, ti.queued_requeues) == (TaskInstanceState.QUEUED, 1)
