@@ -694,3 +694,34 @@ def test_marking_a_running_task_stops_its_process_within_a_heartbeat_and_the_mar
         time.sleep(0.05)
     assert is_running(task_pid) is False
     assert "State of this instance has been externally set. Terminating instance." in log_of(run, "t")
+
+
+def test_an_interrupted_supervisor_kills_its_child_before_letting_the_interruption_through(tmp_path):
+    """RQ's job timeout raises in the worker's main thread (SIGALRM): the task must not run on."""
+    import signal
+
+    from runs_app.runner import supervise
+
+    pid_file = tmp_path / "child.pid"
+
+    def prepare():
+        pid_file.write_text(str(os.getpid()))
+        time.sleep(60)
+        raise AssertionError("not reached")
+
+    class JobTimeout(Exception):
+        pass
+
+    def expire(signum, frame):
+        raise JobTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(JobTimeout):
+            supervise(prepare=prepare, log_path=tmp_path / "log", heartbeat=None, timeout=None)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    assert is_running(int(pid_file.read_text())) is False
