@@ -183,6 +183,9 @@ ORCHESTRATOR = {
     # num_stuck_in_queued_retries = 2).
     "TASK_QUEUED_TIMEOUT": _env_float("ORCHESTRATOR_TASK_QUEUED_TIMEOUT", 600.0),
     "TASK_QUEUED_RETRIES": int(_env_float("ORCHESTRATOR_TASK_QUEUED_RETRIES", 2)),
+    # Cap, in MiB, on the data size of each task's process (its DAG file's import included);
+    # 0: none. A task that allocates past it fails its try with a MemoryError.
+    "TASK_MEMORY_LIMIT_MB": _env_float("ORCHESTRATOR_TASK_MEMORY_LIMIT_MB", 0.0),
     # RQ's own job timeout for a task without execution_timeout, in seconds: never unlimited, so a
     # wedged worker is freed eventually (a task's execution_timeout, when set, wins).
     "MAX_TASK_RUNTIME": _env_float("ORCHESTRATOR_MAX_TASK_RUNTIME", 7 * 24 * 3600.0),

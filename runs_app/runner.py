@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import logging
 import os
+import resource
 import select
 import signal
 import socket
@@ -336,8 +337,18 @@ def _prepare_within(prepare: Prepare, seconds: float) -> tuple[BaseOperator, dic
         signal.signal(signal.SIGALRM, previous)
 
 
+def _limit_memory() -> None:
+    """Cap the child's data size at ``TASK_MEMORY_LIMIT_MB`` (0: no cap), so a DAG file or task that
+    allocates without bound fails its try with a MemoryError instead of starving the machine."""
+    limit_mb = settings.ORCHESTRATOR.get("TASK_MEMORY_LIMIT_MB") or 0
+    if limit_mb > 0:
+        limit = int(limit_mb * 1024 * 1024)
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
 def _child_main(prepare: Prepare, log_path: Path | None, write_fd: int, alive_fd: int) -> None:
     code = 0
+    me = os.getpid()
     try:
         os.setsid()
         _end_with_supervisor(alive_fd)
@@ -345,19 +356,29 @@ def _child_main(prepare: Prepare, log_path: Path | None, write_fd: int, alive_fd
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _forget_inherited_connections()
         _setup_child_output(log_path)
+        _limit_memory()
         try:
             task, context = _prepare_within(prepare, settings.ORCHESTRATOR["PARSE_TIMEOUT"])
         except TaskLoadError as exc:
+            if os.getpid() != me:
+                os._exit(0)
             log.error("%s", exc)
             outcome: dict[str, Any] = {"state": TaskInstanceState.FAILED.value, "error": str(exc)}
         else:
+            if os.getpid() != me:
+                # A process the DAG file forked at import: it must not run the task a second time.
+                os._exit(0)
             outcome = _run_task(task, context)
+        if os.getpid() != me:
+            os._exit(0)  # forked by the task itself: only the child reports the outcome
         with os.fdopen(write_fd, "w") as pipe:
             pipe.write(json.dumps(outcome))
         sys.stdout.flush()
         sys.stderr.flush()
         connections.close_all()
     except BaseException:
+        if os.getpid() != me:
+            os._exit(0)
         traceback.print_exc()
         code = 1
     finally:
@@ -460,7 +481,15 @@ def supervise(
                     _, status = os.waitpid(pid, 0)
                     append_log(log_path, "State of this instance has been externally set. Terminating instance.")
                     return Outcome(state="", superseded=True)
+        # The task is over: what it left running in its process group goes with it (a process
+        # it forked would otherwise hold the outcome pipe open, and run on unsupervised).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        drain_until = time.monotonic() + 2.0
         while read_open:
+            ready, _, _ = select.select([read_fd], [], [], max(0.0, drain_until - time.monotonic()))
+            if not ready:
+                break  # a process that left the group still holds the pipe: read what came
             data = os.read(read_fd, 65536)
             if not data:
                 break
@@ -483,7 +512,12 @@ def supervise(
         message = f"The task process ended without reporting an outcome ({reason})"
         append_log(log_path, f"ERROR - {message}")
         return Outcome(state=TaskInstanceState.FAILED.value, error=message)
-    data = json.loads(raw)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        message = "The task process reported an outcome that cannot be read"
+        append_log(log_path, f"ERROR - {message}")
+        return Outcome(state=TaskInstanceState.FAILED.value, error=message)
     return Outcome(
         state=data["state"],
         retry=data.get("retry", True),

@@ -725,3 +725,49 @@ def test_an_interrupted_supervisor_kills_its_child_before_letting_the_interrupti
         signal.signal(signal.SIGALRM, previous)
 
     assert is_running(int(pid_file.read_text())) is False
+
+
+@executes_tasks
+@pytest.mark.parametrize("grandchild", ["time.sleep(600)", "pass"])
+def test_a_dag_file_that_forks_at_import_runs_its_task_once_and_leaves_no_process_behind(
+    write_dag, tmp_path, grandchild
+):
+    marker, counter, pids = tmp_path / "fork", tmp_path / "counter", tmp_path / "pids"
+    write_dag(
+        "forks",
+        f"""\
+    import os, time
+    if os.path.exists({str(marker)!r}):
+        if os.fork() == 0:
+            with open({str(pids)!r}, "a") as f:
+                f.write(f"{{os.getpid()}}\\n")
+            {grandchild}
+    BashOperator(task_id="t", bash_command="echo ran >> {counter}")
+""",
+    )
+    marker.touch()
+
+    started = time.monotonic()
+    _run, final = run_dag("forks")
+
+    assert time.monotonic() - started < 15
+    assert final == DagRunState.SUCCESS
+    assert counter.read_text().splitlines() == ["ran"]
+    grandchild_pid = int(pids.read_text().split()[0])
+    deadline = time.monotonic() + 3
+    while is_running(grandchild_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert is_running(grandchild_pid) is False
+
+
+@executes_tasks
+def test_a_dag_file_that_allocates_2_gb_at_import_fails_its_try_under_the_memory_limit(write_dag, tmp_path, settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "TASK_MEMORY_LIMIT_MB": 1024}
+    marker = tmp_path / "allocate"
+    write_dag("greedy", _dag_that_misbehaves_at_import_when(marker, "hoard = bytearray(2 * 1024 ** 3)"))
+    marker.touch()
+
+    run, final = run_dag("greedy")
+
+    assert final == DagRunState.FAILED
+    assert "failed to import: MemoryError" in log_of(run, "t")
