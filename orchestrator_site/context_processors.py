@@ -12,11 +12,13 @@ def orchestrator(request: HttpRequest) -> dict:
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
     from dags_app.selectors import import_errors
+    from runs_app.scheduling import broker_is_healthy
     from runs_app.services import scheduler_is_healthy
 
     return {
         "can": can(request),
         "scheduler_healthy": scheduler_is_healthy(now=timezone.now()),
+        "broker_healthy": broker_is_healthy(),
         # Sliced lazily: a page that never shows the banner runs no query for it.
         "import_errors": import_errors()[:50],
     }

@@ -79,10 +79,11 @@ def _redis_server_binary() -> str:
     return binary
 
 
-def _start_redis(binary: str, directory: Path) -> RedisServer:
+def _start_redis(binary: str, directory: Path, port: int | None = None) -> RedisServer:
+    """Start a redis-server on ``port`` (default: a free one) and wait until it answers PING."""
     import redis
 
-    port = free_port()
+    port = port or free_port()
     # Popen hands the file to the child; ours is closed when the ``with`` ends.
     with open(directory / "redis.log", "ab") as log:
         process = subprocess.Popen(

@@ -14,7 +14,13 @@ end. Conditions are awaited by polling the metastore (never a fixed sleep).
 - two schedulers at once: no run created twice, no try enqueued twice (watched with MONITOR);
 - plain ``rq worker -w runs_app.worker.OrchestratorWorker`` runs a task (the README command);
 - a database outage (SQLite locked; PostgreSQL connections terminated): the scheduler logs one
-  line per tick, stays up, and resumes by itself.
+  line per tick, stays up, and resumes by itself;
+- Redis stopped while tasks come due, then restarted empty: every task runs once (the UI's
+  broker check says it is down meanwhile);
+- a worker SIGSTOPped past the zombie threshold, then resumed: its late result changes nothing;
+- a scheduler gone between committing ``queued`` and the enqueue: the repair enqueues the tries;
+- a scheduler SIGTERMed in a catch-up: it finishes its tick, every run is whole, the next goes on.
+Counter tasks append one line per execution, so a double or a missing execution shows.
 """
 
 from __future__ import annotations
@@ -639,3 +645,161 @@ def test_the_scheduler_survives_a_database_outage_and_resumes_by_itself(cluster,
     failures = [line for line in log.splitlines() if "database unavailable" in line]
     assert len(failures) >= 3
     assert all("retrying in" in line for line in failures)
+
+
+# -- more faults: the broker down, a stopped worker, a scheduler gone at the wrong moment -----------
+
+REDIS_DOWN_SECONDS = float(os.environ.get("FAULT_REDIS_DOWN_SECONDS") or 8)
+
+
+def counter_dag(markers: Path, dag_id: str, body: str) -> str:
+    """A DAG file whose tasks each append one line per execution to ``markers/<task_id>``."""
+    return f"""
+        import datetime
+        from dags_app.sdk import DAG, BashOperator
+
+        def counter(task_id, **kwargs):
+            command = "echo {{{{ ti.try_number }}}} >> {markers}/" + task_id
+            return BashOperator(task_id=task_id, bash_command=command, **kwargs)
+
+        start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+        with DAG({dag_id!r}, schedule=None, start_date=start) as dag:
+        {body}
+        """
+
+
+def executions(markers: Path) -> dict[str, list[str]]:
+    return {path.name: lines(path) for path in sorted(markers.iterdir())}
+
+
+def test_redis_down_then_restarted_empty_loses_no_task_and_the_ui_says_so(cluster, dag_file, sync, tmp_path, settings):
+    from runs_app.scheduling import broker_is_healthy
+    from tests.conftest_services import _redis_server_binary, _start_redis
+
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    dag_file(
+        "down.py", counter_dag(markers, "down", "    counter('a') >> [counter('b'), counter('c')] >> counter('d')")
+    )
+    redis_dir = tmp_path / "redis"
+    redis_dir.mkdir()
+    binary = _redis_server_binary()
+    broker = _start_redis(binary, redis_dir)
+    cluster.env["REDIS_URL"] = settings.REDIS_URL = broker.url
+    try:
+        scheduler = cluster.scheduler()
+        worker = cluster.worker()
+        cluster.wait_for(lambda: workers_waiting(broker) == 1, "the worker to wait for jobs")
+        broker.stop()
+        run = trigger(sync, "down")
+        cluster.wait_for(
+            lambda: TaskInstance.objects.filter(dag_run=run, task_id="a", state=TaskInstanceState.QUEUED).exists(),
+            "the first task to be queued while Redis is down",
+        )
+        assert broker_is_healthy() is False  # the banner's check
+        time.sleep(REDIS_DOWN_SECONDS)  # the outage itself: nothing to poll for
+        assert scheduler.popen.poll() is None and worker.popen.poll() is None
+
+        broker = _start_redis(binary, redis_dir, port=broker.port)  # back, and empty
+        cluster.wait_for(lambda: finished_run(run), "the run to finish once Redis is back", timeout=90)
+    finally:
+        broker.stop()
+
+    assert run.state == DagRunState.SUCCESS
+    assert executions(markers) == {"a": ["1"], "b": ["1"], "c": ["1"], "d": ["1"]}
+    assert "Traceback" not in scheduler.log(), scheduler.log()
+
+
+def test_a_worker_stopped_past_the_zombie_threshold_then_resumed_changes_nothing(cluster, dag_file, sync, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    started = tmp_path / "started"
+    dag_file(
+        "stopped.py",
+        counter_dag(
+            markers,
+            "stopped",
+            "    BashOperator(task_id='t', retries=1, retry_delay=datetime.timedelta(0), "
+            f"bash_command='echo {{{{ ti.try_number }}}} >> {markers}/t; touch {started}; sleep 2')",
+        ),
+    )
+    run = trigger(sync, "stopped")
+    cluster.scheduler()
+    first = cluster.worker("worker-1")
+    cluster.wait_for(started.exists, "the first try to start")
+
+    os.killpg(first.popen.pid, signal.SIGSTOP)  # the supervisor (and RQ) freeze; the task is in its own session
+    try:
+        cluster.worker("worker-2")
+        cluster.wait_for(lambda: finished_run(run), "the run to finish on the other worker after the zombie repair")
+    finally:
+        os.killpg(first.popen.pid, signal.SIGCONT)
+    cluster.wait_for(
+        lambda: "this try's result was not recorded" in TaskInstance.objects.get(dag_run=run).log_path(1).read_text(),
+        "the resumed worker to give up its late result",
+    )
+
+    ti = TaskInstance.objects.get(dag_run=run)
+    assert (run.state, ti.state, ti.try_number) == (DagRunState.SUCCESS, TaskInstanceState.SUCCESS, 2)
+    # The first try ran to its end while its supervisor was frozen: a retry after a zombie is a
+    # second execution, as in Airflow; what the frozen worker reports later changes nothing.
+    assert executions(markers) == {"t": ["1", "2"]}
+    assert first.popen.poll() is None  # resumed and working
+
+
+def test_a_scheduler_killed_between_queued_and_the_enqueue_loses_no_task(cluster, dag_file, sync, tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    dag_file("lost.py", counter_dag(markers, "lost", "    [counter('a'), counter('b')] >> counter('c')"))
+    run = trigger(sync, "lost")
+    # What a scheduler SIGKILLed right after its commit leaves: rows queued, nothing in Redis.
+    assert len(queue_ready_tasks(run)) == 2
+
+    cluster.scheduler()
+    cluster.worker()
+    cluster.wait_for(lambda: finished_run(run), "the run to finish after the repair enqueues the lost tries")
+
+    assert run.state == DagRunState.SUCCESS
+    assert executions(markers) == {"a": ["1"], "b": ["1"], "c": ["1"]}
+
+
+def test_a_scheduler_stopped_with_sigterm_mid_catch_up_leaves_every_run_whole_and_the_next_one_goes_on(
+    cluster, dag_file
+):
+    hours = 300
+    dag_file(
+        "catchup.py",
+        f"""
+        import datetime
+        from dags_app.sdk import DAG, EmptyOperator
+
+        start = datetime.datetime.now(datetime.timezone.utc).replace(minute=0, second=0, microsecond=0)
+        start -= datetime.timedelta(hours={hours})
+        with DAG("catchup", schedule="@hourly", start_date=start, catchup=True, max_active_runs=50,
+                 is_paused_upon_creation=False) as dag:
+            EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+        """,
+    )
+    first = cluster.scheduler("scheduler-1")
+    cluster.wait_for(lambda: "Starting the scheduler" in first.log(), "the scheduler to start")
+    # At most 50 runs are active at once, so the catch-up takes several ticks: stop it after the first.
+    cluster.wait_for(lambda: DagRun.objects.filter(dag__dag_id="catchup").exists(), "the catch-up to begin")
+    first.popen.send_signal(signal.SIGTERM)
+    first.killed = True
+    assert first.popen.wait(timeout=60) == 0, first.log()
+    made = DagRun.objects.filter(dag__dag_id="catchup").count()
+    assert 0 < made < hours
+    assert "Scheduler stopped" in first.log()
+
+    cluster.scheduler("scheduler-2")
+    cluster.wait_for(
+        lambda: DagRun.objects.filter(dag__dag_id="catchup").count() >= hours,
+        f"the {hours} catch-up runs",
+        timeout=120,
+    )
+
+    runs = DagRun.objects.filter(dag__dag_id="catchup")
+    assert runs.values("logical_date").distinct().count() == runs.count()
+    assert runs.count() in (hours, hours + 1)  # the current hour may have ended meanwhile
+    # Every run is whole: both its task instances exist, whichever scheduler made it.
+    assert TaskInstance.objects.filter(dag_run__in=runs).count() == 2 * runs.count()

@@ -403,3 +403,20 @@ def test_pages_show_no_scheduling_error_when_there_is_none(viewer, dag):
 
     assert "scheduling-error" not in viewer.get(url("runs:run", DAG_ID, run.run_id)).content.decode()
     assert "scheduling-error" not in viewer.get(url("runs:dag-list")).content.decode()
+
+
+# -- the broker banner -----------------------------------------------------------------------------
+
+
+def test_pages_say_when_redis_cannot_be_reached(viewer, dag, settings):
+    from tests.conftest_services import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+
+    page = viewer.get(url("runs:dag-list")).content.decode()
+
+    assert "broker-banner" in page and "Redis (the task queue) cannot be reached" in page
+
+
+def test_pages_show_no_broker_banner_while_redis_answers(viewer, dag, redis_url):
+    assert "broker-banner" not in viewer.get(url("runs:dag-list")).content.decode()
