@@ -185,6 +185,8 @@ ORCHESTRATOR = {
     "TASK_QUEUED_RETRIES": int(_env_float("ORCHESTRATOR_TASK_QUEUED_RETRIES", 2)),
     # Cap, in MiB, on the data size of each task's process (its DAG file's import included);
     # 0: none. A task that allocates past it fails its try with a MemoryError.
+    # Largest run conf accepted (JSON bytes), from the CLI, the trigger form or the API.
+    "MAX_CONF_BYTES": _env_int("ORCHESTRATOR_MAX_CONF_BYTES", 1024 * 1024),
     "TASK_MEMORY_LIMIT_MB": _env_float("ORCHESTRATOR_TASK_MEMORY_LIMIT_MB", 0.0),
     # RQ's own job timeout for a task without execution_timeout, in seconds: never unlimited, so a
     # wedged worker is freed eventually (a task's execution_timeout, when set, wins).

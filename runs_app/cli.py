@@ -98,16 +98,13 @@ def parse_datetime(value: str, *, option: str = "date") -> dt.datetime:
 
 
 def parse_conf(value: str | None) -> dict[str, Any]:
-    """Return the JSON object ``value``; raise CommandError when it is not valid JSON or not an object."""
-    if value is None or value == "":
-        return {}
+    """Return the JSON object ``value`` (``runs_app.conf``'s checks); raise a one-line CommandError."""
+    from runs_app.conf import parse_conf as parse
+
     try:
-        conf = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise CommandError(f"Invalid JSON in --conf: {exc}") from None
-    if not isinstance(conf, dict):
-        raise CommandError(f"--conf must be a JSON object, got {type(conf).__name__}: {value}")
-    return conf
+        return parse(value)
+    except ServiceError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def get_dag_or_error(dag_id: str, *, active_only: bool = True) -> DagModel:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
+
+from dags_app.errors import ServiceError
+from runs_app.conf import parse_conf
 
 
 class TriggerForm(forms.Form):
@@ -24,14 +25,10 @@ class TriggerForm(forms.Form):
     )
 
     def clean_conf(self) -> dict:
-        raw = (self.cleaned_data.get("conf") or "").strip() or "{}"
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Invalid JSON: {exc}") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError('The conf must be a JSON object, like {"key": "value"}.')
-        return value
+            return parse_conf(self.cleaned_data.get("conf"))
+        except ServiceError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 class ClearForm(forms.Form):

@@ -25,6 +25,7 @@ from dags_app.models import DagFile, DagModel
 from dags_app.sdk.validation import validate_key
 from dags_app.timetables import TimeRestriction, timetable_from_dict
 from runs_app import transitions
+from runs_app.conf import validate_conf
 from runs_app.models import AuditLog, DagRun, Job, Pool, TaskInstance
 from runs_app.scheduling import Executor, RQExecutor, dag_run_schedule_locked, task_instance_queue
 from runs_app.states import (
@@ -160,8 +161,8 @@ def dag_trigger(
     """
     if not dag.is_active:
         raise ServiceError(f"DAG {dag.dag_id} is not active: its file no longer defines it")
-    if conf is not None and not isinstance(conf, dict):
-        raise ServiceError("conf must be a JSON object")
+    if conf is not None:
+        validate_conf(conf)
     if run_id is not None:
         try:
             validate_key("run_id", run_id)

@@ -282,12 +282,12 @@ def test_dags_trigger_rejects_a_malformed_date(cli, example_dags):
 
 
 def test_dags_trigger_rejects_invalid_json_conf(cli, example_dags):
-    with pytest.raises(CommandError, match=r"^Invalid JSON in --conf: "):
+    with pytest.raises(CommandError, match=r"^Invalid JSON in the conf: "):
         cli("dags", "trigger", "example", "-c", "{not json")
 
 
 def test_dags_trigger_rejects_a_conf_that_is_a_json_list(cli, example_dags):
-    with pytest.raises(CommandError, match=r"^--conf must be a JSON object, got list: \[1, 2\]$"):
+    with pytest.raises(CommandError, match=r"^The conf must be a JSON object, like \{\"key\": \"value\"\}, not a list$"):
         cli("dags", "trigger", "example", "-c", "[1, 2]")
 
 

@@ -39,14 +39,14 @@ def test_trigger_with_a_malformed_date_exits_non_zero_with_one_line(manage, exam
 def test_trigger_with_invalid_json_conf_exits_non_zero_with_one_line(manage, example_dags):
     done = manage("dags", "trigger", "example", "-c", "{'a': 1}")
 
-    assert_one_line_error(done, "Invalid JSON in --conf")
+    assert_one_line_error(done, "Invalid JSON in the conf")
     assert not DagRun.objects.exists()
 
 
 def test_trigger_with_a_json_list_conf_exits_non_zero_with_one_line(manage, example_dags):
     done = manage("dags", "trigger", "example", "-c", "[1, 2]")
 
-    assert_one_line_error(done, "--conf must be a JSON object, got list")
+    assert_one_line_error(done, 'The conf must be a JSON object, like {"key": "value"}, not a list')
 
 
 def test_trigger_twice_at_one_date_exits_non_zero_with_one_line(manage, example_dags):
