@@ -287,7 +287,7 @@ def test_dags_trigger_rejects_invalid_json_conf(cli, example_dags):
 
 
 def test_dags_trigger_rejects_a_conf_that_is_a_json_list(cli, example_dags):
-    with pytest.raises(CommandError, match=r"^The conf must be a JSON object, like \{\"key\": \"value\"\}, not a list$"):
+    with pytest.raises(CommandError, match=r"^The conf must be a JSON object, like .*, not a list$"):
         cli("dags", "trigger", "example", "-c", "[1, 2]")
 
 

@@ -103,7 +103,7 @@ def test_trigger_twice_at_the_same_logical_date_fails(make_dag):
 def test_trigger_refuses_a_conf_that_is_not_an_object(make_dag):
     dag = make_dag("manual", body=CHAIN, schedule="None")
 
-    with pytest.raises(ServiceError, match=r"^The conf must be a JSON object, like \{\"key\": \"value\"\}, not a list$"):
+    with pytest.raises(ServiceError, match=r"^The conf must be a JSON object, like .*, not a list$"):
         dag_trigger(dag=dag, now=NOW, conf=["a"])
 
 
