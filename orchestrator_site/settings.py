@@ -6,6 +6,7 @@ Every knob an operator may turn is an environment variable (see README "Settings
 """
 
 import contextlib
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -51,6 +52,33 @@ ALLOWED_HOSTS = [
 ]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
+# Cookies: never readable by scripts (no page script needs them), sent on top-level links only.
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# The production profile (docs/production.md): ORCHESTRATOR_PRODUCTION=1, served over HTTPS.
+# `manage.py check --deploy` is clean with it (a test holds that).
+PRODUCTION = _env_bool("ORCHESTRATOR_PRODUCTION", False)
+if PRODUCTION:
+    from django.core.exceptions import ImproperlyConfigured
+
+    if not os.environ.get("SECRET_KEY"):
+        raise ImproperlyConfigured("ORCHESTRATOR_PRODUCTION=1 needs SECRET_KEY in the environment")
+    if DEBUG:
+        raise ImproperlyConfigured("ORCHESTRATOR_PRODUCTION=1 cannot run with DEBUG on")
+    SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", True)
+    if _env_bool("SECURE_PROXY_SSL", False):
+        # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips a client's own).
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -65,6 +93,8 @@ INSTALLED_APPS = [
     "django_rq",
     "dags_app",
     "runs_app",
+    # Login throttling: failed logins per username and IP are recorded; too many lock them out.
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -78,7 +108,24 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into its page (429).
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username+IP before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After AXES_FAILURE_LIMIT failed logins of one username from one IP address, that pair is
+# locked out for AXES_COOLOFF_MINUTES (other users and other addresses are not). Unlock early
+# with `manage.py axes_reset_username <name>` (or axes_reset).
+AXES_FAILURE_LIMIT = _env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=_env_float("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "orchestrator_site.urls"
 
