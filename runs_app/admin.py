@@ -24,9 +24,9 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db.models import Count, Model, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, reverse
 from django.utils import timezone
@@ -531,9 +531,23 @@ def superuser_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.user.is_authenticated and not request.user.is_superuser:
             raise PermissionDenied("Only Admins may open the queue dashboard.")
-        return view(request, *args, **kwargs)
+        from rq.exceptions import NoSuchJobError
+
+        try:
+            return view(request, *args, **kwargs)
+        except (NoSuchJobError, ValueError) as exc:
+            # django-rq's pages raise on an unknown (or expired) job id, or a malformed worker key,
+            # taken from the URL: that is a 404, not a 500.
+            raise Http404(f"No such job or worker: {exc}") from None
+        except ImproperlyConfigured as exc:  # its rq-scheduler pages, without rq-scheduler
+            raise Http404(f"Not available here: {exc}") from None
 
     return wrapper
+
+
+def _is_object_page(url: URLPattern) -> bool:
+    name = url.name or ""
+    return name.endswith(("_add", "_change", "_history", "_delete")) or (not name and "object_id" in str(url.pattern))
 
 
 class AdminsOnlyQueueAdmin(QueueAdmin):
@@ -554,6 +568,9 @@ class AdminsOnlyQueueAdmin(QueueAdmin):
             if isinstance(url, URLPattern)
             else url
             for url in super().get_urls()
+            # The dashboard is no table: ModelAdmin's object pages (add, change, history, delete)
+            # would only fail on it with a 500.
+            if not (isinstance(url, URLPattern) and _is_object_page(url))
         ]
 
 
