@@ -293,3 +293,21 @@ def test_every_route_answers_each_role_as_its_rule_says(world):
                     wrong.append(where + " not refused" + (" and changed data" if method == "post" else ""))
     assert wrong == [], "\n".join(wrong)
     assert checked > 1000
+
+
+def test_no_post_without_a_csrf_token_changes_anything(world):
+    """Every route that takes a POST, as an Admin whose browser was tricked into posting: 403."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world["users"]["Admin"])
+    checked = 0
+    for name, template in _routes():
+        rule = _rule(name)
+        path = _path(name, template, world)
+        if rule is None or path is None or rule[1] == NOBODY:
+            continue
+        before = _fingerprint()
+        response = client.post(path, {"confirmed": "yes", "post": "yes", "is_paused": "false"})
+        checked += 1
+        assert response.status_code == 403, f"POST {name} without a CSRF token: {response.status_code}"
+        assert _fingerprint() == before, name
+    assert checked > 30
