@@ -82,3 +82,61 @@ def test_a_10_mb_trigger_post_is_a_400_not_a_500(client, admin_user, dag):
     assert response.status_code == 400
     assert "Nothing was changed" in response.content.decode()
     assert not DagRun.objects.exists()
+
+
+# -- unknown ids and path traversal --------------------------------------------------------------
+
+TRAVERSALS = ["..", "../..", "%2e%2e", "..%2f..%2fetc", "....//", "%00", "a%2fb"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("segment", TRAVERSALS)
+def test_traversal_in_url_ids_is_a_404_and_reads_no_file(client, admin_user, dag, segment):
+    client.force_login(admin_user)
+    run_id = DagRun.objects.create(dag=dag, run_id="r1", logical_date="2024-01-01T00:00:00Z").run_id
+    paths = [
+        f"/dags/{segment}/grid/",
+        f"/dags/{segment}/code/",
+        f"/dags/{DAG_ID}/runs/{segment}/",
+        f"/dags/{DAG_ID}/runs/{run_id}/tasks/{segment}/log/",
+        f"/dags/{DAG_ID}/runs/{segment}/tasks/extract/log/",
+    ]
+    for path in paths:
+        response = client.get(path)
+        assert response.status_code == 404, (path, response.status_code)
+        assert b"root:" not in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("try_number", ["-1", "0", "abc", "99999999999999999999", "1e3", "../1"])
+def test_a_bad_try_number_in_the_log_view_is_a_clean_answer(client, admin_user, dag, try_number):
+    client.force_login(admin_user)
+    run = DagRun.objects.create(dag=dag, run_id="r1", logical_date="2024-01-01T00:00:00Z")
+    from runs_app.services import task_instances_create
+
+    task_instances_create(dag_run=run)
+
+    response = client.get(f"/dags/{DAG_ID}/runs/r1/tasks/extract/log/", {"try_number": try_number})
+
+    assert response.status_code in (200, 400, 404)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("dags", "trigger", "../../etc/passwd"),
+        ("dags", "details", "../../etc/passwd"),
+        ("tasks", "state", DAG_ID, "../../x", "2024-01-01"),
+        ("tasks", "state", DAG_ID, "extract", "../../etc/passwd"),
+        ("dags", "set-state", DAG_ID, "../r", "success"),
+        ("tasks", "clear", DAG_ID, "-s", "garbage", "-y"),
+        ("dags", "backfill", DAG_ID, "-s", "2022-13-45", "-e", "2022-01-02"),
+        ("dags", "trigger", DAG_ID, "-e", "notadate"),
+    ],
+)
+def test_bad_cli_arguments_are_one_clear_line(dag, argv):
+    with pytest.raises(CommandError) as error:
+        call_command(*argv)
+
+    assert "\n" not in str(error.value) and "Traceback" not in str(error.value)
