@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, Sum
 
 from dags_app.models import DagModel
@@ -207,6 +207,14 @@ class Capacity:
     def load(cls) -> Capacity:
         """Count the queued and running task instances (two queries, whatever the number of rows)."""
         capacity = cls()
+        pools = Pool.objects.values_list("name", "slots")
+        if connection.features.has_select_for_update and connection.in_atomic_block:
+            # The critical section (as Airflow's scheduler has): lock the pool rows first, so
+            # schedulers and fast follows that queue at the same time take turns, and each counts
+            # the slots the one before it took. Without it, three schedulers on PostgreSQL put 5
+            # tasks in a 3-slot pool (tests/runs_app/test_processes.py).
+            pools = pools.select_for_update().order_by("pk")
+        capacity.pool_slots = dict(list(pools))
         rows = (
             TaskInstance.objects.filter(state__in=TI_RUNNING_OR_QUEUED)
             .values("dag_id", "task_id", "pool")
@@ -216,7 +224,6 @@ class Capacity:
             capacity.dag_used[row["dag_id"]] += row["n"]
             capacity.task_used[(row["dag_id"], row["task_id"])] += row["n"]
             capacity.pool_used[row["pool"]] += row["slots"] or 0
-        capacity.pool_slots = dict(Pool.objects.values_list("name", "slots"))
         return capacity
 
     def take(self, *, ti: TaskInstance, dag: DagModel, task: dict[str, Any]) -> str | None:

@@ -47,7 +47,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from dags_app.models import DagModel
-from runs_app.models import DagRun, Job, TaskInstance
+from runs_app.models import DagRun, Job, Pool, TaskInstance
 from runs_app.scheduling import InlineExecutor, dag_run_schedule_locked, enqueue_now, job_id_for, rq_queue
 from runs_app.services import dag_set_paused, dag_trigger
 from runs_app.states import DagRunState, JobType, TaskInstanceState
@@ -803,3 +803,75 @@ def test_a_scheduler_stopped_with_sigterm_mid_catch_up_leaves_every_run_whole_an
     assert runs.count() in (hours, hours + 1)  # the current hour may have ended meanwhile
     # Every run is whole: both its task instances exist, whichever scheduler made it.
     assert TaskInstance.objects.filter(dag_run__in=runs).count() == 2 * runs.count()
+
+
+def test_three_schedulers_never_exceed_pool_max_active_tasks_or_max_active_runs(cluster, dag_file, sync, tmp_path):
+    """Three schedulers and four workers over 30 DAGs whose tasks share a 3-slot pool: sampled
+    all along, no pool, DAG or run limit is ever exceeded, and every task runs once."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    Pool.objects.create(name="tight", slots=3)
+    dags = 30
+    for i in range(dags):
+        dag_file(
+            f"limits_{i}.py",
+            f"""
+            import pendulum
+            from dags_app.sdk import DAG, BashOperator
+
+            with DAG("limits_{i}", schedule="@daily", start_date=pendulum.today("UTC").subtract(days=2),
+                     catchup=True, max_active_runs=1, max_active_tasks=2, is_paused_upon_creation=False) as dag:
+                for n in range(3):
+                    command = "echo 1 >> {markers}/{{{{ dag.dag_id }}}}.{{{{ ds }}}}.{{{{ task.task_id }}}}"
+                    BashOperator(task_id=f"t{{n}}", pool="tight", bash_command=command)
+            """,
+        )
+    sync()
+    worst = {"pool": 0, "dag_tasks": 0, "dag_runs": 0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        from django.db import connection
+        from django.db.models import Count
+
+        try:
+            while not stop.is_set():
+                busy = TaskInstance.objects.filter(state__in=[TaskInstanceState.QUEUED, TaskInstanceState.RUNNING])
+                worst["pool"] = max(worst["pool"], busy.filter(pool="tight").count())
+                per_dag = busy.values("dag_id").annotate(n=Count("id")).values_list("n", flat=True)
+                worst["dag_tasks"] = max([worst["dag_tasks"], *per_dag])
+                runs = (
+                    DagRun.objects.filter(state=DagRunState.RUNNING)
+                    .values("dag_id")
+                    .annotate(n=Count("id"))
+                    .values_list("n", flat=True)
+                )
+                worst["dag_runs"] = max([worst["dag_runs"], *runs])
+                time.sleep(0.02)
+        finally:
+            connection.close()
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        for n in range(4):
+            cluster.worker(f"worker-{n}")
+        for n in range(3):
+            cluster.scheduler(f"scheduler-{n}")
+        expected_runs = dags * 2
+        cluster.wait_for(
+            lambda: DagRun.objects.filter(state=DagRunState.SUCCESS).count() >= expected_runs,
+            f"the {expected_runs} runs to succeed",
+            timeout=240,
+        )
+    finally:
+        stop.set()
+        sampler.join()
+
+    assert worst["pool"] <= 3, worst
+    assert worst["dag_tasks"] <= 2, worst
+    assert worst["dag_runs"] <= 1, worst
+    assert worst["pool"] == 3  # the pool was the limit, not idle workers
+    ran = executions(markers)
+    assert len(ran) == expected_runs * 3
+    assert {name: lines for name, lines in ran.items() if lines != ["1"]} == {}
