@@ -5,9 +5,36 @@ services, and definitions never import executions.
 """
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from dags_app.models import DagFile, DagImportError, DagTag
+from dags_app.models import DagFile, DagImportError, DagModel, DagTag
+from orchestrator_site.access import hidden_dags, readable, sees_every_dag, without_hidden_files
+
+
+class DagAccessMixin:
+    """Leave rows of DAGs hidden from the user by their access_control out of the admin.
+
+    ``dag_path`` leads from the model to its DagModel ("" for DagModel itself); set
+    ``dag_id_field`` instead for rows that keep the DAG id as text, ``file_field`` for rows about
+    DAG files. Lists, change pages (a hidden row "does not exist") and actions all start here.
+    """
+
+    dag_path: str | None = None
+    dag_id_field: str | None = None
+    file_field: str | None = None
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        user = request.user
+        if self.dag_path is not None:
+            return readable(user, queryset, self.dag_path)
+        if self.dag_id_field and not sees_every_dag(user):
+            hidden = hidden_dags(user, DagModel.objects.all()).values("dag_id")
+            return queryset.exclude(**{f"{self.dag_id_field}__in": hidden})
+        if self.file_field:
+            return without_hidden_files(user, queryset, self.file_field)
+        return queryset
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -24,7 +51,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(DagImportError)
-class DagImportErrorAdmin(ReadOnlyAdmin):
+class DagImportErrorAdmin(DagAccessMixin, ReadOnlyAdmin):
+    file_field = "filename"
     list_display = ["filename", "first_line", "timestamp"]
     search_fields = ["filename", "message"]
     list_filter = ["timestamp"]
@@ -36,7 +64,8 @@ class DagImportErrorAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DagTag)
-class DagTagAdmin(ReadOnlyAdmin):
+class DagTagAdmin(DagAccessMixin, ReadOnlyAdmin):
+    dag_path = "dag"
     list_display = ["name", "dag"]
     list_filter = ["name"]
     search_fields = ["name", "dag__dag_id"]
@@ -44,7 +73,8 @@ class DagTagAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DagFile)
-class DagFileAdmin(ReadOnlyAdmin):
+class DagFileAdmin(DagAccessMixin, ReadOnlyAdmin):
+    file_field = "path"
     list_display = ["path", "last_parsed", "size", "short_hash"]
     search_fields = ["path"]
     list_filter = ["last_parsed"]

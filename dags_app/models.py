@@ -34,6 +34,9 @@ class DagModel(models.Model):
     max_active_tasks = models.PositiveIntegerField(default=16)
     # The whole DAG as JSON (tasks, operators, edges, templated fields, docs): see serialization.py.
     serialized = models.JSONField(default=dict)
+    # The DAG's access_control, normalized ({role: ["can_edit", "can_read", ...]}); None: every role.
+    # Kept out of ``serialized`` so that lists filter on it (``has_any_keys``) without loading that.
+    access_control = models.JSONField(null=True, blank=True, default=None)
     source_hash = models.CharField(max_length=64, blank=True, default="")
     last_parsed_time = models.DateTimeField(null=True, blank=True)
     # Where the scheduler continues: the next automated run's logical date and data interval,

@@ -132,5 +132,6 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "template_searchpath": list(dag.template_searchpath),
         "default_view": dag.default_view,
         "fail_stop": dag.fail_stop,
+        "access_control": dag.access_control,
         "tasks": [serialize_task(task) for task in dag.topological_sort()],
     }

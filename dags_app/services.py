@@ -93,6 +93,7 @@ def _apply_dag(
         "max_active_runs": data["max_active_runs"],
         "max_active_tasks": data["max_active_tasks"],
         "serialized": data,
+        "access_control": data.get("access_control"),
         "source_hash": source_hash,
         "last_parsed_time": now,
     }

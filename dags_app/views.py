@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import SafeString, mark_safe
 from pygments import highlight
@@ -25,17 +26,11 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from dags_app.models import DagModel
-from orchestrator_site.access import READ, require
+from orchestrator_site.access import get_dag
 from orchestrator_site.navigation import DAG_TABS
 
 # Larger files are not shown: a DAG file this big is a mistake, and highlighting it would stall the page.
 MAX_CODE_BYTES = 2 * 1024 * 1024
-
-
-def _get_dag_for_user(request: HttpRequest, dag_id: str) -> DagModel:
-    """Return the DAG ``dag_id`` for a user who may read it; 403 / 404 otherwise."""
-    require(request, READ)
-    return get_object_or_404(DagModel.objects.prefetch_related("tags"), dag_id=dag_id)
 
 
 def _page_context(dag: DagModel, active: str) -> dict[str, Any]:
@@ -92,7 +87,7 @@ def dag_source_read(dag: DagModel) -> DagSource:
 
 def dag_code(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Show the DAG file's source, highlighted (read as text, never imported)."""
-    dag = _get_dag_for_user(request, dag_id)
+    dag = get_dag(request, dag_id)
     return render(request, "dags_app/code.html", {**_page_context(dag, "Code"), "source": dag_source_read(dag)})
 
 
@@ -109,7 +104,7 @@ def _date(value: Any) -> Any:
 
 def dag_details(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Show the DAG's attributes, documentation, tasks and run counts by state."""
-    dag = _get_dag_for_user(request, dag_id)
+    dag = get_dag(request, dag_id)
     data = dag.serialized or {}
     run_model = dag.runs.model
     counts = dict(dag.runs.values_list("state").annotate(n=Count("id")).order_by())
@@ -131,6 +126,12 @@ def dag_details(request: HttpRequest, dag_id: str) -> HttpResponse:
         }
         for task in dag.tasks
     ]
+    acl = dag.access_control or {}
+    existing_roles = set(Group.objects.filter(name__in=acl).values_list("name", flat=True)) if acl else set()
+    access = [
+        {"role": role, "permissions": ", ".join(perms), "exists": role in existing_roles}
+        for role, perms in sorted(acl.items())
+    ]
     return render(
         request,
         "dags_app/details.html",
@@ -146,5 +147,6 @@ def dag_details(request: HttpRequest, dag_id: str) -> HttpResponse:
             "tasks": tasks,
             "run_states": run_states,
             "run_total": sum(counts.values()),
+            "access": access,
         },
     )

@@ -1,7 +1,9 @@
-"""User services: create, list and delete users with one of the four roles.
+"""User and role services: users with roles, and team roles for DAGs' access_control.
 
-The CLI (``users create``) and any later web page call these; both show ``ServiceError``
-messages as they are.
+The four base roles (``roles.py``) say what a user may do; further roles made with
+``role_create`` hold no permission of their own and say which DAGs a user may see and act on,
+when a DAG's ``access_control`` names them. The CLI (``users``, ``roles``) and any web page call
+these; both show ``ServiceError`` messages as they are.
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 
 from dags_app.errors import NotFound, ServiceError
 from orchestrator_site.roles import ADMIN, ROLE_NAMES
 
 
 def _role_group(role: str) -> Group:
-    if role not in ROLE_NAMES:
-        raise ServiceError(f"{role} is not a valid role. Valid roles are: {', '.join(ROLE_NAMES)}")
     group = Group.objects.filter(name=role).first()
-    if group is None:
+    if group is not None:
+        return group
+    if role in ROLE_NAMES:
         raise ServiceError(f"Role {role} does not exist yet: run `python manage.py migrate` first")
-    return group
+    known = ", ".join(Group.objects.order_by("name").values_list("name", flat=True)) or ", ".join(ROLE_NAMES)
+    raise ServiceError(f"{role} is not a valid role. Valid roles are: {known}")
 
 
 def user_create(
@@ -69,6 +73,17 @@ def user_delete(*, username: str | None = None, email: str | None = None) -> str
 
     Raises NotFound when no user matches and ServiceError when neither is given.
     """
+    user = _find_user(username, email)
+    name = user.get_username()
+    user.delete()
+    return name
+
+
+def user_roles(user: AbstractUser) -> list[str]:
+    return sorted(g.name for g in user.groups.all())
+
+
+def _find_user(username: str | None, email: str | None) -> AbstractUser:
     user_model = get_user_model()
     if username:
         user = user_model.objects.filter(username=username).first()
@@ -78,10 +93,66 @@ def user_delete(*, username: str | None = None, email: str | None = None) -> str
         raise ServiceError("Give a username (-u) or an email (-e)")
     if user is None:
         raise NotFound(f"User {username or email} does not exist")
-    name = user.get_username()
-    user.delete()
+    return user
+
+
+def user_add_role(*, role: str, username: str | None = None, email: str | None = None) -> AbstractUser:
+    """Add ``role`` to a user (Admin also grants Django admin's superuser rights).
+
+    Raises NotFound for an unknown user, ServiceError for an unknown role or one the user has.
+    """
+    user, group = _find_user(username, email), _role_group(role)
+    if user.groups.filter(pk=group.pk).exists():
+        raise ServiceError(f'User "{user.get_username()}" is already a member of role "{role}"')
+    with transaction.atomic():
+        user.groups.add(group)
+        if role == ADMIN and not user.is_superuser:
+            user.is_superuser = True
+            user.save(update_fields=["is_superuser"])
+    return user
+
+
+def user_remove_role(*, role: str, username: str | None = None, email: str | None = None) -> AbstractUser:
+    """Remove ``role`` from a user (removing Admin also ends the superuser rights)."""
+    user, group = _find_user(username, email), _role_group(role)
+    if not user.groups.filter(pk=group.pk).exists():
+        raise ServiceError(f'User "{user.get_username()}" is not a member of role "{role}"')
+    with transaction.atomic():
+        user.groups.remove(group)
+        if role == ADMIN and user.is_superuser:
+            user.is_superuser = False
+            user.save(update_fields=["is_superuser"])
+    return user
+
+
+def _role_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 150:
+        raise ServiceError("A role name must have 1 to 150 characters")
     return name
 
 
-def user_roles(user: AbstractUser) -> list[str]:
-    return [g.name for g in user.groups.all() if g.name in ROLE_NAMES]
+def role_create(*, name: str) -> tuple[Group, bool]:
+    """Create a team role (no permissions of its own); return it and whether it is new."""
+    return Group.objects.get_or_create(name=_role_name(name))
+
+
+def role_delete(*, name: str) -> None:
+    """Delete a team role; the four base roles cannot be deleted (``migrate`` would recreate them)."""
+    if name in ROLE_NAMES:
+        raise ServiceError(f"{name} is a base role and cannot be deleted")
+    deleted, _ = Group.objects.filter(name=name).delete()
+    if not deleted:
+        raise NotFound(f"Role {name} does not exist")
+
+
+def role_list() -> list[dict]:
+    """Every role with its users and permission count, base roles first."""
+    groups = Group.objects.annotate(
+        users=Count("user", distinct=True), permissions_count=Count("permissions", distinct=True)
+    )
+    rows = [
+        {"name": g.name, "base_role": g.name in ROLE_NAMES, "users": g.users, "permissions": g.permissions_count}
+        for g in groups
+    ]
+    return sorted(rows, key=lambda r: (not r["base_role"], r["name"]))

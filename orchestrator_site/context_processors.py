@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
-from orchestrator_site.access import can
+from orchestrator_site.access import can, without_hidden_files
 
 
 def orchestrator(request: HttpRequest) -> dict:
@@ -19,6 +20,6 @@ def orchestrator(request: HttpRequest) -> dict:
         "can": can(request),
         "scheduler_healthy": scheduler_is_healthy(now=timezone.now()),
         "broker_healthy": broker_is_healthy(),
-        # Sliced lazily: a page that never shows the banner runs no query for it.
-        "import_errors": import_errors()[:50],
+        # Lazy: a page that never shows the banner runs no query for it (nor for the user's roles).
+        "import_errors": SimpleLazyObject(lambda: list(without_hidden_files(request.user, import_errors())[:50])),
     }

@@ -34,11 +34,11 @@ from django.utils.html import format_html
 from django_rq.admin import QueueAdmin
 from django_rq.models import Dashboard
 
-from dags_app.admin import ReadOnlyAdmin
+from dags_app.admin import DagAccessMixin, ReadOnlyAdmin
 from dags_app.errors import ServiceError
 from dags_app.graph import STATE_COLORS
-from dags_app.models import DagModel
-from orchestrator_site.access import CLEAR, DELETE, MARK, PAUSE, TRIGGER
+from dags_app.models import DagModel, DagTag
+from orchestrator_site.access import CLEAR, DELETE, MARK, PAUSE, TRIGGER, actionable, readable
 from runs_app import services
 from runs_app.models import AuditLog, DagRun, Job, Pool, TaskInstance, XCom
 from runs_app.states import DagRunState, TaskInstanceState
@@ -108,6 +108,18 @@ class ConfirmActionMixin:
         request.current_app = self.admin_site.name
         return TemplateResponse(request, CONFIRM_TEMPLATE, context)
 
+    def actionable(self, request: HttpRequest, queryset: QuerySet, permission: str) -> QuerySet:
+        """Keep the selected rows whose DAG's access_control allows ``permission``; say how many were left."""
+        allowed = actionable(request.user, queryset, permission, self.dag_path)
+        skipped = queryset.count() - allowed.count()
+        if skipped:
+            self.message_user(
+                request,
+                f"Skipped {skipped} selected row(s): their DAG's access control does not give your roles this.",
+                messages.WARNING,
+            )
+        return allowed
+
     def report(self, request: HttpRequest, text: str, errors: list[str]) -> None:
         """End an action: one success message, plus one error message per failure."""
         for error in errors:
@@ -126,8 +138,23 @@ def _links(*pairs: tuple[str, str]) -> str:
 # -- DAGs -----------------------------------------------------------------------------------------
 
 
+class TagFilter(admin.SimpleListFilter):
+    """Filter DAGs by tag, offering only the tags of DAGs the user may read."""
+
+    title = "tag"
+    parameter_name = "tags__name"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        tags = readable(request.user, DagTag.objects.all(), "dag").values_list("name", flat=True)
+        return [(name, name) for name in tags.distinct().order_by("name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(tags__name=self.value()).distinct() if self.value() else queryset
+
+
 @admin.register(DagModel)
-class DagModelAdmin(ConfirmActionMixin, admin.ModelAdmin):
+class DagModelAdmin(DagAccessMixin, ConfirmActionMixin, admin.ModelAdmin):
+    dag_path = ""
     list_display = [
         "dag_id",
         "owners",
@@ -138,7 +165,7 @@ class DagModelAdmin(ConfirmActionMixin, admin.ModelAdmin):
         "last_parsed_time",
         "ui_links",
     ]
-    list_filter = ["is_paused", "is_active", "tags__name"]
+    list_filter = ["is_paused", "is_active", TagFilter]
     search_fields = ["dag_id", "owners", "fileloc", "description"]
     readonly_fields = [
         "dag_id",
@@ -153,6 +180,7 @@ class DagModelAdmin(ConfirmActionMixin, admin.ModelAdmin):
         "max_active_runs",
         "max_active_tasks",
         "serialized",
+        "access_control",
         "source_hash",
         "last_parsed_time",
         "next_dagrun",
@@ -190,7 +218,7 @@ class DagModelAdmin(ConfirmActionMixin, admin.ModelAdmin):
     @admin.action(description="Trigger a run now", permissions=["trigger"])
     def trigger_dags(self, request: HttpRequest, queryset: QuerySet[DagModel]) -> None:
         done = 0
-        for dag in queryset:
+        for dag in self.actionable(request, queryset, TRIGGER):
             try:
                 services.dag_trigger(dag=dag, now=timezone.now(), user=request.user, source="admin")
                 done += 1
@@ -201,7 +229,8 @@ class DagModelAdmin(ConfirmActionMixin, admin.ModelAdmin):
 
     def _set_paused(self, request: HttpRequest, queryset: QuerySet[DagModel], *, is_paused: bool) -> None:
         changed = sum(
-            services.dag_set_paused(dag=dag, is_paused=is_paused, user=request.user, source="admin") for dag in queryset
+            services.dag_set_paused(dag=dag, is_paused=is_paused, user=request.user, source="admin")
+            for dag in self.actionable(request, queryset, PAUSE)
         )
         self.message_user(request, f"{'Paused' if is_paused else 'Unpaused'} {changed} DAG(s).", messages.SUCCESS)
 
@@ -217,6 +246,8 @@ class DagModelAdmin(ConfirmActionMixin, admin.ModelAdmin):
         description="Delete DAG metadata (runs, task instances, XComs, logs)", permissions=["delete_metadata"]
     )
     def delete_dag_metadata(self, request: HttpRequest, queryset: QuerySet[DagModel]) -> TemplateResponse | None:
+        queryset = self.actionable(request, queryset, DELETE)
+
         def perform() -> None:
             deleted, errors = 0, []
             for dag in queryset:
@@ -245,7 +276,8 @@ class DagModelAdmin(ConfirmActionMixin, admin.ModelAdmin):
 
 
 @admin.register(DagRun)
-class DagRunAdmin(ConfirmActionMixin, ReadOnlyAdmin):
+class DagRunAdmin(DagAccessMixin, ConfirmActionMixin, ReadOnlyAdmin):
+    dag_path = "dag"
     list_display = [
         "run_id",
         "dag",
@@ -256,7 +288,7 @@ class DagRunAdmin(ConfirmActionMixin, ReadOnlyAdmin):
         "end_date",
         "ui_links",
     ]
-    list_filter = ["state", "run_type", "dag", "logical_date"]
+    list_filter = ["state", "run_type", ("dag", admin.RelatedOnlyFieldListFilter), "logical_date"]
     search_fields = ["run_id", "dag__dag_id"]
     list_select_related = ["dag"]
     date_hierarchy = "logical_date"
@@ -288,6 +320,8 @@ class DagRunAdmin(ConfirmActionMixin, ReadOnlyAdmin):
 
     @admin.action(description="Clear all tasks of the selected runs (run them again)", permissions=["clear"])
     def clear_runs(self, request: HttpRequest, queryset: QuerySet[DagRun]) -> TemplateResponse | None:
+        queryset = self.actionable(request, queryset, CLEAR)
+
         def perform() -> None:
             run_pks = list(queryset.values_list("pk", flat=True))
             cleared = services.task_instances_clear(
@@ -310,6 +344,8 @@ class DagRunAdmin(ConfirmActionMixin, ReadOnlyAdmin):
         )
 
     def _mark(self, request: HttpRequest, queryset: QuerySet[DagRun], state: DagRunState) -> TemplateResponse | None:
+        queryset = self.actionable(request, queryset, MARK)
+
         def perform() -> None:
             done, errors = 0, []
             for run in queryset:
@@ -352,7 +388,8 @@ class DagRunAdmin(ConfirmActionMixin, ReadOnlyAdmin):
 
 
 @admin.register(TaskInstance)
-class TaskInstanceAdmin(ConfirmActionMixin, ReadOnlyAdmin):
+class TaskInstanceAdmin(DagAccessMixin, ConfirmActionMixin, ReadOnlyAdmin):
+    dag_path = "dag"
     list_display = [
         "task_id",
         "dag",
@@ -366,7 +403,7 @@ class TaskInstanceAdmin(ConfirmActionMixin, ReadOnlyAdmin):
         "hostname",
         "ui_links",
     ]
-    list_filter = ["state", "pool", "queue", "operator", "dag"]
+    list_filter = ["state", "pool", "queue", "operator", ("dag", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["task_id", "dag__dag_id", "dag_run__run_id"]
     list_select_related = ["dag", "dag_run"]
     readonly_fields = [f.name for f in TaskInstance._meta.fields]
@@ -400,6 +437,8 @@ class TaskInstanceAdmin(ConfirmActionMixin, ReadOnlyAdmin):
         return f"{ti.dag.dag_id} / {ti.dag_run.run_id} / {ti.task_id} ({ti.state})"
 
     def _clear(self, request: HttpRequest, queryset: QuerySet[TaskInstance], *, downstream: bool):
+        queryset = self.actionable(request, queryset, CLEAR)
+
         def perform() -> None:
             cleared = services.task_instances_clear(
                 tis=queryset, now=timezone.now(), downstream=downstream, user=request.user, source="admin"
@@ -431,6 +470,8 @@ class TaskInstanceAdmin(ConfirmActionMixin, ReadOnlyAdmin):
         return self._clear(request, queryset, downstream=True)
 
     def _mark(self, request: HttpRequest, queryset: QuerySet[TaskInstance], state: TaskInstanceState):
+        queryset = self.actionable(request, queryset, MARK)
+
         def perform() -> None:
             try:
                 changed = services.task_instances_set_state(
@@ -471,7 +512,8 @@ class TaskInstanceAdmin(ConfirmActionMixin, ReadOnlyAdmin):
 
 
 @admin.register(XCom)
-class XComAdmin(ReadOnlyAdmin):
+class XComAdmin(DagAccessMixin, ReadOnlyAdmin):
+    dag_path = "dag_run__dag"
     list_display = ["key", "task_id", "dag_run", "short_value", "timestamp", "ui_links"]
     list_filter = ["key", "timestamp"]
     search_fields = ["key", "task_id", "dag_run__run_id", "dag_run__dag__dag_id"]
@@ -507,7 +549,8 @@ class JobAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(ReadOnlyAdmin):
+class AuditLogAdmin(DagAccessMixin, ReadOnlyAdmin):
+    dag_id_field = "dag_id"
     list_display = ["when", "username", "event", "source", "dag_id", "run_id", "task_id", "short_extra"]
     list_filter = ["event", "source", "when"]
     search_fields = ["username", "dag_id", "run_id", "task_id"]

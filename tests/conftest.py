@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 pytest_plugins = ["tests.conftest_services"]
@@ -36,6 +38,18 @@ def dag_file(dags_folder: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def cli() -> Callable[..., str]:
+    """Run a management command in this process and return what it printed on stdout."""
+
+    def run(*args: str) -> str:
+        out = io.StringIO()
+        call_command(*args, stdout=out, stderr=io.StringIO())
+        return out.getvalue()
+
+    return run
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dags_app.sdk.access_control import normalize_access_control
 from dags_app.sdk.dag_context import DagContext
 from dags_app.sdk.exceptions import AirflowDagCycleException, AirflowException, DuplicateTaskIdFound, TaskNotFound
 from dags_app.sdk.param import Param
@@ -128,7 +129,7 @@ class DAG:
         self.on_success_callback = on_success_callback
         self.on_failure_callback = on_failure_callback
         self.doc_md = doc_md
-        self.access_control = access_control
+        self.access_control = normalize_access_control(dag_id, access_control)
         self.is_paused_upon_creation = is_paused_upon_creation
         self.jinja_environment_kwargs = jinja_environment_kwargs
         self.render_template_as_native_obj = render_template_as_native_obj

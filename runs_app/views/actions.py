@@ -19,12 +19,12 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from dags_app.errors import ServiceError
-from orchestrator_site.access import CLEAR, MARK, TRIGGER, require
+from orchestrator_site.access import CLEAR, MARK, TRIGGER, get_dag, require
 from runs_app import services
 from runs_app.forms import ClearForm, MarkForm
 from runs_app.models import DagRun, TaskInstance
 from runs_app.states import TI_FAILED_LIKE, DagRunState, TaskInstanceState
-from runs_app.views.common import get_dag, get_run, get_task_instance, safe_next
+from runs_app.views.common import get_run, get_task_instance, safe_next
 
 MARKABLE = {"success", "failed"}
 
@@ -58,7 +58,7 @@ def _run_url(run: DagRun) -> str:
 def _load_ti(request: HttpRequest, dag_id: str, run_id: str, task_id: str, permission: str) -> TaskInstance:
     """Return the task instance for a user holding ``permission``; 403 / 404 otherwise."""
     dag = get_dag(request, dag_id)
-    require(request, permission)
+    require(request, permission, dag)
     run = get_run(dag, run_id)
     run.dag = dag
     ti = get_task_instance(run, task_id)
@@ -68,7 +68,7 @@ def _load_ti(request: HttpRequest, dag_id: str, run_id: str, task_id: str, permi
 
 def _load_run(request: HttpRequest, dag_id: str, run_id: str, permission: str) -> DagRun:
     dag = get_dag(request, dag_id)
-    require(request, permission)
+    require(request, permission, dag)
     run = get_run(dag, run_id)
     run.dag = dag
     return run

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from dags_app.models import DagModel
-from orchestrator_site.access import READ, require
+from orchestrator_site.access import READ, hidden_dags, readable, require, sees_every_dag
 from runs_app.filters import AuditLogFilter, BrowseFilterSet, DagRunFilter, TaskInstanceFilter, XComFilter
 from runs_app.models import AuditLog, DagRun, TaskInstance, XCom
 
@@ -47,9 +47,18 @@ def _browse(
     filterset_class: type[BrowseFilterSet],
     queryset: QuerySet,
     title: str,
+    dag_path: str | None,
 ) -> dict[str, Any]:
-    """Filter and paginate ``queryset``; return the context every browse page needs."""
+    """Filter and paginate ``queryset``; return the context every browse page needs.
+
+    Rows of DAGs hidden from the user by their access_control are left out: through the DagModel
+    at ``dag_path``, or (``dag_path`` None: rows that keep the DAG id as text) by that id.
+    """
     require(request, READ)
+    if dag_path is not None:
+        queryset = readable(request.user, queryset, dag_path)
+    elif not sees_every_dag(request.user):
+        queryset = queryset.exclude(dag_id__in=hidden_dags(request.user, DagModel.objects.all()).values("dag_id"))
     filterset = filterset_class(request.GET or None, queryset=queryset)
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
@@ -59,7 +68,7 @@ def _browse(
         "rows": list(page.object_list),
         "filtered": any(value for name, value in request.GET.items() if name != "page"),
         # Suggestions for the DAG id filter: one query, whatever the number of rows.
-        "dag_ids": DagModel.objects.order_by("dag_id").values_list("dag_id", flat=True),
+        "dag_ids": readable(request.user, DagModel.objects.order_by("dag_id")).values_list("dag_id", flat=True),
     }
     return context
 
@@ -71,6 +80,7 @@ def dag_runs(request: HttpRequest) -> HttpResponse:
         filterset_class=DagRunFilter,
         queryset=DagRun.objects.select_related("dag").order_by("-logical_date", "-pk"),
         title="DAG Runs",
+        dag_path="dag",
     )
     for run in context["rows"]:
         run.conf_text, run.conf_cut = json_text(run.conf, limit=CONF_CHARS) if run.conf else ("", False)
@@ -86,6 +96,7 @@ def task_instances(request: HttpRequest) -> HttpResponse:
             "-dag_run__logical_date", "dag_run_id", "task_id"
         ),
         title="Task Instances",
+        dag_path="dag",
     )
     return render(request, "runs_app/browse/task_instances.html", context)
 
@@ -97,6 +108,7 @@ def xcoms(request: HttpRequest) -> HttpResponse:
         filterset_class=XComFilter,
         queryset=XCom.objects.select_related("dag_run", "dag_run__dag").order_by("-timestamp", "-pk"),
         title="XComs",
+        dag_path="dag_run__dag",
     )
     for xcom in context["rows"]:
         xcom.value_text, xcom.value_cut = json_text(xcom.value, limit=XCOM_CHARS, pretty=True)
@@ -114,6 +126,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         filterset_class=AuditLogFilter,
         queryset=AuditLog.objects.order_by("-when", "-pk"),
         title="Audit Log",
+        dag_path=None,
     )
     rows: list[AuditLog] = context["rows"]
     dag_ids = {row.dag_id for row in rows if row.dag_id}

@@ -19,10 +19,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dags_app.models import DagModel
+from orchestrator_site.access import get_dag
 from runs_app import charts, selectors
 from runs_app.models import DagRun, TaskInstance
 from runs_app.states import DagRunState
-from runs_app.views.common import dag_page_context, get_dag, selected_run
+from runs_app.views.common import dag_page_context, selected_run
 
 NUM_RUNS_DEFAULT = 25
 NUM_RUNS_CHOICES = [5, 10, 25, 50, 100, 365]

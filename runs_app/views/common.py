@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from django.http import Http404, HttpRequest
-from django.shortcuts import get_object_or_404
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from dags_app.models import DagModel
-from orchestrator_site.access import READ, require
 from orchestrator_site.navigation import DAG_TABS
 from runs_app.models import DagRun, TaskInstance
-
-
-def get_dag(request: HttpRequest, dag_id: str) -> DagModel:
-    """Return the DAG ``dag_id`` for a user who may read it; 404 / 403 otherwise."""
-    require(request, READ)
-    return get_object_or_404(DagModel.objects.prefetch_related("tags"), dag_id=dag_id)
 
 
 def get_run(dag: DagModel, run_id: str) -> DagRun:

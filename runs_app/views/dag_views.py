@@ -25,11 +25,12 @@ from django.utils.safestring import mark_safe
 
 from dags_app.graph import STATE_COLORS, dag_to_graph
 from dags_app.models import DagModel
+from orchestrator_site.access import get_dag
 from runs_app import selectors
 from runs_app.deps import count_upstream, evaluate_trigger_rule
 from runs_app.models import DagRun, TaskInstance
 from runs_app.states import DAG_RUN_UNFINISHED, DagRunState, DagRunType, TaskInstanceState
-from runs_app.views.common import dag_page_context, get_dag, get_run, get_task_instance, safe_next, selected_run
+from runs_app.views.common import dag_page_context, get_run, get_task_instance, safe_next, selected_run
 
 log = logging.getLogger(__name__)
 

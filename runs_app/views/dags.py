@@ -14,11 +14,11 @@ from django.views.decorators.http import require_POST
 from dags_app import selectors as dag_selectors
 from dags_app.errors import ServiceError
 from dags_app.models import DagTag
-from orchestrator_site.access import DELETE, PAUSE, READ, TRIGGER, require
+from orchestrator_site.access import DELETE, PAUSE, READ, TRIGGER, can, dag_can, get_dag, readable, require
 from runs_app import selectors, services
 from runs_app.forms import TriggerForm
 from runs_app.states import DagRunState, TaskInstanceState
-from runs_app.views.common import get_dag, safe_next
+from runs_app.views.common import safe_next
 
 PAGE_SIZE = 25
 _ROW_URLS = [
@@ -44,9 +44,8 @@ def dag_list(request: HttpRequest) -> HttpResponse:
     tag = request.GET.get("tag", "").strip()
     status = request.GET.get("status", "all")
     paused = {"active": False, "paused": True}.get(status)
-    page = Paginator(dag_selectors.dag_list(search=search, tag=tag, paused=paused), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    dags = readable(request.user, dag_selectors.dag_list(search=search, tag=tag, paused=paused))
+    page = Paginator(dags, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = selectors.dag_rows(list(page.object_list))
     # URLs built once per page and filled in per DAG: ids are validated to URL-safe characters,
     # and a reverse() per link per row costs more than the rest of the page.
@@ -60,6 +59,7 @@ def dag_list(request: HttpRequest) -> HttpResponse:
         }
         row.run_badges = [(state, row.run_counts.get(state, 0)) for state in run_states]
         row.task_badges = [(state, row.task_counts.get(state, 0)) for state in task_states]
+        row.can = dag_can(request.user, row.dag)
     return render(
         request,
         "runs_app/dag_list.html",
@@ -70,7 +70,10 @@ def dag_list(request: HttpRequest) -> HttpResponse:
             "search": search,
             "tag": tag,
             "status": status,
-            "all_tags": DagTag.objects.values_list("name", flat=True).distinct().order_by("name"),
+            "all_tags": readable(request.user, DagTag.objects.all(), "dag")
+            .values_list("name", flat=True)
+            .distinct()
+            .order_by("name"),
         },
     )
 
@@ -79,7 +82,7 @@ def dag_list(request: HttpRequest) -> HttpResponse:
 def dag_pause(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Pause or unpause (``is_paused`` = "true"/"false" in the POST)."""
     dag = get_dag(request, dag_id)
-    require(request, PAUSE)
+    require(request, PAUSE, dag)
     is_paused = request.POST.get("is_paused", "true").lower() in {"1", "true", "on", "yes"}
     services.dag_set_paused(dag=dag, is_paused=is_paused, user=request.user, source="web")
     messages.success(request, f"DAG {dag.dag_id} is now {'paused' if is_paused else 'active'}.")
@@ -89,7 +92,7 @@ def dag_pause(request: HttpRequest, dag_id: str) -> HttpResponse:
 def dag_trigger(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Show the trigger form (GET) or trigger a run (POST); bad date or JSON is a form error."""
     dag = get_dag(request, dag_id)
-    require(request, TRIGGER)
+    require(request, TRIGGER, dag)
     form = TriggerForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -105,7 +108,7 @@ def dag_trigger(request: HttpRequest, dag_id: str) -> HttpResponse:
         except ServiceError as exc:
             form.add_error(None, str(exc))
         else:
-            if dag.is_paused and request.POST.get("unpause"):
+            if dag.is_paused and request.POST.get("unpause") and can(request)["pause"]:
                 services.dag_set_paused(dag=dag, is_paused=False, user=request.user, source="web")
             messages.success(request, f"Triggered {dag.dag_id}: run {run.run_id}.")
             if dag.is_paused:
@@ -117,7 +120,7 @@ def dag_trigger(request: HttpRequest, dag_id: str) -> HttpResponse:
 def dag_delete(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Ask for confirmation (GET), then delete the DAG's metadata (POST)."""
     dag = get_dag(request, dag_id)
-    require(request, DELETE)
+    require(request, DELETE, dag)
     if request.method == "POST":
         deleted = services.dag_delete(dag_id=dag.dag_id, user=request.user, source="web")
         messages.success(request, f"Deleted DAG {dag.dag_id} and {deleted} record(s). It returns if its file stays.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 
 EXAMPLE_DAG = """
 import datetime
@@ -47,18 +45,6 @@ with DAG("other", schedule=None) as dag:
 def example_dags(dag_file) -> dict[str, Path]:
     """The DAG folder holds ``example`` (daily, 4 tasks, owner data-team) and ``other`` (unscheduled)."""
     return {"example": dag_file("example.py", EXAMPLE_DAG), "other": dag_file("other.py", OTHER_DAG)}
-
-
-@pytest.fixture
-def cli() -> Callable[..., str]:
-    """Run a management command in this process and return what it printed on stdout."""
-
-    def run(*args: str) -> str:
-        out = io.StringIO()
-        call_command(*args, stdout=out, stderr=io.StringIO())
-        return out.getvalue()
-
-    return run
 
 
 @dataclass

@@ -23,8 +23,9 @@ S = dt.timedelta(seconds=1)
 DAG_ID = "charts_dag"
 TASKS = ["extract", "transform", "load"]
 # Queries of a chart page whatever its number of runs: session, user, permissions, the
-# banners, the DAG and its tags, then the runs and their task instances (or one aggregate).
-QUERY_BUDGET = 11
+# banners (with the user's roles, for import errors of hidden DAGs), the DAG and its tags, then
+# the runs and their task instances (or one aggregate).
+QUERY_BUDGET = 12
 CHART_PAGES = ["runs:gantt", "runs:calendar", "runs:durations", "runs:tries", "runs:landing-times"]
 
 SOURCE = """

@@ -22,7 +22,7 @@ DAG_ID = "web_dag"
 HOSTILE = "<script>alert('x')</script>"
 # Queries of the grid and graph pages whatever the number of runs: session, user, permissions,
 # the banners, the DAG and its tags, the runs, their task instances, the selection's details.
-QUERY_BUDGET = 13
+QUERY_BUDGET = 14
 
 SOURCE = """
 import datetime

@@ -45,6 +45,13 @@ SHEET = {
         ("users create --role ROLE --username U --email E --firstname F --lastname L --password P", "Create a user"),
         ("users list", "List users"),
         ("users delete --username U", "Delete a user"),
+        ("users add-role --username U --role ROLE", "Add role to a user"),
+        ("users remove-role --username U --role ROLE", "Remove role from a user"),
+    ],
+    "Manage roles": [
+        ("roles create ROLE [ROLE ...]", "Create a team role (for DAGs' access_control)"),
+        ("roles delete ROLE [ROLE ...]", "Delete a team role"),
+        ("roles list", "List roles"),
     ],
 }
 

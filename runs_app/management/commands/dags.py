@@ -150,6 +150,7 @@ class Command(SubcommandCommand):
                 "schedule": dag.schedule,
                 "next_dagrun": dag.next_dagrun,
                 "tags": [t.name for t in dag.tags.all()],
+                "access_control": dag.access_control,
             }
             # The serialized DAGs are large and not needed for the list.
             for dag in DagModel.objects.filter(is_active=True)
@@ -209,6 +210,7 @@ class Command(SubcommandCommand):
             "max_active_tasks": dag.max_active_tasks,
             "dagrun_timeout": data.get("dagrun_timeout"),
             "params": data.get("params"),
+            "access_control": dag.access_control,
             "task_count": len(dag.tasks),
             "last_parsed_time": dag.last_parsed_time,
             "next_dagrun": dag.next_dagrun,

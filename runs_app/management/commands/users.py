@@ -1,4 +1,4 @@
-"""``python manage.py users create|list|delete``: Airflow's ``airflow users`` subcommands."""
+"""``python manage.py users create|list|delete|add-role|remove-role``: Airflow's ``airflow users`` subcommands."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from runs_app.cli import SubcommandCommand, add_output_argument
 
 
 def _create_args(parser: CommandParser) -> None:
-    parser.add_argument("-r", "--role", required=True, help="Role of the user: Admin, Op, User or Viewer")
+    parser.add_argument("-r", "--role", required=True, help="Role of the user: Admin, Op, User, Viewer or a team role")
     parser.add_argument("-u", "--username", required=True, help="Username of the user")
     parser.add_argument("-e", "--email", required=True, help="Email of the user")
     parser.add_argument("-f", "--firstname", required=True, help="First name of the user")
@@ -35,13 +35,20 @@ def _delete_args(parser: CommandParser) -> None:
     parser.add_argument("-e", "--email", help="Email of the user")
 
 
+def _role_args(parser: CommandParser) -> None:
+    _delete_args(parser)
+    parser.add_argument("-r", "--role", required=True, help="Name of the role")
+
+
 class Command(SubcommandCommand):
-    help = "Manage users: create, list, delete."
+    help = "Manage users: create, list, delete, add-role, remove-role."
 
     subcommands = {
         "create": ("Create a user", _create_args),
         "list": ("List users", _list_args),
         "delete": ("Delete a user", _delete_args),
+        "add-role": ("Add role to a user", _role_args),
+        "remove-role": ("Remove role from a user", _role_args),
     }
 
     def handle_create(
@@ -87,3 +94,11 @@ class Command(SubcommandCommand):
     def handle_delete(self, *, username: str | None, email: str | None, **_: Any) -> None:
         name = accounts.user_delete(username=username, email=email)
         self.stdout.write(f'User "{name}" deleted')
+
+    def handle_add_role(self, *, username: str | None, email: str | None, role: str, **_: Any) -> None:
+        user = accounts.user_add_role(username=username, email=email, role=role)
+        self.stdout.write(f'User "{user.get_username()}" added to role "{role}"')
+
+    def handle_remove_role(self, *, username: str | None, email: str | None, role: str, **_: Any) -> None:
+        user = accounts.user_remove_role(username=username, email=email, role=role)
+        self.stdout.write(f'User "{user.get_username()}" removed from role "{role}"')
