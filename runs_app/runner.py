@@ -52,7 +52,7 @@ from dags_app.sdk.param import resolve_params
 from dags_app.serialization import json_safe
 from runs_app import transitions
 from runs_app.models import DagRun, TaskInstance, XCom
-from runs_app.scheduling import Executor, dag_run_schedule_locked
+from runs_app.scheduling import OUTAGE_ERRORS, Executor, dag_run_schedule_locked
 from runs_app.states import DagRunState, TaskInstanceState
 from runs_app.tries import Outcome, append_log, task_instance_claim, task_instance_record_outcome
 
@@ -135,7 +135,9 @@ class RuntimeTaskInstance:
         self.start_date = _pendulum(ti.start_date)
         self.test_mode = test_mode
         self.skipped: set[str] = set()
-        self._test_xcoms: dict[tuple[str, str], Any] = {}
+        # XComs of this try: sent with the outcome and written by the supervisor in the
+        # transaction that records the try's state (never lost to a database outage mid-write).
+        self.pushed: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any, execution_date: Any = None) -> None:
         """Store ``value`` under ``key`` for this task instance; raises TypeError for non-JSON values."""
@@ -145,14 +147,7 @@ class RuntimeTaskInstance:
             raise TypeError(
                 f"XCom value for key '{key}' of task '{self.task_id}' is not JSON serializable: {exc}"
             ) from None
-        if self.test_mode:
-            self._test_xcoms[(self.task_id, key)] = value
-            return
-        XCom.objects.update_or_create(
-            task_instance=self._ti,
-            key=key,
-            defaults={"dag_run": self._run, "task_id": self.task_id, "value": value},
-        )
+        self.pushed[key] = value
 
     def xcom_pull(
         self,
@@ -166,14 +161,14 @@ class RuntimeTaskInstance:
         """Return the XCom value(s) of ``task_ids`` in this run (a list for a list of ids)."""
         qs = XCom.objects.filter(dag_run=self._run, key=key) if self._run.pk else XCom.objects.none()
         if task_ids is None:
-            if self.test_mode and any(k == key for _, k in self._test_xcoms):
-                return next(v for (_, k), v in self._test_xcoms.items() if k == key)
+            if key in self.pushed:
+                return self.pushed[key]
             row = qs.order_by("-timestamp").first()
             return row.value if row is not None else default
         ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
         found = dict(qs.filter(task_id__in=ids).values_list("task_id", "value"))
-        if self.test_mode:
-            found.update({tid: v for (tid, k), v in self._test_xcoms.items() if k == key and tid in ids})
+        if self.task_id in ids and key in self.pushed:
+            found[self.task_id] = self.pushed[key]
         if isinstance(task_ids, str):
             return found.get(task_ids, default)
         return [found.get(tid, default) for tid in ids]
@@ -297,6 +292,8 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
     except BaseException as exc:
         outcome.update(error=f"{type(exc).__name__}: {exc}")
         log.error("Task failed with exception", exc_info=True)
+    # What it pushed before failing is kept too, as in Airflow.
+    outcome["xcoms"] = ti.pushed
     return outcome
 
 
@@ -524,6 +521,7 @@ def supervise(
         error=data.get("error", ""),
         skip=data.get("skip", []),
         rendered=data.get("rendered", {}),
+        xcoms=data.get("xcoms", {}),
     )
 
 
@@ -543,6 +541,35 @@ def _prepare_from_file(*, ti: TaskInstance, run: DagRun, test_mode: bool = False
 def _execution_timeout(run: DagRun, task_id: str) -> float | None:
     """The task's ``execution_timeout`` in seconds, from the serialized DAG (no DAG code here)."""
     return (run.dag.get_task(task_id) or {}).get("execution_timeout")
+
+
+def _record_outcome(*, ti: TaskInstance, outcome: Outcome, executor: Executor | None, log_path: Path | None) -> Any:
+    """Record the try's outcome, waiting out a database outage (a PostgreSQL restart) meanwhile.
+
+    The task has run: losing its result would make the zombie repair run it again. So the write
+    is retried, with a doubling pause, for up to the zombie threshold; it stays conditional on
+    the try still running, so a repair or a user's mark made meanwhile wins. Only this failure
+    path waits; a normal write is one transaction.
+    """
+    deadline = time.monotonic() + max(float(settings.ORCHESTRATOR["ZOMBIE_THRESHOLD"]), 10.0)
+    pause = 0.2
+    while True:
+        try:
+            return task_instance_record_outcome(ti=ti, outcome=outcome, now=timezone.now(), executor=executor)
+        except OUTAGE_ERRORS as exc:
+            if time.monotonic() + pause > deadline:
+                append_log(log_path, f"ERROR - The database stayed unavailable; this try's result is lost: {exc}")
+                raise
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            append_log(log_path, f"WARNING - Database unavailable while recording the outcome ({first_line}); retrying")
+            log.warning(
+                "runner: database unavailable while recording %s: %s; retrying in %.1f s", ti, first_line, pause
+            )
+            for conn in connections.all(initialized_only=True):
+                with contextlib.suppress(DatabaseError):
+                    conn.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def execute_task_instance(*, ti_id: int, try_number: int, executor: Executor | None = None) -> str:
@@ -578,8 +605,7 @@ def execute_claimed(
         return "superseded"
     if test_mode:
         return outcome.state
-    now = timezone.now()
-    result = task_instance_record_outcome(ti=ti, outcome=outcome, now=now, executor=executor)
+    result = _record_outcome(ti=ti, outcome=outcome, executor=executor, log_path=log_path)
     if result is None:
         append_log(log_path, "The task instance changed while running; this try's result was not recorded.")
         return "superseded"

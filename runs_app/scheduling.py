@@ -57,6 +57,10 @@ def job_id_for(ti_id: int, try_number: int) -> str:
 
 
 class Executor(Protocol):
+    """Where queued tries go. ``queue`` is called inside the transaction that marks the try queued:
+    an executor must act only once that commits (``transaction.on_commit``), or a worker may claim
+    a try whose queued state it cannot see yet."""
+
     def queue(self, *, ti_id: int, try_number: int, queue: str, execution_timeout: float | None) -> None: ...
 
 

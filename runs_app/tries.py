@@ -54,6 +54,8 @@ class Outcome:
     error: str = ""
     skip: list[str] = field(default_factory=list)
     rendered: dict[str, Any] = field(default_factory=dict)
+    # key -> value the try pushed to XCom; written with its state, in one transaction.
+    xcoms: dict[str, Any] = field(default_factory=dict)
     superseded: bool = False
 
 
@@ -101,6 +103,16 @@ def task_instance_record_outcome(
     def write(run: DagRun) -> None:
         nonlocal recorded
         recorded = transitions.ti_record_outcome(ti, state=state, now=now, expected=expected, **fields)
+        if recorded and outcome.xcoms:
+            XCom.objects.bulk_create(
+                [
+                    XCom(task_instance_id=ti.pk, dag_run_id=ti.dag_run_id, task_id=ti.task_id, key=key, value=value)
+                    for key, value in outcome.xcoms.items()
+                ],
+                update_conflicts=True,
+                unique_fields=["task_instance", "key"],
+                update_fields=["value", "timestamp"],
+            )
         if recorded and outcome.skip and state == TaskInstanceState.SUCCESS:
             transitions.tis_skip(run=run, task_ids=outcome.skip, now=now)
 

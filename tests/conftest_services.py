@@ -186,3 +186,92 @@ def _reset_django_rq() -> None:
     except ImportError:
         return
     thread_queue.clear()
+
+
+# -- a private PostgreSQL server, for tests that stop and start it ----------------------------------
+
+
+def _pg_bin() -> Path | None:
+    candidates = [Path("/usr/lib/postgresql/15/bin")]
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    if shutil.which("initdb"):
+        candidates.append(Path(shutil.which("initdb")).parent)
+    return next((d for d in candidates if (d / "initdb").exists()), None)
+
+
+@dataclass
+class PostgresServer:
+    """A throw-away PostgreSQL cluster of one test: ``stop()`` and ``start()`` it as a restart would."""
+
+    bin: Path
+    directory: Path
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/orchestrator"
+
+    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
+        import os
+
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        return subprocess.run(
+            [*prefix, *argv], cwd=self.directory, capture_output=True, text=True, timeout=60, check=check
+        )
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.directory / 'sock'} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        data, log = str(self.directory / "data"), str(self.directory / "postgres.log")
+        self.run(str(self.bin / "pg_ctl"), "-D", data, "-l", log, "-w", "-t", "30", "-o", options, "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self.run(str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), "-m", mode, "-w", "stop", check=False)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join((self.directory / "postgres.log").read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test alone (initdb, a free port, a database ``orchestrator``).
+
+    Skipped where the server binaries are missing. As root its tools run as ``postgres`` (which
+    refuses root), in a directory that user owns.
+    """
+    import os
+
+    pg_bin = _pg_bin()
+    if pg_bin is None:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+    directory = Path(tempfile.mkdtemp(prefix="pytest-pg-"))
+    (directory / "sock").mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres", "postgres")
+        shutil.chown(directory / "sock", "postgres", "postgres")
+    server = PostgresServer(bin=pg_bin, directory=directory)
+    try:
+        server.run(
+            str(pg_bin / "initdb"), "-D", str(directory / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+            "--locale=C.UTF-8", "--no-sync",
+        )  # fmt: skip
+        for attempt in range(3):
+            server.port = free_port()
+            try:
+                server.start()
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    pytest.fail(f"could not start PostgreSQL:\n{server.log_tail()}")
+        server.run(
+            str(pg_bin / "createdb"), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres", "orchestrator"
+        )
+        yield server
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(directory, ignore_errors=True)
