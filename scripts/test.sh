@@ -6,6 +6,7 @@
 #   3. collectstatic into a temp dir (catches a missing vendored file before the browser does)
 #   4. pytest on SQLite (all tests)
 #   5. pytest on a throw-away PostgreSQL 15 (same tests but tests/browser), stopped at exit
+#   6. the soak: web + scheduler + 4 workers on SQLite for SOAK_SECONDS (bench/bench_soak.py)
 #
 # Every step runs even if an earlier one failed, so one run shows every problem; the exit status
 # is non-zero if any step failed. Arguments go to both pytest runs: scripts/test.sh -k foo -x
@@ -15,6 +16,8 @@
 #   SKIP_LINT=1        skip step 2 (and 3)
 #   TEST_POSTGRES=0    skip step 5
 #   TEST_SQLITE=0      skip step 4
+#   TEST_SOAK=0|1      skip / run step 6 (default: run it when no pytest arguments are given)
+#   SOAK_SECONDS=N     length of the soak (default 300)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -187,6 +190,9 @@ if [ "${TEST_SQLITE:-1}" != 0 ]; then
 fi
 if [ "${TEST_POSTGRES:-1}" != 0 ]; then
     step "pytest (PostgreSQL)" run_postgres "$@"
+fi
+if [ "${TEST_SOAK:-$([ "$#" = 0 ] && echo 1 || echo 0)}" = 1 ]; then
+    step "soak (SQLite, ${SOAK_SECONDS:-300} s)" "$PY" bench/bench_soak.py --seconds "${SOAK_SECONDS:-300}"
 fi
 
 printf '\n'

@@ -391,8 +391,8 @@ def test_the_same_try_delivered_more_than_once_runs_once(cluster, dag_file, sync
     cluster.wait_for(lambda: workers_waiting(redis_server) == 2, "both workers to wait for jobs")
 
     # Deliveries 1 and 2: the job pushed twice under its id, taken by both workers at once (the
-    # task runs 5 s, so the job still exists when the second worker fetches it, even on a loaded machine). Delivery 3: the
-    # same try under another job id, a duplicate that RQ cannot recognise.
+    # task runs 5 s, so the job still exists when the second worker fetches it, even on a loaded
+    # machine). Delivery 3: the same try under another job id, a duplicate RQ cannot recognise.
     enqueue([(ti_id, try_number), (ti_id, try_number)])
     rq_queue("default").enqueue_call(
         "runs_app.jobs.run_task_instance", args=(ti_id, try_number), job_id="duplicate-delivery", result_ttl=0
