@@ -11,7 +11,8 @@ text, and the SVG is inlined into our pages, so nothing reaches the DOT source u
   the node, a stored XSS in the Graph view;
 - ``rankdir`` is one of graphviz's four;
 - edges are written with quoted node ids ourselves: the library's ``edge()`` reads ``a:b`` as
-  node ``a``, port ``b`` (task ids may contain ``:``).
+  node ``a``, port ``b`` (task ids may contain ``:``); a collapsed group's node is ``group <id>``, with a
+  space no task id can have.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 
 import graphviz
 from graphviz.quoting import quote
+
+from dags_app.task_groups import GroupNode, ancestors, group_state, group_tree, groups_by_id, members
 
 # Airflow's state colours, so users recognise them.
 STATE_COLORS = {
@@ -54,8 +57,19 @@ def _graphviz_color(value: str | None, default: str) -> str:
     return value
 
 
-def dag_to_graph(serialized: dict[str, Any], *, states: dict[str, str] | None = None) -> graphviz.Digraph:
-    """Return a left-to-right Digraph of the DAG's tasks; ``states`` colour node borders by state."""
+def dag_to_graph(
+    serialized: dict[str, Any],
+    *,
+    states: dict[str, str] | None = None,
+    expanded: set[str] | None = None,
+) -> graphviz.Digraph:
+    """Return a left-to-right Digraph of the DAG's tasks; ``states`` colour node borders by state.
+
+    Task groups are clusters. A group not in ``expanded`` (None: every group is expanded) is drawn
+    as one node (id ``group-<group id>``, its tasks' aggregate state as border) and the edges of
+    its tasks end on it; nested groups of a collapsed group are hidden with it.
+    """
+    states = states or {}
     rankdir = serialized.get("orientation", "LR")
     graph = graphviz.Digraph(
         name=graphviz.escape(str(serialized["dag_id"])),
@@ -63,10 +77,23 @@ def dag_to_graph(serialized: dict[str, Any], *, states: dict[str, str] | None = 
         node_attr={"shape": "rectangle", "style": "filled,rounded", "fontname": "Helvetica", "fontsize": "11"},
         edge_attr={"color": "#6c757d", "arrowsize": "0.7"},
     )
-    for task in serialized.get("tasks", []):
-        state = (states or {}).get(task["task_id"])
+    groups = groups_by_id(serialized)
+    group_tasks = members(serialized)
+
+    def is_open(group_id: str) -> bool:
+        return expanded is None or group_id in expanded
+
+    def shown_as(task: dict[str, Any]) -> str:
+        """The node a task is drawn as: itself, or its outermost collapsed group."""
+        for group_id in ancestors(groups, task.get("task_group")):
+            if not is_open(group_id):
+                return f"group {group_id}"
+        return task["task_id"]
+
+    def add_task(target: graphviz.Digraph, task: dict[str, Any]) -> None:
+        state = states.get(task["task_id"])
         attrs = {
-            "label": graphviz.escape(task["task_id"]),
+            "label": graphviz.escape(task.get("label") or task["task_id"]),
             "fillcolor": _graphviz_color(task.get("ui_color"), "#ffffff"),
             "fontcolor": _graphviz_color(task.get("ui_fgcolor"), "#000000"),
             "tooltip": graphviz.escape(f"{task['task_id']} ({task.get('operator', '')})"),
@@ -75,11 +102,63 @@ def dag_to_graph(serialized: dict[str, Any], *, states: dict[str, str] | None = 
         }
         if state:
             attrs.update({"color": STATE_COLORS.get(state, "#000000"), "penwidth": "3"})
-        graph.node(graphviz.escape(task["task_id"]), **attrs)
+        target.node(graphviz.escape(task["task_id"]), **attrs)
+
+    def add_collapsed(target: graphviz.Digraph, group: dict[str, Any]) -> None:
+        group_id = group["group_id"]
+        count = len(group_tasks.get(group_id, []))
+        state = group_state(states.get(t) for t in group_tasks.get(group_id, [])) if states else None
+        tooltip = f"Task group {group_id}: {count} task{'s' if count != 1 else ''}"
+        if group.get("tooltip"):
+            tooltip += f"\n{group['tooltip']}"
+        attrs = {
+            "label": graphviz.escape(f"{group.get('label') or group_id}\n{count} task{'s' if count != 1 else ''}"),
+            "shape": "box",
+            "style": "filled,rounded,bold",
+            "fillcolor": _graphviz_color(group.get("ui_color"), "#6495ed"),
+            "fontcolor": _graphviz_color(group.get("ui_fgcolor"), "#000000"),
+            "tooltip": graphviz.escape(tooltip),
+            "id": graphviz.escape(f"group-{group_id}"),
+            "class": "group-node",
+        }
+        if state and state != "none":
+            attrs.update({"color": STATE_COLORS.get(state, "#000000"), "penwidth": "3"})
+        target.node(graphviz.escape(f"group {group_id}"), **attrs)
+
+    def add_children(target: graphviz.Digraph, node: GroupNode) -> None:
+        for child in node.children:
+            if not isinstance(child, GroupNode):
+                add_task(target, child)
+            elif not is_open(child.group_id):
+                add_collapsed(target, child.group)
+            else:
+                group = child.group
+                with target.subgraph(name=graphviz.escape(f"cluster_{group['group_id']}")) as cluster:
+                    cluster.attr(
+                        label=graphviz.escape(group.get("label") or group["group_id"]),
+                        tooltip=graphviz.escape(group.get("tooltip") or f"Task group {group['group_id']}"),
+                        id=graphviz.escape(f"cluster-{group['group_id']}"),
+                        style="rounded,filled",
+                        color=_graphviz_color(group.get("ui_color"), "#6495ed"),
+                        fillcolor="#6495ed14",
+                        fontname="Helvetica",
+                        fontsize="11",
+                        labeljust="l",
+                        **{"class": "task-group"},
+                    )
+                    add_children(cluster, child)
+
+    add_children(graph, group_tree(serialized))
+    tasks = {t["task_id"]: t for t in serialized.get("tasks", [])}
+    edges: dict[tuple[str, str], None] = {}
     for task in serialized.get("tasks", []):
         for downstream in task.get("downstream_task_ids", []):
-            tail, head = quote(graphviz.escape(task["task_id"])), quote(graphviz.escape(downstream))
-            graph.body.append(f"\t{tail} -> {head}\n")
+            if downstream in tasks:
+                tail, head = shown_as(task), shown_as(tasks[downstream])
+                if tail != head:
+                    edges[(tail, head)] = None
+    for tail, head in edges:
+        graph.body.append(f"\t{quote(graphviz.escape(tail))} -> {quote(graphviz.escape(head))}\n")
     return graph
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.dag import DAG
 from dags_app.sdk.param import Param
+from dags_app.sdk.task_group import TaskGroup
 from dags_app.sdk.xcom_arg import DagParam, XComArg
 
 SERIALIZATION_VERSION = 1
@@ -65,6 +66,8 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
     """Return the JSON form of one task."""
     return {
         "task_id": task.task_id,
+        "label": task.label,
+        "task_group": task.task_group.group_id if task.task_group is not None else None,
         "operator": task.operator_name,
         "operator_class": f"{type(task).__module__}.{type(task).__qualname__}",
         "upstream_task_ids": sorted(task.upstream_task_ids),
@@ -133,5 +136,20 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "default_view": dag.default_view,
         "fail_stop": dag.fail_stop,
         "access_control": dag.access_control,
+        "task_groups": [serialize_task_group(group) for group in dag.task_group_dict.values()],
         "tasks": [serialize_task(task) for task in dag.topological_sort()],
+    }
+
+
+def serialize_task_group(group: TaskGroup) -> dict[str, Any]:
+    """Return the JSON form of one task group (not the root); its tasks name it in ``task_group``."""
+    parent = group.parent_group
+    return {
+        "group_id": group.group_id,
+        "label": group.label,
+        "parent_group_id": parent.group_id if parent is not None else None,
+        "prefix_group_id": group.prefix_group_id,
+        "tooltip": group.tooltip,
+        "ui_color": group.ui_color,
+        "ui_fgcolor": group.ui_fgcolor,
     }

@@ -28,6 +28,7 @@ from dags_app.sdk.operators import (
     ShortCircuitOperator,
 )
 from dags_app.sdk.param import Param
+from dags_app.sdk.task_group import TaskGroup, task_group
 from dags_app.sdk.trigger_rule import TriggerRule
 from dags_app.sdk.xcom_arg import XComArg
 
@@ -46,6 +47,7 @@ __all__ = [
     "Param",
     "PythonOperator",
     "ShortCircuitOperator",
+    "TaskGroup",
     "TaskNotFound",
     "TriggerRule",
     "XComArg",
@@ -54,4 +56,5 @@ __all__ = [
     "dag",
     "get_current_context",
     "task",
+    "task_group",
 ]

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dags_app.sdk.dag_context import DagContext
+from dags_app.sdk.dependencies import DependencyMixin
 from dags_app.sdk.exceptions import AirflowException
+from dags_app.sdk.task_group import TaskGroup, TaskGroupContext
 from dags_app.sdk.trigger_rule import TriggerRule
 from dags_app.sdk.validation import validate_key
 
@@ -93,7 +95,11 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
             dag = kwargs.get("dag")
             if dag is None:
                 dag = DagContext.get_current_dag()
+            group = kwargs.get("task_group") or TaskGroupContext.get_current_task_group(dag)
             default_args: dict[str, Any] = dict(dag.default_args) if dag is not None else {}
+            if group is not None:
+                # A task group's default_args (merged over its parents') win over the DAG's.
+                default_args.update(group.default_args)
             default_args.update(kwargs.pop("default_args", None) or {})
             accepted = _init_parameters(type(self))
             for key, value in default_args.items():
@@ -110,7 +116,7 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-class BaseOperator:
+class BaseOperator(DependencyMixin):
     """A task: subclass it and implement ``execute(context)``; its return value is pushed to XCom."""
 
     template_fields: Sequence[str] = ()
@@ -169,10 +175,20 @@ class BaseOperator:
         doc_yaml: str | None = None,
         doc_rst: str | None = None,
         task_display_name: str | None = None,
+        task_group: TaskGroup | None = None,
         **kwargs: Any,
     ) -> None:
         validate_key("task_id", task_id)
-        self.task_id = task_id
+        if dag is None:
+            dag = DagContext.get_current_dag()
+        if task_group is None:
+            task_group = TaskGroupContext.get_current_task_group(dag)
+        if dag is None and task_group is not None:
+            dag = task_group.dag
+        # In a group the id is prefixed with the group's ("etl.extract"), as in Airflow.
+        self.task_id = task_group.child_id(task_id) if task_group is not None else task_id
+        validate_key("task_id", self.task_id)
+        self.task_group: TaskGroup | None = task_group
         if kwargs:
             raise AirflowException(
                 f"Invalid arguments were passed to {type(self).__name__} (task_id: {task_id}). "
@@ -230,8 +246,6 @@ class BaseOperator:
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self._dag: DAG | None = None
-        if dag is None:
-            dag = DagContext.get_current_dag()
         if dag is not None:
             self.dag = dag
 
@@ -274,6 +288,16 @@ class BaseOperator:
         return self._dag.dag_id if self._dag is not None else f"adhoc_{self.owner}"
 
     @property
+    def label(self) -> str:
+        """The task id without its group's prefix (what the Graph and Grid show inside a group)."""
+        group = self.task_group
+        if group is not None and group.prefix_group_id and group.group_id:
+            prefix = group.group_id + "."
+            if self.task_id.startswith(prefix):
+                return self.task_id[len(prefix) :]
+        return self.task_id
+
+    @property
     def operator_name(self) -> str:
         """Return the name the UI shows: the class name, or e.g. ``@task`` for TaskFlow tasks."""
         return getattr(self, "custom_operator_name", None) or type(self).__name__
@@ -314,7 +338,8 @@ class BaseOperator:
         return [self.dag.get_task(tid) for tid in sorted(self.get_flat_relative_ids(upstream))]
 
     def _set_relatives(self, others: Any, upstream: bool) -> None:
-        tasks = _flatten_tasks(others)
+        # A group upstream of this task stands for its leaves; downstream, for its roots.
+        tasks = _flatten_tasks(others, group_side="leaves" if upstream else "roots")
         dags = {id(t._dag): t._dag for t in [self, *tasks] if t._dag is not None}
         if len(dags) > 1:
             names = sorted({d.dag_id for d in dags.values()})
@@ -341,26 +366,6 @@ class BaseOperator:
 
     def set_upstream(self, others: Any) -> None:
         self._set_relatives(others, upstream=True)
-
-    def __rshift__(self, other: Any) -> Any:
-        """``self >> other``: other runs after self; returns other so chains read left to right."""
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        """``self << other``: other runs before self."""
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> BaseOperator:
-        """``[a, b] >> self``."""
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> BaseOperator:
-        """``[a, b] << self``."""
-        self.set_downstream(other)
-        return self
 
     # -- priority -----------------------------------------------------------------------------------
 
@@ -404,54 +409,59 @@ class BaseOperator:
 BaseOperator.__init__ = _apply_defaults(BaseOperator.__init__)  # type: ignore[method-assign]
 
 
-def _flatten_tasks(others: Any) -> list[BaseOperator]:
-    """Return the operators in ``others``: an operator, an XComArg, or a list/tuple/set of them."""
+def _flatten_tasks(others: Any, group_side: str = "roots") -> list[BaseOperator]:
+    """Return the operators in ``others``: an operator, an XComArg, a task group (its roots or its
+    leaves, by ``group_side``), or a list/tuple/set of them."""
     from dags_app.sdk.xcom_arg import XComArg
 
     if isinstance(others, BaseOperator):
         return [others]
     if isinstance(others, XComArg):
         return [others.operator]
+    if isinstance(others, TaskGroup):
+        return others.get_leaves() if group_side == "leaves" else others.get_roots()
     if isinstance(others, list | tuple | set):
         flat: list[BaseOperator] = []
         for item in others:
-            flat.extend(_flatten_tasks(item))
+            flat.extend(_flatten_tasks(item, group_side))
         return flat
     raise AirflowException(f"Relationships can only be set between operators; received {type(others).__name__}")
 
 
 def chain(*tasks: Any) -> None:
-    """Chain tasks (or lists of tasks) left to right, as Airflow's ``chain``.
+    """Chain tasks, task groups or XComArgs (or lists of them) left to right, as Airflow's ``chain``.
 
-    A list next to a task links each of its members; two adjacent lists must be of the same length
-    and are linked pairwise. Raises AirflowException otherwise.
+    A list next to a single element links each of its members; two adjacent lists must be of the
+    same length and are linked pairwise. Raises AirflowException otherwise.
     """
     for up, down in itertools.pairwise(tasks):
         up_is_list = isinstance(up, list | tuple)
         down_is_list = isinstance(down, list | tuple)
         if not up_is_list and not down_is_list:
-            _as_operator(up).set_downstream(_as_operator(down))
+            _as_node(up).set_downstream(_as_node(down))
         elif up_is_list and not down_is_list:
-            _as_operator(down).set_upstream(list(up))
+            _as_node(down).set_upstream(list(up))
         elif not up_is_list and down_is_list:
-            _as_operator(up).set_downstream(list(down))
+            _as_node(up).set_downstream(list(down))
         else:
             if len(up) != len(down):
                 raise AirflowException(
                     f"Chain not supported for different length Iterable. Got {len(up)} and {len(down)}."
                 )
             for a, b in zip(up, down, strict=True):
-                _as_operator(a).set_downstream(_as_operator(b))
+                _as_node(a).set_downstream(_as_node(b))
 
 
 def cross_downstream(from_tasks: Sequence[Any], to_tasks: Any) -> None:
     """Make every task of ``to_tasks`` downstream of every task of ``from_tasks``."""
     for task in from_tasks:
-        _as_operator(task).set_downstream(to_tasks)
+        _as_node(task).set_downstream(to_tasks)
 
 
-def _as_operator(value: Any) -> BaseOperator:
-    tasks = _flatten_tasks(value)
-    if len(tasks) != 1:
-        raise AirflowException(f"Expected one task, got {value!r}")
-    return tasks[0]
+def _as_node(value: Any) -> Any:
+    """Return ``value`` if dependencies can be set on it (a task, a task group, an XComArg)."""
+    from dags_app.sdk.xcom_arg import XComArg
+
+    if isinstance(value, BaseOperator | TaskGroup | XComArg):
+        return value
+    raise AirflowException(f"Expected a task, a task group or an XComArg, got {value!r}")

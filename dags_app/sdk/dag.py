@@ -20,6 +20,7 @@ from dags_app.sdk.access_control import normalize_access_control
 from dags_app.sdk.dag_context import DagContext
 from dags_app.sdk.exceptions import AirflowDagCycleException, AirflowException, DuplicateTaskIdFound, TaskNotFound
 from dags_app.sdk.param import Param
+from dags_app.sdk.task_group import TaskGroup
 from dags_app.sdk.validation import validate_key
 from dags_app.sdk.xcom_arg import DagParam
 from dags_app.timetables import InvalidScheduleError, Timetable, create_timetable
@@ -146,6 +147,9 @@ class DAG:
         self.dag_display_name = dag_display_name
         self.auto_register = auto_register
         self.task_dict: dict[str, BaseOperator] = {}
+        # Every group of the DAG by full id, in the order they were made (parents first).
+        self.task_group_dict: dict[str, TaskGroup] = {}
+        self.task_group = TaskGroup(None, dag=self)
         # Where the DAG was defined; the parser overwrites it with the file it imported.
         self.fileloc = sys._getframe(1).f_code.co_filename
         self.schedule, self.timetable = self._make_timetable(schedule, schedule_interval, timetable)
@@ -179,6 +183,11 @@ class DAG:
         existing = self.task_dict.get(task.task_id)
         if existing is not None and existing is not task:
             raise DuplicateTaskIdFound(f"Task id '{task.task_id}' has already been added to the DAG '{self.dag_id}'")
+        if task.task_id in self.task_group_dict:
+            raise DuplicateTaskIdFound(f"Task id '{task.task_id}' is already a task group of the DAG '{self.dag_id}'")
+        group = getattr(task, "task_group", None)
+        if group is None or group.dag is not self:
+            group = self.task_group
         # As in Airflow, a task starts on the later of its own and the DAG's start date, and ends on
         # the earlier of the two end dates.
         start = to_utc(task.start_date, f"start_date of task '{task.task_id}'")
@@ -190,6 +199,8 @@ class DAG:
             end = self.end_date
         task.end_date = end
         self.task_dict[task.task_id] = task
+        group.add(task)
+        task.task_group = group
         task._dag = self
 
     def add_tasks(self, tasks: Iterable[BaseOperator]) -> None:

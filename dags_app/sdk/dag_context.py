@@ -35,5 +35,8 @@ class DagContext:
     @classmethod
     def reset(cls) -> None:
         """Forget the stack and the registered DAGs (the parser calls this before each file)."""
+        from dags_app.sdk.task_group import TaskGroupContext
+
         cls._stack.clear()
         cls.autoregistered_dags.clear()
+        TaskGroupContext.reset()

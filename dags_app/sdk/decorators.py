@@ -17,6 +17,7 @@ from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.dag_context import DagContext
 from dags_app.sdk.exceptions import AirflowException
 from dags_app.sdk.operators import BashOperator, BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from dags_app.sdk.task_group import TaskGroupContext
 from dags_app.sdk.templating import render_value
 from dags_app.sdk.xcom_arg import XComArg, find_xcom_args, resolve_xcom_args
 
@@ -113,15 +114,19 @@ class _TaskDecorator:
         return _TaskDecorator(self.function, self.operator_class, {**self.kwargs, **kwargs})
 
     def _unique_task_id(self, task_id: str) -> str:
+        """Return ``task_id``, or ``task_id__N`` when the DAG has it already (in the same group)."""
         dag = self.kwargs.get("dag") or DagContext.get_current_dag()
-        if dag is None or task_id not in dag.task_dict:
+        group = self.kwargs.get("task_group") or TaskGroupContext.get_current_task_group(dag)
+        if dag is None:
             return task_id
-        core = task_id
-        match = _SUFFIX_RE.match(task_id)
-        if match:
-            core = match.group(1)
+        full = group.child_id(task_id) if group is not None else task_id
+        if full not in dag.task_dict:
+            return task_id
+        match = _SUFFIX_RE.match(full)
+        core = match.group(1) if match else full
         suffixes = [int(m.group(2)) for tid in dag.task_dict if (m := _SUFFIX_RE.match(tid)) and m.group(1) == core]
-        return f"{core}__{max(suffixes, default=0) + 1}"
+        label_core = _SUFFIX_RE.match(task_id).group(1) if _SUFFIX_RE.match(task_id) else task_id
+        return f"{label_core}__{max(suffixes, default=0) + 1}"
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
         options = dict(self.kwargs)

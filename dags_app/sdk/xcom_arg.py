@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from dags_app.sdk.dependencies import DependencyMixin
+
 if TYPE_CHECKING:
     from dags_app.sdk.baseoperator import BaseOperator
 
 RETURN_VALUE_KEY = "return_value"
 
 
-class XComArg:
+class XComArg(DependencyMixin):
     """The value ``operator`` pushed under ``key``; resolved when the consuming task runs.
 
     Using an XComArg as an argument of another task makes that task downstream of ``operator``.
@@ -23,20 +25,6 @@ class XComArg:
     def __getitem__(self, key: str) -> XComArg:
         """Return the XComArg of one key of a ``multiple_outputs`` task."""
         return XComArg(self.operator, key)
-
-    def __rshift__(self, other: Any) -> Any:
-        return self.operator >> other
-
-    def __lshift__(self, other: Any) -> Any:
-        return self.operator << other
-
-    def __rrshift__(self, other: Any) -> XComArg:
-        self.operator.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> XComArg:
-        self.operator.set_downstream(other)
-        return self
 
     def set_downstream(self, other: Any) -> None:
         self.operator.set_downstream(other)

@@ -25,11 +25,12 @@ from django.utils.safestring import mark_safe
 
 from dags_app.graph import STATE_COLORS, dag_to_graph
 from dags_app.models import DagModel
+from dags_app.task_groups import GROUP_STATE_PRIORITY, GroupNode, group_state, group_tree, members
 from orchestrator_site.access import get_dag
 from runs_app import selectors
 from runs_app.deps import count_upstream, evaluate_trigger_rule
 from runs_app.models import DagRun, TaskInstance
-from runs_app.states import DAG_RUN_UNFINISHED, DagRunState, DagRunType, TaskInstanceState
+from runs_app.states import DAG_RUN_UNFINISHED, TI_FINISHED, DagRunState, DagRunType, TaskInstanceState
 from runs_app.views.common import dag_page_context, get_run, get_task_instance, safe_next, selected_run
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,39 @@ def task_panel_context(
 # -- grid ------------------------------------------------------------------------------------------
 
 
+def _grid_rows(serialized: dict[str, Any], runs: list[DagRun], tis_by_run: dict[int, dict]) -> list[dict[str, Any]]:
+    """Return the grid's rows: tasks in the DAG's order, each task group as a foldable row above
+    its tasks (its cells show the group's state per run, as Airflow's grid does)."""
+    rows: list[dict[str, Any]] = []
+
+    def walk(node: GroupNode, depth: int, parents: list[str]) -> None:
+        for child in node.children:
+            if isinstance(child, GroupNode):
+                task_ids = [t["task_id"] for t in child.tasks()]
+                cells = []
+                for run in runs:
+                    tis = [ti for tid in task_ids if (ti := tis_by_run.get(run.pk, {}).get(tid)) is not None]
+                    state = group_state(ti.state for ti in tis) if tis else None
+                    done = sum(1 for ti in tis if ti.state in TI_FINISHED)
+                    cells.append((run, {"state": state, "total": len(task_ids), "done": done} if tis else None))
+                rows.append(
+                    {
+                        "group": child.group,
+                        "depth": depth,
+                        "parents": " ".join(parents),
+                        "cells": cells,
+                        "size": len(task_ids),
+                    }
+                )
+                walk(child, depth + 1, [*parents, child.group_id])
+            else:
+                cells = [(run, tis_by_run.get(run.pk, {}).get(child["task_id"])) for run in runs]
+                rows.append({"task": child, "depth": depth, "parents": " ".join(parents), "cells": cells})
+
+    walk(group_tree(serialized), 0, [])
+    return rows
+
+
 def _grid_context(request: HttpRequest, dag: DagModel) -> dict[str, Any]:
     """Return the grid's context: the latest runs as columns, tasks as rows, the selection's details."""
     now = timezone.now()
@@ -188,10 +222,7 @@ def _grid_context(request: HttpRequest, dag: DagModel) -> dict[str, Any]:
         }
         for run in runs
     ]
-    rows = [
-        {"task": task, "cells": [(run, tis_by_run.get(run.pk, {}).get(task["task_id"])) for run in runs]}
-        for task in dag.tasks
-    ]
+    rows = _grid_rows(dag.serialized, runs, tis_by_run)
     grid_url = reverse("runs:grid", args=[dag.dag_id])
     context: dict[str, Any] = {
         "columns": columns,
@@ -235,11 +266,11 @@ def grid_fragment(request: HttpRequest, dag_id: str) -> HttpResponse:
 # -- graph -----------------------------------------------------------------------------------------
 
 
-def _graph_svg(dag: DagModel, states: dict[str, str]) -> str:
+def _graph_svg(dag: DagModel, states: dict[str, str], expanded: set[str] | None) -> str:
     """Return the DAG as an inline SVG element (graphviz escapes every label), or raise graphviz.ExecutableNotFound."""
     # "none" is drawn with the default border: white on white would hide the node's outline.
     shown = {task_id: state for task_id, state in states.items() if state != TaskInstanceState.NONE}
-    svg = dag_to_graph(dag.serialized, states=shown).pipe(format="svg", encoding="utf-8")
+    svg = dag_to_graph(dag.serialized, states=shown, expanded=expanded).pipe(format="svg", encoding="utf-8")
     # Drop the XML prolog and DOCTYPE, which do not belong inside an HTML document.
     return svg[svg.index("<svg") :]
 
@@ -252,9 +283,13 @@ def graph(request: HttpRequest, dag_id: str) -> HttpResponse:
     if run is not None and all(r.pk != run.pk for r in runs):
         runs.insert(0, run)
     states = dict(run.task_instances.values_list("task_id", "state")) if run else {}
+    groups = members(dag.serialized)
+    # Task groups start collapsed, as in Airflow; ?expanded=a,a.b opens some, ?expanded=all every one.
+    wanted = request.GET.get("expanded", "")
+    expanded = None if wanted == "all" else {g for g in wanted.split(",") if g in groups}
     svg_error = ""
     try:
-        svg = mark_safe(_graph_svg(dag, states))  # graphviz output: labels are escaped by graphviz
+        svg = mark_safe(_graph_svg(dag, states, expanded))  # graphviz output: labels are escaped by graphviz
     except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as exc:
         log.warning("graph: cannot render %s: %s", dag.dag_id, exc)
         svg, svg_error = "", f"Graphviz could not render this DAG: {exc}"
@@ -268,6 +303,12 @@ def graph(request: HttpRequest, dag_id: str) -> HttpResponse:
         "states": states,
         "legend": [s.value for s in TaskInstanceState],
         "graph_url": reverse("runs:graph", args=[dag.dag_id]),
+        "group_members": groups,
+        "group_state_priority": GROUP_STATE_PRIORITY,
+        "expand_all_url": _query(run_id=run.run_id if run else "", expanded="all"),
+        "collapse_all_url": _query(run_id=run.run_id if run else ""),
+        "all_expanded": bool(groups) and (expanded is None or expanded == set(groups)),
+        "expanded_param": "all" if expanded is None else ",".join(sorted(expanded)),
     }
     if run is not None:
         context.update(

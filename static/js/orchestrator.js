@@ -16,6 +16,76 @@
     window.htmx.ajax("GET", root.dataset.fragmentUrl + search, { source: root, target: root, swap: "outerHTML" });
     window.history.pushState({ grid: true }, "", root.dataset.gridUrl + search);
   });
+
+  // -- Grid: task groups fold (closed at first, as in Airflow); the open ones are remembered per
+  // DAG in localStorage, so that the 3-second refresh and the next visit keep them. --
+  function openGroups(root) {
+    try {
+      return JSON.parse(window.localStorage.getItem("grid-open-groups:" + root.dataset.gridUrl) || "[]");
+    } catch (error) {
+      return [];
+    }
+  }
+  function saveOpenGroups(root, ids) {
+    try {
+      window.localStorage.setItem("grid-open-groups:" + root.dataset.gridUrl, JSON.stringify(ids));
+    } catch (error) {
+      /* Private mode: folding still works for this page. */
+    }
+  }
+  var revealed = null;
+  function applyFolding() {
+    var root = document.getElementById("grid-root");
+    if (!root || !root.querySelector(".grid-group-row")) {
+      return;
+    }
+    var ids = openGroups(root);
+    // A newly selected task's groups are opened once, so that the selection is visible.
+    var selected = root.querySelector("tbody tr.selected[data-parents]");
+    var key = selected ? selected.querySelector("a").getAttribute("href") : null;
+    if (selected && key !== revealed) {
+      selected.dataset.parents.split(" ").forEach(function (id) {
+        if (ids.indexOf(id) < 0) {
+          ids.push(id);
+        }
+      });
+      saveOpenGroups(root, ids);
+    }
+    revealed = key;
+    var open = {};
+    ids.forEach(function (id) {
+      open[id] = true;
+    });
+    root.querySelectorAll("tbody tr[data-parents]").forEach(function (row) {
+      var parents = row.dataset.parents.split(" ").filter(Boolean);
+      var hidden = parents.some(function (id) {
+        return !open[id];
+      });
+      row.classList.toggle("grid-folded", hidden);
+    });
+    root.querySelectorAll("[data-group-toggle]").forEach(function (button) {
+      button.setAttribute("aria-expanded", open[button.dataset.groupToggle] ? "true" : "false");
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-group-toggle]");
+    var root = document.getElementById("grid-root");
+    if (!button || !root) {
+      return;
+    }
+    var id = button.dataset.groupToggle;
+    var ids = openGroups(root).filter(function (other) {
+      return other !== id;
+    });
+    if (button.getAttribute("aria-expanded") !== "true") {
+      ids.push(id);
+    }
+    saveOpenGroups(root, ids);
+    applyFolding();
+  });
+  document.addEventListener("htmx:afterSwap", applyFolding);
+  document.addEventListener("DOMContentLoaded", applyFolding);
+
   window.addEventListener("popstate", function () {
     if (document.getElementById("grid-root")) {
       window.location.reload();
@@ -37,12 +107,27 @@
       return;
     }
     var colors = JSON.parse(colorsEl.textContent);
+    var groupsEl = document.getElementById("graph-group-members");
+    var groups = groupsEl ? JSON.parse(groupsEl.textContent) : {};
+    var priorityEl = document.getElementById("graph-group-priority");
+    var priority = priorityEl ? JSON.parse(priorityEl.textContent) : [];
+    var known = {};
 
-    function paint(taskId, state) {
-      var node = document.getElementById("task-" + taskId);
-      if (!node) {
-        return;
+    // A collapsed group shows the first of its tasks' states in Airflow's priority order.
+    function groupState(groupId) {
+      var present = {};
+      (groups[groupId] || []).forEach(function (taskId) {
+        present[known[taskId] || "none"] = true;
+      });
+      for (var i = 0; i < priority.length; i++) {
+        if (present[priority[i]]) {
+          return priority[i];
+        }
       }
+      return "";
+    }
+
+    function paintNode(node, state) {
       node.dataset.state = state || "";
       node.querySelectorAll("path, polygon").forEach(function (shape) {
         if (state && state !== "none" && colors[state]) {
@@ -52,6 +137,20 @@
           shape.setAttribute("stroke", "#000000");
           shape.removeAttribute("stroke-width");
         }
+      });
+    }
+
+    function paint(taskId, state) {
+      known[taskId] = state;
+      var node = document.getElementById("task-" + taskId);
+      if (node) {
+        paintNode(node, state);
+      }
+    }
+
+    function paintGroups() {
+      box.querySelectorAll(".group-node").forEach(function (node) {
+        paintNode(node, groupState(node.id.replace(/^group-/, "")));
       });
     }
 
@@ -69,7 +168,35 @@
       Object.keys(states).forEach(function (taskId) {
         paint(taskId, states[taskId]);
       });
+      if (Object.keys(states).length) {
+        paintGroups();
+      }
     }
+
+    // Open a collapsed group (click its node) or close an open one (click its frame): the
+    // server draws the graph again with ?expanded= listing the open groups.
+    function setExpanded(groupId, open) {
+      var url = new URL(window.location.href);
+      var current = url.searchParams.get("expanded");
+      var ids = current === "all" ? Object.keys(groups) : (current || "").split(",").filter(Boolean);
+      ids = ids.filter(function (id) {
+        // Closing a group closes the groups inside it too.
+        return id !== groupId && (open || id.indexOf(groupId + ".") !== 0);
+      });
+      if (open) {
+        ids.push(groupId);
+      }
+      if (ids.length) {
+        url.searchParams.set("expanded", ids.join(","));
+      } else {
+        url.searchParams.delete("expanded");
+      }
+      window.location.assign(url.toString());
+    }
+    box.querySelectorAll(".group-node, .task-group").forEach(function (node) {
+      node.setAttribute("tabindex", "0");
+      node.setAttribute("role", "button");
+    });
 
     box.querySelectorAll(".task-node").forEach(function (node) {
       if (box.dataset.panelUrl) {
@@ -92,6 +219,7 @@
           Object.keys(data.states).forEach(function (taskId) {
             paint(taskId, data.states[taskId]);
           });
+          paintGroups();
           setRunState(data.run_state);
           live = !data.finished;
           if (!live) {
@@ -139,18 +267,29 @@
         });
     }
 
-    box.addEventListener("click", function (event) {
+    function activate(event) {
       var node = event.target.closest(".task-node");
       if (node && box.dataset.panelUrl) {
         event.preventDefault();
         openPanel(node);
+        return;
       }
-    });
-    box.addEventListener("keydown", function (event) {
-      var node = event.target.closest(".task-node");
-      if (node && box.dataset.panelUrl && (event.key === "Enter" || event.key === " ")) {
+      var group = event.target.closest(".group-node");
+      if (group) {
         event.preventDefault();
-        openPanel(node);
+        setExpanded(group.id.replace(/^group-/, ""), true);
+        return;
+      }
+      var cluster = event.target.closest(".task-group");
+      if (cluster) {
+        event.preventDefault();
+        setExpanded(cluster.id.replace(/^cluster-/, ""), false);
+      }
+    }
+    box.addEventListener("click", activate);
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" || event.key === " ") {
+        activate(event);
       }
     });
   }

@@ -130,7 +130,10 @@ class Command(SubcommandCommand):
 
         def walk(task_id: str, depth: int) -> None:
             task = tasks[task_id]
-            self.stdout.write(f"{'    ' * depth}<Task({task['operator']}): {task_id}>")
+            group = task.get("task_group")
+            # A task in a group names it (the innermost; its id carries the parents' ids).
+            in_group = f" in <TaskGroup: {group}>" if group else ""
+            self.stdout.write(f"{'    ' * depth}<Task({task['operator']}): {task_id}>{in_group}")
             for child in sorted(task["downstream_task_ids"]):
                 walk(child, depth + 1)
 
