@@ -86,6 +86,7 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "weight_rule": task.weight_rule,
         "priority_weight_total": task.priority_weight_total,
         "depends_on_past": task.depends_on_past,
+        "ignore_first_depends_on_past": task.ignore_first_depends_on_past,
         "wait_for_downstream": task.wait_for_downstream,
         "max_active_tis_per_dag": task.max_active_tis_per_dag,
         "max_active_tis_per_dagrun": task.max_active_tis_per_dagrun,

@@ -165,3 +165,46 @@ def evaluate_trigger_rule(trigger_rule: str, counts: UpstreamCounts) -> DepStatu
     if waiting is not None:
         return DepStatus(ready=False, reason=waiting)
     return DepStatus(ready=True, reason="All dependencies are met")
+
+
+PAST_SUCCESS = frozenset({S.SUCCESS, S.SKIPPED})
+
+
+def needs_past(task: Mapping) -> bool:
+    """Whether ``task`` depends on the previous run (``depends_on_past`` or ``wait_for_downstream``)."""
+    return bool(task.get("depends_on_past") or task.get("wait_for_downstream"))
+
+
+def past_reason(task: Mapping, previous: Mapping[str, str] | None) -> str | None:
+    """Return why ``task`` must wait for the previous run, or None when it may go (Airflow's PrevDagrunDep).
+
+    ``previous`` holds the previous run's task states (None: this is the DAG's first run, which
+    never waits). The previous instance must have succeeded or been skipped; with
+    ``wait_for_downstream``, so must its direct downstream instances of that run. A task the
+    previous run did not have goes ahead when ``ignore_first_depends_on_past`` (the default).
+    """
+    if not needs_past(task) or previous is None:
+        return None
+    task_id = task["task_id"]
+    state = previous.get(task_id)
+    if state is None:
+        if task.get("ignore_first_depends_on_past", True):
+            return None
+        return f"depends_on_past is set and the previous run has no instance of {task_id}."
+    if state not in PAST_SUCCESS:
+        return (
+            f"depends_on_past is set: the previous run's {task_id} is {state}, "
+            "and it must succeed or be skipped first."
+        )
+    if task.get("wait_for_downstream"):
+        waiting = [
+            f"{d} ({previous[d]})"
+            for d in task.get("downstream_task_ids", [])
+            if d in previous and previous[d] not in PAST_SUCCESS
+        ]
+        if waiting:
+            return (
+                "wait_for_downstream is set: in the previous run, the tasks right after it have not "
+                f"succeeded yet: {', '.join(waiting)}."
+            )
+    return None

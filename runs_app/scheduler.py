@@ -59,7 +59,7 @@ from runs_app.scheduling import (
     rq_job_statuses,
 )
 from runs_app.services import dag_run_create, task_instances_create
-from runs_app.states import DAG_RUN_UNFINISHED, DagRunState, DagRunType, TaskInstanceState
+from runs_app.states import DAG_RUN_UNFINISHED, TI_UNFINISHED, DagRunState, DagRunType, TaskInstanceState
 from runs_app.tries import Outcome, append_log, task_instance_record_outcome
 
 log = logging.getLogger(__name__)
@@ -348,6 +348,29 @@ def _run_timed_out(run: DagRun, now: dt.datetime) -> bool:
     return bool(timeout) and run.start_date is not None and now - run.start_date > dt.timedelta(seconds=timeout)
 
 
+def _verify_integrity(run: DagRun, tis: list[TaskInstance], *, now: dt.datetime) -> bool:
+    """Match the run's task instances to the DAG as last parsed (Airflow's verify_integrity); return
+    whether any row changed. In memory when nothing changed: no query per run.
+
+    - a task added to the DAG gets its instance (else its downstream tasks would wait forever);
+    - a task removed from the DAG has its unfinished instance ``removed``, so it no longer holds
+      the run open;
+    - a task that comes back has its ``removed`` instance reset to ``none``.
+    """
+    task_ids = set(run.dag.task_ids)
+    have = {ti.task_id for ti in tis}
+    missing = task_ids - have
+    gone = {ti.task_id for ti in tis if ti.task_id not in task_ids and ti.state in TI_UNFINISHED}
+    back = {ti.task_id for ti in tis if ti.task_id in task_ids and ti.state == TaskInstanceState.REMOVED}
+    if missing:
+        task_instances_create(dag_run=run, task_ids=missing)
+    if gone and transitions.tis_remove(run=run, task_ids=gone, now=now):
+        log.warning("tick: run %s %s: tasks %s left the DAG; removed", run.dag.dag_id, run.run_id, sorted(gone))
+    if back:
+        transitions.tis_restore(run=run, task_ids=back)
+    return bool(missing or gone or back)
+
+
 def _schedule_one_run(
     run: DagRun, tis: list[TaskInstance], *, now: dt.datetime, executor: Executor | None, capacity: Capacity
 ) -> tuple[int, int, int]:
@@ -356,11 +379,7 @@ def _schedule_one_run(
             log.warning("tick: run %s %s timed out (dagrun_timeout); it failed", run.dag.dag_id, run.run_id)
             return 0, 1, 1
         return 0, 0, 0
-    missing = set(run.dag.task_ids) - {ti.task_id for ti in tis}
-    if missing:
-        # The DAG gained tasks since the run was created: without their instances, the tasks
-        # downstream of them would wait forever (Airflow's verify_integrity).
-        task_instances_create(dag_run=run, task_ids=missing)
+    if _verify_integrity(run, tis, now=now):
         tis = list(run.task_instances.all())
     result = dag_run_schedule(run=run, now=now, executor=executor, capacity=capacity, tis=tis)
     return result.queued, result.changed, 1 if result.finished else 0

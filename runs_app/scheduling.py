@@ -28,7 +28,7 @@ from django.db.models import Count, Sum
 
 from dags_app.models import DagModel
 from runs_app import transitions
-from runs_app.deps import count_upstream, evaluate_trigger_rule
+from runs_app.deps import count_upstream, evaluate_trigger_rule, needs_past, past_reason
 from runs_app.models import DagRun, Pool, TaskInstance
 from runs_app.states import (
     TI_FAILED_LIKE,
@@ -200,10 +200,12 @@ class InlineExecutor:
 
 @dataclass
 class Capacity:
-    """Free slots right now: per DAG (``max_active_tasks``), per pool, per task (``max_active_tis_per_dag``)."""
+    """Free slots right now: per DAG (``max_active_tasks``), per pool, per task (``max_active_tis_per_dag``)
+    and per task in one run (``max_active_tis_per_dagrun``, which counts with mapped instances)."""
 
     dag_used: Counter = field(default_factory=Counter)
     task_used: Counter = field(default_factory=Counter)
+    run_task_used: Counter = field(default_factory=Counter)
     pool_used: Counter = field(default_factory=Counter)
     pool_slots: dict[str, int] = field(default_factory=dict)
 
@@ -221,12 +223,13 @@ class Capacity:
         capacity.pool_slots = dict(list(pools))
         rows = (
             TaskInstance.objects.filter(state__in=TI_RUNNING_OR_QUEUED)
-            .values("dag_id", "task_id", "pool")
+            .values("dag_id", "dag_run_id", "task_id", "pool")
             .annotate(n=Count("id"), slots=Sum("pool_slots"))
         )
         for row in rows:
             capacity.dag_used[row["dag_id"]] += row["n"]
             capacity.task_used[(row["dag_id"], row["task_id"])] += row["n"]
+            capacity.run_task_used[(row["dag_run_id"], row["task_id"])] += row["n"]
             capacity.pool_used[row["pool"]] += row["slots"] or 0
         return capacity
 
@@ -237,6 +240,9 @@ class Capacity:
         limit = task.get("max_active_tis_per_dag")
         if limit is not None and self.task_used[(dag.pk, ti.task_id)] >= limit:
             return f"The task already has {limit} running or queued instances (max_active_tis_per_dag)"
+        per_run = task.get("max_active_tis_per_dagrun")
+        if per_run is not None and self.run_task_used[(ti.dag_run_id, ti.task_id)] >= per_run:
+            return f"The task already has {per_run} running or queued instances in this run (max_active_tis_per_dagrun)"
         slots = self.pool_slots.get(ti.pool)
         if slots is None:
             return f"Pool '{ti.pool}' does not exist"
@@ -244,6 +250,7 @@ class Capacity:
             return f"Not enough free slots in pool '{ti.pool}' ({slots - self.pool_used[ti.pool]} free)"
         self.dag_used[dag.pk] += 1
         self.task_used[(dag.pk, ti.task_id)] += 1
+        self.run_task_used[(ti.dag_run_id, ti.task_id)] += 1
         self.pool_used[ti.pool] += ti.pool_slots
         return None
 
@@ -291,6 +298,23 @@ def dag_run_finish(*, run: DagRun, state: DagRunState, now: dt.datetime) -> bool
     if finished:
         log.info("run: %s %s finished: %s", run.dag.dag_id, run.run_id, state)
     return finished
+
+
+def previous_run_states(run: DagRun, tasks: list[dict[str, Any]]) -> dict[str, str] | None:
+    """Return the task states of the run before ``run`` (by logical date) for ``tasks`` and their
+    direct downstream tasks, or None when ``run`` is the DAG's first run. Two queries."""
+    previous = (
+        DagRun.objects.filter(dag_id=run.dag_id, logical_date__lt=run.logical_date)
+        .order_by("-logical_date")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if previous is None:
+        return None
+    wanted = {t["task_id"] for t in tasks} | {d for t in tasks for d in t.get("downstream_task_ids", [])}
+    return dict(
+        TaskInstance.objects.filter(dag_run_id=previous, task_id__in=wanted).values_list("task_id", "state")
+    )
 
 
 def dag_run_schedule(
@@ -372,6 +396,12 @@ def dag_run_schedule(
             result.changed += 1
             if pending is not None:
                 pending.update(task["downstream_task_ids"])
+
+    past = [task for _, task in ready if needs_past(task)]
+    if past:
+        # depends_on_past / wait_for_downstream: read the previous run once for all of them.
+        previous = previous_run_states(run, past)
+        ready = [(ti, task) for ti, task in ready if past_reason(task, previous) is None]
 
     if ready:
         capacity = capacity or Capacity.load()

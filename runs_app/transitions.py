@@ -53,9 +53,9 @@ _FINISHED_NEXT = {TI.NONE, TI.QUEUED} | _MARKS
 TI_TRANSITIONS: dict[str, frozenset[str]] = {
     TI.NONE: frozenset({TI.SCHEDULED, TI.QUEUED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED} | _MARKS),
     TI.SCHEDULED: frozenset({TI.NONE, TI.QUEUED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED} | _MARKS),
-    TI.QUEUED: frozenset({TI.RUNNING, TI.QUEUED, TI.UP_FOR_RETRY, TI.NONE, TI.SKIPPED} | _MARKS),
-    TI.RUNNING: frozenset({TI.UP_FOR_RETRY, TI.SKIPPED, TI.NONE} | _MARKS),
-    TI.UP_FOR_RETRY: frozenset({TI.QUEUED, TI.NONE, TI.SKIPPED} | _MARKS),
+    TI.QUEUED: frozenset({TI.RUNNING, TI.QUEUED, TI.UP_FOR_RETRY, TI.NONE, TI.SKIPPED, TI.REMOVED} | _MARKS),
+    TI.RUNNING: frozenset({TI.UP_FOR_RETRY, TI.SKIPPED, TI.NONE, TI.REMOVED} | _MARKS),
+    TI.UP_FOR_RETRY: frozenset({TI.QUEUED, TI.NONE, TI.SKIPPED, TI.REMOVED} | _MARKS),
     TI.SUCCESS: frozenset(_FINISHED_NEXT),
     TI.FAILED: frozenset(_FINISHED_NEXT),
     TI.SKIPPED: frozenset(_FINISHED_NEXT),
@@ -171,6 +171,27 @@ def tis_skip(*, run: DagRun, task_ids: Iterable[str], now: dt.datetime) -> int:
         start_date=now,
         end_date=now,
         duration=0.0,
+    )
+
+
+def tis_remove(*, run: DagRun, task_ids: Iterable[str], now: dt.datetime) -> int:
+    """Unfinished -> ``removed``: the tasks are gone from the DAG file, so their instances no longer
+    hold the run open (a running try is stopped at its next heartbeat). Finished ones stay as history."""
+    return _move_tis(
+        TaskInstance.objects.filter(dag_run=run, task_id__in=list(task_ids)),
+        expected=TI_UNFINISHED,
+        target=TI.REMOVED,
+        end_date=now,
+    )
+
+
+def tis_restore(*, run: DagRun, task_ids: Iterable[str]) -> int:
+    """``removed`` -> ``none``: the tasks are back in the DAG file (Airflow's verify_integrity)."""
+    return _move_tis(
+        TaskInstance.objects.filter(dag_run=run, task_id__in=list(task_ids)),
+        expected=[TI.REMOVED],
+        target=TI.NONE,
+        end_date=None,
     )
 
 

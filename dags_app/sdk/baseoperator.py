@@ -144,6 +144,7 @@ class BaseOperator(DependencyMixin):
         start_date: dt.datetime | None = None,
         end_date: dt.datetime | None = None,
         depends_on_past: bool = False,
+        ignore_first_depends_on_past: bool = True,
         wait_for_downstream: bool = False,
         dag: DAG | None = None,
         params: dict[str, Any] | None = None,
@@ -206,8 +207,10 @@ class BaseOperator(DependencyMixin):
         self.max_retry_delay = _to_timedelta("max_retry_delay", max_retry_delay, task_id, allow_none=True)
         self.start_date = start_date
         self.end_date = end_date
-        self.depends_on_past = depends_on_past
-        self.wait_for_downstream = wait_for_downstream
+        # As in Airflow, waiting for the previous run's downstream tasks implies waiting for its own.
+        self.depends_on_past = bool(depends_on_past or wait_for_downstream)
+        self.ignore_first_depends_on_past = bool(ignore_first_depends_on_past)
+        self.wait_for_downstream = bool(wait_for_downstream)
         self.params = dict(params or {})
         self.priority_weight = int(priority_weight)
         if weight_rule not in WEIGHT_RULES:

@@ -28,8 +28,9 @@ from dags_app.models import DagModel
 from dags_app.task_groups import GROUP_STATE_PRIORITY, GroupNode, group_state, group_tree, members
 from orchestrator_site.access import get_dag
 from runs_app import selectors
-from runs_app.deps import count_upstream, evaluate_trigger_rule
+from runs_app.deps import count_upstream, evaluate_trigger_rule, needs_past, past_reason
 from runs_app.models import DagRun, TaskInstance
+from runs_app.scheduling import previous_run_states
 from runs_app.states import DAG_RUN_UNFINISHED, TI_FINISHED, DagRunState, DagRunType, TaskInstanceState
 from runs_app.views.common import dag_page_context, get_run, get_task_instance, safe_next, selected_run
 
@@ -107,8 +108,11 @@ def waiting_reasons(
         reasons.append(f"The task is queued on queue '{ti.queue}': waiting for a worker to pick it up.")
         return reasons
     status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+    past = past_reason(task, previous_run_states(run, [task])) if needs_past(task) else None
     if not status.ready:
         reasons.append(status.reason)
+    elif past:
+        reasons.append(past)
     elif ti.state == TaskInstanceState.SCHEDULED:
         reasons.append(
             f"Its dependencies are met; it waits for a free slot (pool '{ti.pool}', "

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from dags_app.models import DagModel
 from runs_app.models import DagRun, Pool, TaskInstance
 from runs_app.scheduler import tick
-from runs_app.scheduling import InlineExecutor
+from runs_app.scheduling import Capacity, InlineExecutor
 from runs_app.services import dag_run_create, dag_set_paused, dag_trigger
 from runs_app.states import DagRunState, DagRunType, TaskInstanceState
 from tests.runs_app.helpers import DAY, NOW, dag_source, finish, states
@@ -369,6 +369,40 @@ def test_task_added_to_the_dag_during_a_run_gets_an_instance_and_the_run_finishe
     assert run.state == DagRunState.SUCCESS
 
 
+def test_a_task_removed_from_the_dag_becomes_removed_in_open_runs_and_does_not_block_them(make_dag, dag_file, sync):
+    """Airflow's verify_integrity: a running (or waiting) instance of a task that left the DAG file is
+    ``removed``, the running try is stopped (its row changed), and the run finishes without it;
+    the task coming back restores its instance to ``none``."""
+    three = (
+        "    a = BashOperator(task_id='a', bash_command='true')\n"
+        "    a >> [BashOperator(task_id='slow', bash_command='sleep 60'),\n"
+        "          BashOperator(task_id='c', bash_command='true')]\n"
+    )
+    two = "    BashOperator(task_id='a', bash_command='true') >> BashOperator(task_id='c', bash_command='true')\n"
+    dag = make_dag("shrinking", body=three, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    other = dag_trigger(dag=dag, now=NOW + DAY)
+    tick(now=NOW, executor=InlineExecutor())
+    finish(ti_of(run, "a"), TaskInstanceState.SUCCESS)
+    TaskInstance.objects.filter(dag_run=run, task_id="slow").update(state=TaskInstanceState.RUNNING)
+    dag_file("shrinking.py", dag_source("shrinking", body=two, schedule="None"))
+    sync(now=NOW)
+
+    tick(now=NOW, executor=InlineExecutor())
+
+    assert states(run)["slow"] == TaskInstanceState.REMOVED
+    assert states(other)["slow"] == TaskInstanceState.REMOVED
+    finish(ti_of(run, "c"), TaskInstanceState.SUCCESS)
+    run.refresh_from_db()
+    assert run.state == DagRunState.SUCCESS  # the removed task does not hold it open
+    # A task that comes back: its removed instance in an open run is reset and runs again.
+    dag_file("shrinking.py", dag_source("shrinking", body=three, schedule="None"))
+    sync(now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    assert states(other)["slow"] == TaskInstanceState.NONE
+    assert states(run)["slow"] == TaskInstanceState.REMOVED  # a finished run is history
+
+
 THREE_WEIGHTED = (
     "    BashOperator(task_id='low', bash_command='true', priority_weight=1{extra})\n"
     "    BashOperator(task_id='high', bash_command='true', priority_weight=10{extra})\n"
@@ -465,6 +499,26 @@ def test_tick_queues_no_more_instances_of_a_task_than_max_active_tis_per_dag(mak
     assert TaskInstance.objects.filter(state=TaskInstanceState.SCHEDULED).count() == 1
 
 
+def test_max_active_tis_per_dagrun_counts_a_task_s_instances_in_one_run_only(make_dag):
+    """Per run, not per DAG: two runs each queue their instance under a limit of 1. (A run has more
+    than one instance of a task only with mapping; the count is kept per run and task.)"""
+    body = "    BashOperator(task_id='t', bash_command='true', max_active_tis_per_dagrun=1)\n"
+    dag = make_dag("per_run", body=body, schedule="None")
+    first = dag_trigger(dag=dag, now=NOW - DAY)
+    dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    assert len(executor.queued) == 2
+    capacity = Capacity.load()
+    ti = ti_of(first, "t")
+    assert capacity.run_task_used[(first.pk, "t")] == 1
+    task = {"max_active_tis_per_dagrun": 1}
+    assert "max_active_tis_per_dagrun" in capacity.take(ti=ti, dag=dag, task=task)
+    assert capacity.take(ti=ti, dag=dag, task={"max_active_tis_per_dagrun": 2}) is None
+
+
 def test_upstream_task_outranks_its_downstream_by_default_weight_rule(make_dag):
     body = (
         "    BashOperator(task_id='alone', bash_command='true')\n"
@@ -519,3 +573,59 @@ def test_one_tick_costs_the_same_queries_for_2_and_for_20_running_runs(make_dag,
     assert len(twenty) == len(two)
     with django_assert_max_num_queries(TICK_QUERY_BUDGET):
         tick(now=later, executor=InlineExecutor())
+
+
+# -- depends_on_past and wait_for_downstream -----------------------------------------------------
+
+
+PAST_BODY = (
+    "    a = BashOperator(task_id='a', bash_command='true', depends_on_past=True)\n"
+    "    b = BashOperator(task_id='b', bash_command='true')\n"
+    "    w = BashOperator(task_id='w', bash_command='true', wait_for_downstream=True)\n"
+    "    a >> b\n"
+    "    w >> BashOperator(task_id='after_w', bash_command='true')\n"
+)
+
+
+def test_depends_on_past_waits_for_the_previous_run_s_instance_to_succeed_or_be_skipped(make_dag):
+    dag = make_dag("past", body=PAST_BODY, schedule="None", dag_args=", max_active_runs=3")
+    first = dag_trigger(dag=dag, now=NOW - DAY)
+    second = dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    # The first run never waits; the second waits for the first's a (depends_on_past) and for
+    # the first's w and its downstream (wait_for_downstream implies depends_on_past).
+    assert sorted(queued_task_ids(executor)) == ["a", "w"]
+    assert states(second)["a"] == states(second)["w"] == TaskInstanceState.NONE
+    finish(ti_of(first, "a"), TaskInstanceState.FAILED, retry=False)
+    finish(ti_of(first, "w"), TaskInstanceState.SUCCESS)
+    executor = InlineExecutor()
+    tick(now=NOW, executor=executor)
+    assert "a" not in queued_task_ids(executor)
+    assert states(second)["a"] == TaskInstanceState.NONE  # the previous a failed: still waiting
+    assert states(second)["w"] == TaskInstanceState.NONE  # the previous after_w is not done yet
+    finish(ti_of(first, "after_w"), TaskInstanceState.SKIPPED)
+    executor = InlineExecutor()
+    tick(now=NOW, executor=executor)
+    assert queued_task_ids(executor) == ["w"]
+    # Marking the previous a success lets the second run's a go.
+    TaskInstance.objects.filter(pk=ti_of(first, "a").pk).update(state=TaskInstanceState.SUCCESS)
+    executor = InlineExecutor()
+    tick(now=NOW, executor=executor)
+    assert queued_task_ids(executor) == ["a"]
+
+
+def test_the_task_panel_says_it_waits_for_the_past(make_dag, client, viewer_user):
+    from django.urls import reverse
+
+    dag = make_dag("past_panel", body=PAST_BODY, schedule="None")
+    first = dag_trigger(dag=dag, now=NOW - DAY)
+    second = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    finish(ti_of(first, "a"), TaskInstanceState.FAILED, retry=False)
+    tick(now=NOW, executor=InlineExecutor())
+    client.force_login(viewer_user)
+    page = client.get(reverse("runs:task-instance", args=["past_panel", second.run_id, "a"])).content.decode()
+    assert "depends_on_past is set: the previous run&#x27;s a is failed" in page
