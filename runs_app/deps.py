@@ -193,8 +193,7 @@ def past_reason(task: Mapping, previous: Mapping[str, str] | None) -> str | None
         return f"depends_on_past is set and the previous run has no instance of {task_id}."
     if state not in PAST_SUCCESS:
         return (
-            f"depends_on_past is set: the previous run's {task_id} is {state}, "
-            "and it must succeed or be skipped first."
+            f"depends_on_past is set: the previous run's {task_id} is {state}, and it must succeed or be skipped first."
         )
     if task.get("wait_for_downstream"):
         waiting = [

@@ -312,9 +312,7 @@ def previous_run_states(run: DagRun, tasks: list[dict[str, Any]]) -> dict[str, s
     if previous is None:
         return None
     wanted = {t["task_id"] for t in tasks} | {d for t in tasks for d in t.get("downstream_task_ids", [])}
-    return dict(
-        TaskInstance.objects.filter(dag_run_id=previous, task_id__in=wanted).values_list("task_id", "state")
-    )
+    return dict(TaskInstance.objects.filter(dag_run_id=previous, task_id__in=wanted).values_list("task_id", "state"))
 
 
 def dag_run_schedule(

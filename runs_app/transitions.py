@@ -174,6 +174,21 @@ def tis_skip(*, run: DagRun, task_ids: Iterable[str], now: dt.datetime) -> int:
     )
 
 
+def tis_fail_stop(*, run: DagRun, failed_task_id: str, now: dt.datetime) -> tuple[int, int]:
+    """A task of a ``fail_stop`` DAG failed (Airflow's ``_stop_remaining_tasks``): the run's other
+    running tries fail (their processes stop at the next heartbeat) and its other unfinished
+    instances are skipped. Returns (failed, skipped)."""
+    others = TaskInstance.objects.filter(dag_run=run).exclude(task_id=failed_task_id)
+    failed = _move_tis(others, expected=[TI.RUNNING], target=TI.FAILED, end_date=now)
+    skipped = _move_tis(
+        others,
+        expected=[TI.NONE, TI.SCHEDULED, TI.QUEUED, TI.UP_FOR_RETRY],
+        target=TI.SKIPPED,
+        end_date=now,
+    )
+    return failed, skipped
+
+
 def tis_remove(*, run: DagRun, task_ids: Iterable[str], now: dt.datetime) -> int:
     """Unfinished -> ``removed``: the tasks are gone from the DAG file, so their instances no longer
     hold the run open (a running try is stopped at its next heartbeat). Finished ones stay as history."""

@@ -115,6 +115,15 @@ def task_instance_record_outcome(
             )
         if recorded and outcome.skip and state == TaskInstanceState.SUCCESS:
             transitions.tis_skip(run=run, task_ids=outcome.skip, now=now)
+        if recorded and state == TaskInstanceState.FAILED and run.dag.serialized.get("fail_stop"):
+            failed, skipped = transitions.tis_fail_stop(run=run, failed_task_id=ti.task_id, now=now)
+            log.warning(
+                "runner: %s.%s failed and the DAG has fail_stop: %s running task(s) failed, %s skipped",
+                run.dag.dag_id,
+                ti.task_id,
+                failed,
+                skipped,
+            )
 
     # Fast follow: only the tasks right after this one (and after the tasks it skipped) can
     # have become ready or unsatisfiable.

@@ -110,6 +110,7 @@ class DAG:
         default_view: str = "grid",
         orientation: str = "LR",
         fail_stop: bool = False,
+        fail_fast: bool = False,
         dag_display_name: str | None = None,
         auto_register: bool = True,
     ) -> None:
@@ -143,7 +144,7 @@ class DAG:
         self.user_defined_filters = user_defined_filters
         self.default_view = default_view
         self.orientation = orientation
-        self.fail_stop = fail_stop
+        self.fail_stop = bool(fail_stop or fail_fast)  # fail_fast: Airflow 3's name
         self.dag_display_name = dag_display_name
         self.auto_register = auto_register
         self.task_dict: dict[str, BaseOperator] = {}
@@ -292,6 +293,15 @@ class DAG:
             if missing:
                 raise AirflowException(
                     f"Task '{task.task_id}' of DAG '{self.dag_id}' refers to unknown tasks {missing}"
+                )
+        if self.fail_stop:
+            wrong = sorted(t.task_id for t in self.tasks if t.trigger_rule != "all_success")
+            if wrong:
+                # Airflow's FailStopDagInvalidTriggerRule: stopping the run on the first failure
+                # would contradict a rule that waits for failures.
+                raise AirflowException(
+                    f"DAG '{self.dag_id}' has fail_stop: its tasks can only have the all_success trigger rule; "
+                    f"these do not: {', '.join(wrong)}"
                 )
         for key, value in self.params.items():
             if isinstance(value, Param):

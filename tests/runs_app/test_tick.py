@@ -629,3 +629,64 @@ def test_the_task_panel_says_it_waits_for_the_past(make_dag, client, viewer_user
     client.force_login(viewer_user)
     page = client.get(reverse("runs:task-instance", args=["past_panel", second.run_id, "a"])).content.decode()
     assert "depends_on_past is set: the previous run&#x27;s a is failed" in page
+
+
+# -- fail_stop / fail_fast -----------------------------------------------------------------------
+
+FAIL_STOP_BODY = (
+    "    first = BashOperator(task_id='first', bash_command='true')\n"
+    "    long = BashOperator(task_id='long', bash_command='sleep 60')\n"
+    "    retrying = BashOperator(task_id='retrying', bash_command='true', retries=2)\n"
+    "    first >> [BashOperator(task_id='breaks', bash_command='false'), long, retrying]\n"
+    "    later = BashOperator(task_id='later', bash_command='true')\n"
+    "    first >> later >> BashOperator(task_id='last', bash_command='true')\n"
+)
+
+
+@pytest.mark.parametrize("option", ["fail_stop", "fail_fast"])
+def test_a_failure_in_a_fail_stop_dag_fails_running_tasks_and_skips_the_rest(make_dag, option):
+    dag = make_dag("stopper", body=FAIL_STOP_BODY, schedule="None", dag_args=f", {option}=True")
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    finish(ti_of(run, "first"), TaskInstanceState.SUCCESS)
+    claim = ti_of(run, "long")
+    TaskInstance.objects.filter(pk=claim.pk).update(state=TaskInstanceState.RUNNING)
+    finish(ti_of(run, "retrying"), TaskInstanceState.FAILED)  # a try with retries left: not the end
+    assert states(run)["retrying"] == TaskInstanceState.UP_FOR_RETRY
+
+    finish(ti_of(run, "breaks"), TaskInstanceState.FAILED, retry=False)
+
+    assert states(run) == {
+        "first": TaskInstanceState.SUCCESS,
+        "breaks": TaskInstanceState.FAILED,
+        "long": TaskInstanceState.FAILED,  # was running: its process stops at its next heartbeat
+        "retrying": TaskInstanceState.SKIPPED,
+        "later": TaskInstanceState.SKIPPED,
+        "last": TaskInstanceState.SKIPPED,
+    }
+    run.refresh_from_db()
+    assert run.state == DagRunState.FAILED
+
+
+def test_without_fail_stop_a_failure_leaves_the_other_branches_running(make_dag):
+    dag = make_dag("no_stopper", body=FAIL_STOP_BODY, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    finish(ti_of(run, "first"), TaskInstanceState.SUCCESS)
+    finish(ti_of(run, "breaks"), TaskInstanceState.FAILED, retry=False)
+    assert states(run)["long"] == TaskInstanceState.QUEUED
+    assert states(run)["later"] == TaskInstanceState.QUEUED
+
+
+def test_a_fail_stop_dag_with_another_trigger_rule_is_an_import_error(dag_file, sync):
+    body = (
+        "    a = BashOperator(task_id='a', bash_command='true')\n"
+        "    a >> BashOperator(task_id='cleanup', bash_command='true', trigger_rule='all_done')\n"
+    )
+    dag_file("bad_stop.py", dag_source("bad_stop", body=body, schedule="None", dag_args=", fail_stop=True"))
+    report = sync(now=NOW)
+    assert report.import_errors == 1
+    from dags_app.models import DagImportError
+
+    error = DagImportError.objects.get()
+    assert "fail_stop: its tasks can only have the all_success trigger rule; these do not: cleanup" in error.stacktrace
