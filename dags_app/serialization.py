@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from dags_app.sdk.baseoperator import BaseOperator
+from dags_app.sdk.baseoperator import TASK_CALLBACKS, BaseOperator
 from dags_app.sdk.dag import DAG
 from dags_app.sdk.param import Param
 from dags_app.sdk.task_group import TaskGroup
@@ -102,6 +102,8 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "template_ext": list(task.template_ext),
         "template_values": {field: json_safe(getattr(task, field, None)) for field in task.template_fields},
         "python_callable": _callable_name(task),
+        # Which callbacks the DAG file defines: the worker starts a callback child only for these.
+        "callbacks": [name for name in TASK_CALLBACKS if getattr(task, name, None)],
     }
 
 

@@ -240,6 +240,9 @@ ORCHESTRATOR = {
     # RQ's own job timeout for a task without execution_timeout, in seconds: never unlimited, so a
     # wedged worker is freed eventually (a task's execution_timeout, when set, wins).
     "MAX_TASK_RUNTIME": _env_float("ORCHESTRATOR_MAX_TASK_RUNTIME", 7 * 24 * 3600.0),
+    # A task's callbacks (on_success_callback...) run in a child after the try's state is
+    # recorded; a callback that hangs is killed after this many seconds (logged to the try's log).
+    "CALLBACK_TIMEOUT": _env_float("ORCHESTRATOR_CALLBACK_TIMEOUT", 300.0),
     # A run or DAG whose scheduling raises is parked for this many seconds, doubling per failure
     # up to SCHEDULING_BACKOFF_MAX, while every other run keeps moving.
     "SCHEDULING_BACKOFF": _env_float("ORCHESTRATOR_SCHEDULING_BACKOFF", 5.0),

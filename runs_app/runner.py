@@ -46,7 +46,7 @@ from django.utils import timezone
 from dags_app.dagbag import load_dags
 from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.context import set_current_context
-from dags_app.sdk.exceptions import AirflowFailException, AirflowSkipException
+from dags_app.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from dags_app.sdk.macros import macros
 from dags_app.sdk.param import resolve_params
 from dags_app.serialization import json_safe
@@ -118,7 +118,9 @@ def _pendulum(value: dt.datetime | None) -> Any:
 class RuntimeTaskInstance:
     """The ``ti`` of the template context: the try being executed, with XCom access."""
 
-    def __init__(self, *, ti: TaskInstance, run: DagRun, task: BaseOperator, test_mode: bool = False) -> None:
+    def __init__(
+        self, *, ti: TaskInstance, run: DagRun, task: BaseOperator, test_mode: bool = False, state: str = "running"
+    ) -> None:
         self._ti = ti
         self._run = run
         self.task = task
@@ -128,7 +130,7 @@ class RuntimeTaskInstance:
         self.try_number = ti.try_number
         self.max_tries = ti.max_tries
         self.map_index = -1
-        self.state = TaskInstanceState.RUNNING.value
+        self.state = state  # a callback after the try sees the state just committed
         self.hostname = socket.gethostname()
         self.logical_date = _pendulum(run.logical_date)
         self.execution_date = self.logical_date
@@ -178,13 +180,15 @@ class RuntimeTaskInstance:
         self.skipped.update(task_ids)
 
     def __repr__(self) -> str:
-        return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} [running]>"
+        return f"<TaskInstance: {self.dag_id}.{self.task_id} {self.run_id} [{self.state}]>"
 
 
-def build_context(*, ti: TaskInstance, run: DagRun, task: BaseOperator, test_mode: bool = False) -> dict[str, Any]:
+def build_context(
+    *, ti: TaskInstance, run: DagRun, task: BaseOperator, test_mode: bool = False, state: str = "running"
+) -> dict[str, Any]:
     """Return the template and ``execute`` context, with Airflow's names."""
     logical = _pendulum(run.logical_date)
-    runtime = RuntimeTaskInstance(ti=ti, run=run, task=task, test_mode=test_mode)
+    runtime = RuntimeTaskInstance(ti=ti, run=run, task=task, test_mode=test_mode, state=state)
     dag = task.dag
     params = resolve_params({**dag.params, **task.params}, run.conf)
     dag_run = RunContext(
@@ -276,6 +280,7 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
         with set_current_context(context):
             task.render_template_fields(context)
             outcome["rendered"] = {f: json_safe(getattr(task, f, None)) for f in task.template_fields}
+            run_callbacks(task, context, "on_execute_callback")
             task.pre_execute(context)
             result = task.execute(context)
             task.post_execute(context, result)
@@ -297,6 +302,66 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
     return outcome
 
 
+# The callback each recorded state calls (Airflow's names).
+CALLBACK_FOR_STATE = {
+    TaskInstanceState.SUCCESS: "on_success_callback",
+    TaskInstanceState.FAILED: "on_failure_callback",
+    TaskInstanceState.UP_FOR_RETRY: "on_retry_callback",
+    TaskInstanceState.SKIPPED: "on_skipped_callback",
+}
+
+
+def run_callbacks(task: BaseOperator, context: dict[str, Any], name: str) -> int:
+    """Call the task's callback(s) ``name`` with ``context``; an error in one is logged (to the try's
+    log: this runs in the child) and the others still run. Never raises; returns how many ran."""
+    callbacks = getattr(task, name, None)
+    if not callbacks:
+        return 0
+    ran = 0
+    for callback in callbacks if isinstance(callbacks, list | tuple) else [callbacks]:
+        try:
+            with set_current_context(context):
+                callback(context)
+            ran += 1
+        except Exception:
+            log.exception("Error when executing %s %s", name, getattr(callback, "__qualname__", repr(callback)))
+    return ran
+
+
+def _callbacks_body(name: str) -> Body:
+    def body(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
+        log.info("Running %s", name)
+        return {"state": "callbacks", "ran": run_callbacks(task, context, name)}
+
+    return body
+
+
+def run_task_callbacks(*, ti: TaskInstance, state: str, error: str = "", log_path: Path | None) -> None:
+    """After the try's state is committed: call the task's callback for that state in a child that
+    imports the DAG file (DAG code never runs in the worker's own process). Only when the DAG
+    file defines one (the serialized task lists them), so a task without callbacks costs nothing."""
+    name = CALLBACK_FOR_STATE.get(state)
+    run = ti.dag_run
+    if name is None or name not in ((run.dag.get_task(ti.task_id) or {}).get("callbacks") or []):
+        return
+    base = _prepare_from_file(ti=ti, run=run, state=state)
+
+    def prepare() -> tuple[BaseOperator, dict[str, Any]]:
+        task, context = base()
+        if error:
+            # Airflow passes the exception; the child only knows its text.
+            context["exception"] = AirflowException(error)
+        return task, context
+
+    supervise(
+        prepare=prepare,
+        log_path=log_path,
+        heartbeat=None,
+        timeout=float(settings.ORCHESTRATOR["CALLBACK_TIMEOUT"]),
+        body=_callbacks_body(name),
+    )
+
+
 def _end_with_supervisor(alive_fd: int) -> None:
     """Kill this child's whole process group as soon as its supervising parent is gone.
 
@@ -316,6 +381,8 @@ def _end_with_supervisor(alive_fd: int) -> None:
 
 # What the child calls to get its task and context: it imports the DAG file (user code) there.
 Prepare = Callable[[], tuple[BaseOperator, dict[str, Any]]]
+# What the child does with the loaded task: run it (``_run_task``) or call its callbacks.
+Body = Callable[[BaseOperator, dict[str, Any]], dict[str, Any]]
 
 
 def _prepare_within(prepare: Prepare, seconds: float) -> tuple[BaseOperator, dict[str, Any]]:
@@ -343,7 +410,7 @@ def _limit_memory() -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
-def _child_main(prepare: Prepare, log_path: Path | None, write_fd: int, alive_fd: int) -> None:
+def _child_main(prepare: Prepare, log_path: Path | None, write_fd: int, alive_fd: int, body: Body) -> None:
     code = 0
     me = os.getpid()
     try:
@@ -365,7 +432,7 @@ def _child_main(prepare: Prepare, log_path: Path | None, write_fd: int, alive_fd
             if os.getpid() != me:
                 # A process the DAG file forked at import: it must not run the task a second time.
                 os._exit(0)
-            outcome = _run_task(task, context)
+            outcome = body(task, context)
         if os.getpid() != me:
             os._exit(0)  # forked by the task itself: only the child reports the outcome
         with os.fdopen(write_fd, "w") as pipe:
@@ -417,8 +484,11 @@ def supervise(
     log_path: Path | None,
     heartbeat: Callable[[], bool] | None,
     timeout: float | None,
+    body: Body | None = None,
 ) -> Outcome:
-    """Run ``prepare()``'s task in a forked child and wait for it, heartbeating, within ``timeout`` s."""
+    """Run ``prepare()``'s task in a forked child and wait for it, heartbeating, within ``timeout`` s.
+
+    ``body`` is what the child does with the task (default: run it, ``_run_task``)."""
     for conn in connections.all(initialized_only=True):
         # Nothing of the parent's transaction state may leak into the child.
         if conn.in_atomic_block:
@@ -430,7 +500,7 @@ def supervise(
     if pid == 0:
         os.close(read_fd)
         os.close(alive_write)
-        _child_main(prepare, log_path, write_fd, alive_read)
+        _child_main(prepare, log_path, write_fd, alive_read, body or _run_task)
     os.close(write_fd)
     os.close(alive_read)
     pidfd = os.pidfd_open(pid)
@@ -459,7 +529,9 @@ def supervise(
             if deadline is not None and now >= deadline:
                 _kill_group(pid)
                 _, status = os.waitpid(pid, 0)
-                message = f"Task timed out after {timeout:g} seconds (execution_timeout); its processes were killed"
+                what = "Task" if body is None else "Callback"
+                limit = "execution_timeout" if body is None else "ORCHESTRATOR_CALLBACK_TIMEOUT"
+                message = f"{what} timed out after {timeout:g} seconds ({limit}); its processes were killed"
                 append_log(log_path, f"ERROR - {message}")
                 return Outcome(state=TaskInstanceState.FAILED.value, error=f"AirflowTaskTimeout: {message}")
             if now >= next_beat:
@@ -528,12 +600,12 @@ def supervise(
 # -- one try, end to end ---------------------------------------------------------------------------
 
 
-def _prepare_from_file(*, ti: TaskInstance, run: DagRun, test_mode: bool = False) -> Prepare:
+def _prepare_from_file(*, ti: TaskInstance, run: DagRun, test_mode: bool = False, state: str = "running") -> Prepare:
     """Return the child's loader: import the run's DAG file, then build the task's context."""
 
     def prepare() -> tuple[BaseOperator, dict[str, Any]]:
         task = load_task(fileloc=run.dag.fileloc, dag_id=run.dag.dag_id, task_id=ti.task_id)
-        return task, build_context(ti=ti, run=run, task=task, test_mode=test_mode)
+        return task, build_context(ti=ti, run=run, task=task, test_mode=test_mode, state=state)
 
     return prepare
 
@@ -610,6 +682,7 @@ def execute_claimed(
         append_log(log_path, "The task instance changed while running; this try's result was not recorded.")
         return "superseded"
     append_log(log_path, f"Task exited; state recorded: {ti.state}")
+    run_task_callbacks(ti=ti, state=ti.state, error=outcome.error, log_path=log_path)
     return ti.state
 
 

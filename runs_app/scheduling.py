@@ -119,9 +119,10 @@ def rq_queue(name: str) -> Any:
 
 def rq_job_timeout(execution_timeout: float | None) -> int:
     """RQ's timeout for a task's job: above its ``execution_timeout`` (our supervisor ends the task
-    first), else ``MAX_TASK_RUNTIME``. Never unlimited, so a wedged job frees its worker one day."""
+    first), else ``MAX_TASK_RUNTIME``, plus the time its callbacks may take after it. Never
+    unlimited, so a wedged job frees its worker one day."""
     limit = execution_timeout if execution_timeout else settings.ORCHESTRATOR["MAX_TASK_RUNTIME"]
-    return int(limit + RQ_TIMEOUT_MARGIN)
+    return int(limit + settings.ORCHESTRATOR["CALLBACK_TIMEOUT"] + RQ_TIMEOUT_MARGIN)
 
 
 def rq_job_statuses(job_ids: list[str]) -> list[str | None]:

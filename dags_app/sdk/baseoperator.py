@@ -43,6 +43,26 @@ def _to_timedelta(name: str, value: Any, task_id: str, *, allow_none: bool) -> d
     raise AirflowException(f"{name} of task '{task_id}' must be a timedelta, got {value!r}")
 
 
+TASK_CALLBACKS = (
+    "on_execute_callback",
+    "on_success_callback",
+    "on_failure_callback",
+    "on_retry_callback",
+    "on_skipped_callback",
+)
+
+
+def _callbacks(name: str, value: Any, owner: str) -> Callable | list[Callable] | None:
+    """Return a callback argument as given (a callable or a list of them), or raise naming ``owner``."""
+    if value is None:
+        return None
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    bad = [item for item in items if not callable(item)]
+    if bad:
+        raise AirflowException(f"{name} of '{owner}' must be a callable or a list of callables, got {bad[0]!r}")
+    return list(value) if isinstance(value, list | tuple) else value
+
+
 @functools.cache
 def _init_parameters(cls: type) -> frozenset[str]:
     """Return the names of every keyword ``__init__`` along the class chain accepts."""
@@ -224,11 +244,11 @@ class BaseOperator(DependencyMixin):
         if self.pool_slots < 1:
             raise AirflowException(f"pool slots for '{task_id}' in pool '{self.pool}' cannot be less than 1")
         self.execution_timeout = _to_timedelta("execution_timeout", execution_timeout, task_id, allow_none=True)
-        self.on_execute_callback = on_execute_callback
-        self.on_failure_callback = on_failure_callback
-        self.on_success_callback = on_success_callback
-        self.on_retry_callback = on_retry_callback
-        self.on_skipped_callback = on_skipped_callback
+        self.on_execute_callback = _callbacks("on_execute_callback", on_execute_callback, task_id)
+        self.on_failure_callback = _callbacks("on_failure_callback", on_failure_callback, task_id)
+        self.on_success_callback = _callbacks("on_success_callback", on_success_callback, task_id)
+        self.on_retry_callback = _callbacks("on_retry_callback", on_retry_callback, task_id)
+        self.on_skipped_callback = _callbacks("on_skipped_callback", on_skipped_callback, task_id)
         self.trigger_rule = self._check_trigger_rule(trigger_rule, dag)
         self.max_active_tis_per_dag = max_active_tis_per_dag
         self.max_active_tis_per_dagrun = max_active_tis_per_dagrun

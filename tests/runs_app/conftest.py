@@ -26,3 +26,16 @@ def make_dag(dag_file, sync) -> Callable[..., DagModel]:
         return dag
 
     return make
+
+
+@pytest.fixture
+def write_dag(dag_file, sync) -> Callable[..., DagModel]:
+    """Write a DAG file of ``dag_id`` with ``body`` and sync it; the DAG is left paused."""
+
+    def write(dag_id: str, body: str, **kwargs) -> DagModel:
+        dag_file(f"{dag_id}.py", dag_source(dag_id, body=body, schedule="None", **kwargs))
+        report = sync()
+        assert report.import_errors == 0
+        return DagModel.objects.get(dag_id=dag_id)
+
+    return write

@@ -198,7 +198,9 @@ def test_tick_enqueues_again_a_queued_try_whose_rq_job_failed_before_claiming(ma
 
 
 @pytest.mark.parametrize(("execution_timeout", "expected"), [(None, 7 * 24 * 3600), (30.0, 30)])
-def test_every_job_has_a_finite_rq_timeout_above_the_task_s_own(make_dag, redis_url, execution_timeout, expected):
+def test_every_job_has_a_finite_rq_timeout_above_the_task_s_own(
+    make_dag, redis_url, settings, execution_timeout, expected
+):
     from rq.job import Job
 
     from runs_app.scheduling import RQ_TIMEOUT_MARGIN, rq_queue
@@ -208,7 +210,8 @@ def test_every_job_has_a_finite_rq_timeout_above_the_task_s_own(make_dag, redis_
 
     queue = rq_queue("default")
     job = Job.fetch(job_id_for(ti.pk, 1), connection=queue.connection, serializer=queue.serializer)
-    assert job.timeout == int(expected + RQ_TIMEOUT_MARGIN)
+    # ... and above the time its callbacks may take after it.
+    assert job.timeout == int(expected + settings.ORCHESTRATOR["CALLBACK_TIMEOUT"] + RQ_TIMEOUT_MARGIN)
 
 
 def test_a_stuck_try_is_enqueued_again_at_the_front_of_its_queue(make_dag, redis_url, settings):

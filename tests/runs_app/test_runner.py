@@ -26,7 +26,7 @@ from runs_app.scheduling import InlineExecutor
 from runs_app.services import dag_set_paused, dag_trigger, task_instances_clear
 from runs_app.states import DagRunState, TaskInstanceState
 from runs_app.tries import Outcome, next_retry_at, task_instance_claim, task_instance_record_outcome
-from tests.runs_app.helpers import NOW, dag_source, drain, states
+from tests.runs_app.helpers import NOW, drain, states
 
 executes_tasks = pytest.mark.django_db(transaction=True)
 
@@ -65,19 +65,6 @@ def is_running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-@pytest.fixture
-def write_dag(dag_file, sync):
-    """Write a DAG file of ``dag_id`` with ``body`` and sync it; the DAG is left paused."""
-
-    def write(dag_id: str, body: str, **kwargs) -> DagModel:
-        dag_file(f"{dag_id}.py", dag_source(dag_id, body=body, schedule="None", **kwargs))
-        report = sync()
-        assert report.import_errors == 0
-        return DagModel.objects.get(dag_id=dag_id)
-
-    return write
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 APPS = ["runs_app", "dags_app", "orchestrator_site"]
 # Writes of a ``state`` that is not a task instance's or run's, each with why: (file, code).
 NOT_ROWS = {
-    ("runs_app/runner.py", "self.state = TaskInstanceState.RUNNING.value"),  # the task's context ``ti``
+    ("runs_app/runner.py", "self.state = state"),  # the task's context ``ti`` (RuntimeTaskInstance)
     ("runs_app/runner.py", "outcome.update(state="),  # the child's outcome dict, sent to the supervisor
 }
 WRITERS = {"update", "create", "bulk_create", "bulk_update", "get_or_create", "update_or_create"}
