@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from dags_app.sdk.baseoperator import TASK_CALLBACKS, BaseOperator
+from dags_app.sdk.baseoperator import BaseOperator
+from dags_app.sdk.callbacks import DAG_CALLBACKS, TASK_CALLBACKS, defined_callbacks
 from dags_app.sdk.dag import DAG
 from dags_app.sdk.param import Param
 from dags_app.sdk.task_group import TaskGroup
@@ -103,7 +104,7 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "template_values": {field: json_safe(getattr(task, field, None)) for field in task.template_fields},
         "python_callable": _callable_name(task),
         # Which callbacks the DAG file defines: the worker starts a callback child only for these.
-        "callbacks": [name for name in TASK_CALLBACKS if getattr(task, name, None)],
+        "callbacks": defined_callbacks(task, TASK_CALLBACKS),
     }
 
 
@@ -139,6 +140,8 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "default_view": dag.default_view,
         "fail_stop": dag.fail_stop,
         "access_control": dag.access_control,
+        # The DAG callbacks the file defines: a finished run asks a worker to call them.
+        "callbacks": defined_callbacks(dag, DAG_CALLBACKS),
         "task_groups": [serialize_task_group(group) for group in dag.task_group_dict.values()],
         "tasks": [serialize_task(task) for task in dag.topological_sort()],
     }

@@ -191,6 +191,19 @@ STORAGES = {
 # Serve straight from the finders too, so a fresh clone works before collectstatic.
 WHITENOISE_USE_FINDERS = True
 
+# Mail, for EmailNotifier (and Django's own mails): the console backend by default, which writes
+# a notifier's mail into its callback's log. Set EMAIL_BACKEND to
+# django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST... to send for real.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = _env_int("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "orchestrator@localhost")
+
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
@@ -243,6 +256,8 @@ ORCHESTRATOR = {
     # A task's callbacks (on_success_callback...) run in a child after the try's state is
     # recorded; a callback that hangs is killed after this many seconds (logged to the try's log).
     "CALLBACK_TIMEOUT": _env_float("ORCHESTRATOR_CALLBACK_TIMEOUT", 300.0),
+    # Where WebhookNotifier posts when the DAG file gives no url= (e.g. a chat incoming webhook).
+    "WEBHOOK_URL": os.environ.get("ORCHESTRATOR_WEBHOOK_URL", ""),
     # A run or DAG whose scheduling raises is parked for this many seconds, doubling per failure
     # up to SCHEDULING_BACKOFF_MAX, while every other run keeps moving.
     "SCHEDULING_BACKOFF": _env_float("ORCHESTRATOR_SCHEDULING_BACKOFF", 5.0),

@@ -40,6 +40,12 @@ class DagRun(models.Model):
     scheduling_error = models.TextField(blank=True, default="")
     scheduling_failures = models.PositiveIntegerField(default=0)
     scheduling_retry_at = models.DateTimeField(null=True, blank=True)
+    # Set in the transaction that finishes the run when the DAG defines a callback for how it
+    # ended: why it ended (Airflow's context["reason"]: success, task_failure, timed_out). A
+    # worker clears it when it takes the callback, so it runs once; callback_queued_at is when
+    # the scheduler last handed it to a worker (handed again if that job is lost).
+    callback_pending = models.CharField(max_length=20, blank=True, default="")
+    callback_queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-logical_date"]
@@ -54,6 +60,10 @@ class DagRun(models.Model):
             models.Index(fields=["state", "dag"], name="dagrun_state_idx"),
             # DAG list "last run" and grid: newest runs of one DAG.
             models.Index(fields=["dag", "-logical_date"], name="dagrun_dag_date_idx"),
+            # The scheduler's scan for DAG callbacks to hand out: only the few pending rows.
+            models.Index(
+                fields=["callback_pending"], condition=~models.Q(callback_pending=""), name="dagrun_callback_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -68,6 +78,17 @@ class DagRun(models.Model):
         if self.start_date and self.end_date:
             return self.end_date - self.start_date
         return None
+
+    def callback_log_path(self) -> Path:
+        """Return the log file of this run's DAG callbacks, beside its tasks' folders.
+
+        Raises ValueError if the path would leave the logs folder.
+        """
+        root = Path(settings.LOGS_FOLDER).resolve()
+        path = (root / f"dag_id={self.dag.dag_id}" / f"run_id={self.run_id}" / "dag_callbacks.log").resolve()
+        if not path.is_relative_to(root):
+            raise ValueError(f"Log path {path} leaves the logs folder")
+        return path
 
 
 class TaskInstance(models.Model):

@@ -41,6 +41,7 @@ from typing import Any
 import pendulum
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
+from django.db.models import F
 from django.utils import timezone
 
 from dags_app.dagbag import load_dags
@@ -360,6 +361,65 @@ def run_task_callbacks(*, ti: TaskInstance, state: str, error: str = "", log_pat
         timeout=float(settings.ORCHESTRATOR["CALLBACK_TIMEOUT"]),
         body=_callbacks_body(name),
     )
+
+
+def _dag_callbacks_body(name: str) -> Body:
+    def body(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
+        return {"state": "callbacks", "ran": run_callbacks(task.dag, context, name)}
+
+    return body
+
+
+def _callback_context_ti(run: DagRun, reason: str) -> TaskInstance | None:
+    """The task instance whose context a DAG callback gets: for a failure the failed one that
+    ended last, else the one that ended last (Airflow passes "the last" of the run's)."""
+    tis = run.task_instances.exclude(state=TaskInstanceState.REMOVED).select_related("dag_run", "dag_run__dag")
+    if reason != transitions.REASON_SUCCESS:
+        failed = tis.filter(state=TaskInstanceState.FAILED)
+        ti = failed.order_by(F("end_date").desc(nulls_last=True), "-pk").first()
+        if ti is not None:
+            return ti
+    return tis.order_by(F("end_date").desc(nulls_last=True), "-pk").first()
+
+
+def execute_dag_callbacks(*, run_id: int, log_to_stdout: bool = False) -> str:
+    """Call a finished run's pending DAG callback (the RQ job's body), once: the pending mark is
+    taken first, so a second delivery does nothing. The DAG file is imported in a child, as for a
+    task; what the callback logs, and any error, goes to the run's ``dag_callbacks.log``."""
+    reason = transitions.run_take_callback(run_id)
+    if reason is None:
+        log.info("runner: run %s has no DAG callback pending; nothing to do", run_id)
+        return "not pending"
+    run = DagRun.objects.select_related("dag").get(pk=run_id)
+    name = "on_success_callback" if reason == transitions.REASON_SUCCESS else "on_failure_callback"
+    log_path = None if log_to_stdout else run.callback_log_path()
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    ti = _callback_context_ti(run, reason)
+    if ti is None:
+        append_log(log_path, f"ERROR - Run {run.run_id} has no task instance to give {name} a context; not called")
+        return "no context"
+    append_log(
+        log_path,
+        f"Running DAG {name} of {run.dag.dag_id} run {run.run_id} (reason: {reason}) "
+        f"on {socket.gethostname()} pid {os.getpid()}",
+    )
+    base = _prepare_from_file(ti=ti, run=run, state=ti.state)
+
+    def prepare() -> tuple[BaseOperator, dict[str, Any]]:
+        task, context = base()
+        context["reason"] = reason
+        return task, context
+
+    outcome = supervise(
+        prepare=prepare,
+        log_path=log_path,
+        heartbeat=None,
+        timeout=float(settings.ORCHESTRATOR["CALLBACK_TIMEOUT"]),
+        body=_dag_callbacks_body(name),
+    )
+    append_log(log_path, f"DAG {name} done" if outcome.state == "callbacks" else f"DAG {name} did not complete")
+    return name
 
 
 def _end_with_supervisor(alive_fd: int) -> None:
@@ -689,12 +749,20 @@ def execute_claimed(
 def dag_run_execute_inline(
     *, run: DagRun, log_to_stdout: bool = False, max_wait: float = 3600.0, executor: Any = None
 ) -> str:
-    """Run every task of ``run`` in this process, one after another, until the run ends.
+    """Run every task of ``run`` in this process, one after another, until the run ends, then
+    its DAG callback (as a worker would).
 
     For ``dags test`` and tests: the same scheduling and execution as the scheduler and workers,
     without Redis. Waits for retry delays (up to ``max_wait`` seconds in all). Returns the run's
     final state.
     """
+    state = _execute_inline(run=run, log_to_stdout=log_to_stdout, max_wait=max_wait, executor=executor)
+    if state in (DagRunState.SUCCESS, DagRunState.FAILED):
+        execute_dag_callbacks(run_id=run.pk, log_to_stdout=log_to_stdout)
+    return state
+
+
+def _execute_inline(*, run: DagRun, log_to_stdout: bool, max_wait: float, executor: Any) -> str:
     from runs_app.scheduling import InlineExecutor
 
     executor = executor or InlineExecutor()

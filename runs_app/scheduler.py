@@ -11,7 +11,9 @@ Phases, in order:
    (``scheduling.dag_run_schedule``);
 5. repair: fail or retry ``running`` task instances whose heartbeat stopped (zombies), enqueue
    again ``queued`` ones whose RQ job is gone, and re-queue then fail tries that stayed queued
-   longer than ``TASK_QUEUED_TIMEOUT``.
+   longer than ``TASK_QUEUED_TIMEOUT``;
+6. hand the DAG callbacks of finished runs (``on_success_callback``/``on_failure_callback``) to
+   the workers, again if Redis lost their job.
 
 Each phase is a function taking ``now`` and returning counts; no phase reads the clock or sleeps,
 so tests drive the scheduler with a chosen ``now``. Several schedulers may run at once: rows are
@@ -30,6 +32,7 @@ logs one line and tries again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections import defaultdict
@@ -52,6 +55,7 @@ from runs_app.scheduling import (
     Capacity,
     Executor,
     RQExecutor,
+    callback_job_id_for,
     dag_run_schedule,
     enqueue_now,
     job_id_for,
@@ -81,6 +85,7 @@ class TickReport:
     runs_finished: int = 0
     zombies: int = 0
     requeued: int = 0
+    dag_callbacks: int = 0
 
     @property
     def did_work(self) -> bool:
@@ -542,6 +547,54 @@ def _phase_queued_timeout(*, now: dt.datetime, executor: Executor | None = None)
     return _each_guarded(stuck, _describe, handle)
 
 
+# A DAG callback handed to a worker this long ago and still pending: its job is looked for in
+# Redis, and handed out again if Redis lost it.
+CALLBACK_REDELIVERY_SECONDS = 60.0
+
+
+def _phase_dag_callbacks(*, now: dt.datetime, executor: Executor | None = None) -> int:
+    """Hand the pending DAG callbacks of finished runs to the workers (a worker takes each once).
+
+    A run's callback is pending from the transaction that finished it; it is handed out once,
+    and again only when its job is gone from Redis (checked after CALLBACK_REDELIVERY_SECONDS;
+    with a test executor, simply after that time)."""
+    stale = now - dt.timedelta(seconds=CALLBACK_REDELIVERY_SECONDS)
+    pending = list(
+        DagRun.objects.exclude(callback_pending="")
+        .filter(Q(callback_queued_at__isnull=True) | Q(callback_queued_at__lt=stale))
+        .order_by("end_date")
+        .values_list("pk", "callback_queued_at")[:500]
+    )
+    if not pending:
+        return 0
+    due = [pk for pk, queued_at in pending if queued_at is None]
+    old = [pk for pk, queued_at in pending if queued_at is not None]
+    if old and executor is None:
+        try:
+            statuses = rq_job_statuses([callback_job_id_for(pk) for pk in old])
+        except Exception as exc:
+            log.error("tick: cannot reach Redis to check DAG callback jobs: %s", exc)
+            statuses = [""] * len(old)
+        for pk, status in zip(old, statuses, strict=True):
+            if status is None or status in _DEAD_JOB_STATUSES:
+                log.warning("tick: the DAG callback job of run %s is gone from Redis; handing it out again", pk)
+                with contextlib.suppress(Exception):
+                    rq_job_delete(callback_job_id_for(pk))
+                due.append(pk)
+            else:
+                transitions.run_callbacks_handed_out([pk], now=now)  # still waiting for a worker
+    elif old:
+        due += old
+    if not due:
+        return 0
+    executor = executor or RQExecutor()
+    with transaction.atomic():
+        transitions.run_callbacks_handed_out(due, now=now)
+        for pk in due:
+            executor.queue_dag_callbacks(run_id=pk)
+    return len(due)
+
+
 def tick(*, now: dt.datetime, reparse: bool = True, executor: Executor | None = None) -> TickReport:
     """Run one scheduler pass at ``now`` and return what it did (phases in the module docstring).
 
@@ -567,6 +620,7 @@ def tick(*, now: dt.datetime, reparse: bool = True, executor: Executor | None = 
     zombies = guarded("zombies", lambda: _phase_zombies(now=now, executor=executor), 0)
     requeued = guarded("requeue_lost", lambda: _phase_requeue_lost(now=now), 0) if executor is None else 0
     requeued += guarded("queued_timeout", lambda: _phase_queued_timeout(now=now, executor=executor), 0)
+    dag_callbacks = guarded("dag_callbacks", lambda: _phase_dag_callbacks(now=now, executor=executor), 0)
     return TickReport(
         parsed_files=sync.parsed,
         import_errors=sync.import_errors,
@@ -577,4 +631,5 @@ def tick(*, now: dt.datetime, reparse: bool = True, executor: Executor | None = 
         runs_finished=finished,
         zombies=zombies,
         requeued=requeued,
+        dag_callbacks=dag_callbacks,
     )

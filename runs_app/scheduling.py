@@ -47,6 +47,7 @@ OUTAGE_ERRORS = (OperationalError, InterfaceError)
 
 EMPTY_OPERATOR_CLASS = "dags_app.sdk.operators.EmptyOperator"
 TASK_RUNNER = "runs_app.jobs.run_task_instance"
+DAG_CALLBACK_RUNNER = "runs_app.jobs.run_dag_callbacks"
 # RQ's own job timeout sits this far above a task's execution_timeout, so that our supervisor,
 # not RQ, ends a task that runs too long.
 RQ_TIMEOUT_MARGIN = 300
@@ -56,12 +57,20 @@ def job_id_for(ti_id: int, try_number: int) -> str:
     return f"ti-{ti_id}-try-{try_number}"
 
 
+def callback_job_id_for(run_id: int) -> str:
+    return f"dagrun-{run_id}-callbacks"
+
+
 class Executor(Protocol):
     """Where queued tries go. ``queue`` is called inside the transaction that marks the try queued:
     an executor must act only once that commits (``transaction.on_commit``), or a worker may claim
     a try whose queued state it cannot see yet."""
 
     def queue(self, *, ti_id: int, try_number: int, queue: str, execution_timeout: float | None) -> None: ...
+
+    def queue_dag_callbacks(self, *, run_id: int) -> None:
+        """Hand a finished run's pending DAG callback to a worker (also only once committed)."""
+        ...
 
 
 _redis_connections: dict[tuple[int, str], Any] = {}
@@ -156,6 +165,40 @@ class RQExecutor:
             lambda: enqueue_now(ti_id=ti_id, try_number=try_number, queue=queue, execution_timeout=execution_timeout)
         )
 
+    def queue_dag_callbacks(self, *, run_id: int) -> None:
+        transaction.on_commit(lambda: enqueue_dag_callbacks_now(run_id=run_id))
+
+
+def _log_enqueue_error(exc: Exception, what: str, consequence: str) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        # Redis is down: one line, no traceback; the repair enqueues it again once Redis is back.
+        log.error("enqueue: Redis unavailable, %s %s: %s", what, consequence, exc)
+    else:
+        log.exception("enqueue: could not enqueue %s", what)
+
+
+def enqueue_dag_callbacks_now(*, run_id: int) -> bool:
+    """Push the job that calls run ``run_id``'s pending DAG callback; False (logged) if Redis failed.
+
+    A job lost here is handed out again by the scheduler (``callback_queued_at`` grows old)."""
+    try:
+        rq_queue(next(iter(settings.RQ_QUEUES))).enqueue_call(
+            DAG_CALLBACK_RUNNER,
+            args=(run_id,),
+            job_id=callback_job_id_for(run_id),
+            timeout=int(settings.ORCHESTRATOR["CALLBACK_TIMEOUT"] + RQ_TIMEOUT_MARGIN),
+            result_ttl=0,
+            failure_ttl=24 * 3600,
+            description=f"DAG callbacks of run {run_id}",
+        )
+    except Exception as exc:
+        _log_enqueue_error(exc, f"DAG callbacks of run {run_id}", "stay pending")
+        return False
+    return True
+
 
 def enqueue_now(
     *, ti_id: int, try_number: int, queue: str, execution_timeout: float | None, at_front: bool = False
@@ -177,14 +220,7 @@ def enqueue_now(
             at_front=at_front,
         )
     except Exception as exc:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
-        if isinstance(exc, RedisConnectionError | RedisTimeoutError):
-            # Redis is down: one line, no traceback; the repair enqueues the try once it is back.
-            log.error("enqueue: Redis unavailable, task instance %s try %s stays queued: %s", ti_id, try_number, exc)
-        else:
-            log.exception("enqueue: could not enqueue task instance %s try %s", ti_id, try_number)
+        _log_enqueue_error(exc, f"task instance {ti_id} try {try_number}", "stays queued")
         return False
     return True
 
@@ -194,9 +230,13 @@ class InlineExecutor:
     """Collect queued tries instead of enqueueing them (``dags test``, tests)."""
 
     queued: list[tuple[int, int]] = field(default_factory=list)
+    callbacks: list[int] = field(default_factory=list)
 
     def queue(self, *, ti_id: int, try_number: int, queue: str, execution_timeout: float | None) -> None:
         self.queued.append((ti_id, try_number))
+
+    def queue_dag_callbacks(self, *, run_id: int) -> None:
+        self.callbacks.append(run_id)
 
 
 @dataclass

@@ -232,12 +232,42 @@ def run_start(run: DagRun, *, now: dt.datetime) -> bool:
     return moved
 
 
-def run_finish(run: DagRun, *, state: str, now: dt.datetime) -> bool:
-    """``running`` -> ``success``/``failed``: every task instance is finished."""
-    moved = _move_run(run.pk, expected=[R.RUNNING], target=state, end_date=now)
+# Why a run ended, as Airflow's DAG callbacks see it in context["reason"].
+REASON_SUCCESS = "success"
+REASON_TASK_FAILURE = "task_failure"
+REASON_TIMED_OUT = "timed_out"
+
+
+def run_finish(run: DagRun, *, state: str, now: dt.datetime, reason: str | None = None) -> bool:
+    """``running`` -> ``success``/``failed``: every task instance is finished.
+
+    When the DAG defines a callback for how the run ended, the same update leaves it pending
+    (``callback_pending`` = the reason), so it is called once even if this process dies now.
+    """
+    fields: dict[str, Any] = {"end_date": now}
+    callback = "on_success_callback" if state == R.SUCCESS else "on_failure_callback"
+    if callback in (run.dag.serialized or {}).get("callbacks", []):
+        fields["callback_pending"] = reason or (REASON_SUCCESS if state == R.SUCCESS else REASON_TASK_FAILURE)
+        fields["callback_queued_at"] = None
+    moved = _move_run(run.pk, expected=[R.RUNNING], target=state, **fields)
     if moved:
-        _apply(run, state, {"end_date": now})
+        _apply(run, state, fields)
     return moved
+
+
+def run_callbacks_handed_out(run_pks: Iterable[int], *, now: dt.datetime) -> int:
+    """Record that the pending DAG callbacks of these runs were given to a worker at ``now``."""
+    return DagRun.objects.filter(pk__in=list(run_pks)).exclude(callback_pending="").update(callback_queued_at=now)
+
+
+def run_take_callback(run_pk: int) -> str | None:
+    """Take the run's pending DAG callback (clear it) and return its reason; None if none is
+    pending or another worker took it first: whoever clears it calls it, so it runs once."""
+    reason = DagRun.objects.filter(pk=run_pk).values_list("callback_pending", flat=True).first()
+    if not reason:
+        return None
+    taken = DagRun.objects.filter(pk=run_pk, callback_pending=reason).update(callback_pending="")
+    return reason if taken else None
 
 
 def run_reopen(run: DagRun, *, target: str, now: dt.datetime, from_queued: bool = False) -> bool:
@@ -268,7 +298,7 @@ def run_time_out(run: DagRun, *, now: dt.datetime) -> bool:
         end_date=now,
         next_retry_at=None,
     )
-    return run_finish(run, state=R.FAILED, now=now)
+    return run_finish(run, state=R.FAILED, now=now, reason=REASON_TIMED_OUT)
 
 
 # -- the worker's moves ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dags_app.sdk.exceptions import (
     DuplicateTaskIdFound,
     TaskNotFound,
 )
+from dags_app.sdk.notifier import BaseNotifier, EmailNotifier, WebhookNotifier
 from dags_app.sdk.operators import (
     BashOperator,
     BranchPythonOperator,
@@ -39,10 +40,12 @@ __all__ = [
     "AirflowFailException",
     "AirflowSkipException",
     "AirflowTaskTimeout",
+    "BaseNotifier",
     "BaseOperator",
     "BashOperator",
     "BranchPythonOperator",
     "DuplicateTaskIdFound",
+    "EmailNotifier",
     "EmptyOperator",
     "Param",
     "PythonOperator",
@@ -50,6 +53,7 @@ __all__ = [
     "TaskGroup",
     "TaskNotFound",
     "TriggerRule",
+    "WebhookNotifier",
     "XComArg",
     "chain",
     "cross_downstream",

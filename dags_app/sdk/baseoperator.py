@@ -15,6 +15,7 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from dags_app.sdk.callbacks import validate_callbacks
 from dags_app.sdk.dag_context import DagContext
 from dags_app.sdk.dependencies import DependencyMixin
 from dags_app.sdk.exceptions import AirflowException
@@ -41,26 +42,6 @@ def _to_timedelta(name: str, value: Any, task_id: str, *, allow_none: bool) -> d
     if isinstance(value, int | float) and not isinstance(value, bool):
         return dt.timedelta(seconds=value)
     raise AirflowException(f"{name} of task '{task_id}' must be a timedelta, got {value!r}")
-
-
-TASK_CALLBACKS = (
-    "on_execute_callback",
-    "on_success_callback",
-    "on_failure_callback",
-    "on_retry_callback",
-    "on_skipped_callback",
-)
-
-
-def _callbacks(name: str, value: Any, owner: str) -> Callable | list[Callable] | None:
-    """Return a callback argument as given (a callable or a list of them), or raise naming ``owner``."""
-    if value is None:
-        return None
-    items = list(value) if isinstance(value, list | tuple) else [value]
-    bad = [item for item in items if not callable(item)]
-    if bad:
-        raise AirflowException(f"{name} of '{owner}' must be a callable or a list of callables, got {bad[0]!r}")
-    return list(value) if isinstance(value, list | tuple) else value
 
 
 @functools.cache
@@ -244,11 +225,11 @@ class BaseOperator(DependencyMixin):
         if self.pool_slots < 1:
             raise AirflowException(f"pool slots for '{task_id}' in pool '{self.pool}' cannot be less than 1")
         self.execution_timeout = _to_timedelta("execution_timeout", execution_timeout, task_id, allow_none=True)
-        self.on_execute_callback = _callbacks("on_execute_callback", on_execute_callback, task_id)
-        self.on_failure_callback = _callbacks("on_failure_callback", on_failure_callback, task_id)
-        self.on_success_callback = _callbacks("on_success_callback", on_success_callback, task_id)
-        self.on_retry_callback = _callbacks("on_retry_callback", on_retry_callback, task_id)
-        self.on_skipped_callback = _callbacks("on_skipped_callback", on_skipped_callback, task_id)
+        self.on_execute_callback = validate_callbacks("on_execute_callback", on_execute_callback, task_id)
+        self.on_failure_callback = validate_callbacks("on_failure_callback", on_failure_callback, task_id)
+        self.on_success_callback = validate_callbacks("on_success_callback", on_success_callback, task_id)
+        self.on_retry_callback = validate_callbacks("on_retry_callback", on_retry_callback, task_id)
+        self.on_skipped_callback = validate_callbacks("on_skipped_callback", on_skipped_callback, task_id)
         self.trigger_rule = self._check_trigger_rule(trigger_rule, dag)
         self.max_active_tis_per_dag = max_active_tis_per_dag
         self.max_active_tis_per_dagrun = max_active_tis_per_dagrun

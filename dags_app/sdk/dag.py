@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dags_app.sdk.access_control import normalize_access_control
+from dags_app.sdk.callbacks import validate_callbacks
 from dags_app.sdk.dag_context import DagContext
 from dags_app.sdk.exceptions import AirflowDagCycleException, AirflowException, DuplicateTaskIdFound, TaskNotFound
 from dags_app.sdk.param import Param
@@ -128,8 +129,8 @@ class DAG:
         self.max_active_tasks = int(concurrency if concurrency is not None else max_active_tasks)
         self.max_active_runs = int(max_active_runs)
         self.dagrun_timeout = dagrun_timeout
-        self.on_success_callback = on_success_callback
-        self.on_failure_callback = on_failure_callback
+        self.on_success_callback = validate_callbacks("on_success_callback", on_success_callback, dag_id)
+        self.on_failure_callback = validate_callbacks("on_failure_callback", on_failure_callback, dag_id)
         self.doc_md = doc_md
         self.access_control = normalize_access_control(dag_id, access_control)
         self.is_paused_upon_creation = is_paused_upon_creation

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.server
+import json
+import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -39,3 +43,38 @@ def write_dag(dag_file, sync) -> Callable[..., DagModel]:
         return DagModel.objects.get(dag_id=dag_id)
 
     return write
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: list[tuple[str, dict, Any]] = []
+    status = 200
+    location = ""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((self.path, dict(self.headers), json.loads(body)))
+        self.send_response(self.status)
+        if self.location:
+            self.send_header("Location", self.location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook_server():
+    """A local HTTP server that records each POST: yields (url, handler class)."""
+
+    class Handler(_Hook):
+        received = []
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", Handler
+    finally:
+        server.shutdown()
+        server.server_close()

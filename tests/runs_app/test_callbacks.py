@@ -7,10 +7,18 @@ callback goes to that try's log and changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from dags_app.models import DagImportError
+from dags_app.models import DagImportError, DagModel
+from runs_app import transitions
+from runs_app.runner import execute_dag_callbacks
+from runs_app.scheduler import tick
+from runs_app.scheduling import InlineExecutor
+from runs_app.services import dag_trigger
 from runs_app.states import DagRunState, TaskInstanceState
+from tests.runs_app.helpers import NOW, dag_source
 from tests.runs_app.test_runner import executes_tasks, log_of, run_dag, ti_of
 
 # A callback that appends one line per call: "<callback> <task_id> <state> try=<n> <extra>".
@@ -217,3 +225,237 @@ with DAG("cb_listed", schedule=None, start_date=datetime.datetime(2022, 1, 1)):
     dag = DagModel.objects.get(dag_id="cb_listed")
     assert dag.get_task("t")["callbacks"] == ["on_failure_callback", "on_retry_callback"]
     assert dag.get_task("plain")["callbacks"] == []
+
+
+# -- DAG callbacks ---------------------------------------------------------------------------------
+
+
+def write_dag_with_callbacks(dag_file, sync, dag_id: str, marks_path, body: str, dag_args: str = "") -> None:
+    """A DAG file whose DAG callbacks are set in the DAG(...) call (as Airflow's users write them)."""
+    source = dag_source(
+        dag_id,
+        body=body,
+        schedule="None",
+        dag_args=", on_success_callback=mark('dag-success'), on_failure_callback=mark('dag-failure')" + dag_args,
+    )
+    helpers = (
+        "import pathlib\n"
+        f"MARKS = pathlib.Path({str(marks_path)!r})\n"
+        "def mark(name):\n"
+        "    def callback(context):\n"
+        "        ti = context['ti']\n"
+        "        with MARKS.open('a') as out:\n"
+        "            out.write(f\"{name} {context['reason']} {context['run_id']} {ti.task_id} {ti.state}\\n\")\n"
+        "    return callback\n"
+    )
+    head, _, rest = source.partition("with DAG(")
+    dag_file(f"{dag_id}.py", head + helpers + "with DAG(" + rest)
+    report = sync()
+    assert report.import_errors == 0
+
+
+@executes_tasks
+def test_a_run_that_succeeds_calls_the_dag_success_callback_once_with_the_reason(dag_file, sync, tmp_path):
+    path = tmp_path / "marks"
+    write_dag_with_callbacks(dag_file, sync, "dagcb_ok", path, "    BashOperator(task_id='a', bash_command='true')\n")
+
+    run, final = run_dag("dagcb_ok")
+
+    assert final == DagRunState.SUCCESS
+    assert marks(path) == [f"dag-success success {run.run_id} a success"]
+    run.refresh_from_db()
+    assert run.callback_pending == ""
+    assert "Running DAG on_success_callback of dagcb_ok" in run.callback_log_path().read_text()
+    # Delivered again (a duplicate job): it was taken, so nothing runs twice.
+    assert execute_dag_callbacks(run_id=run.pk) == "not pending"
+    assert len(marks(path)) == 1
+
+
+@executes_tasks
+def test_a_failed_run_calls_the_dag_failure_callback_with_the_failed_task_as_its_context(dag_file, sync, tmp_path):
+    path = tmp_path / "marks"
+    write_dag_with_callbacks(
+        dag_file,
+        sync,
+        "dagcb_fail",
+        path,
+        "    BashOperator(task_id='broken', bash_command='exit 3')"
+        " >> BashOperator(task_id='z_after', bash_command='true')\n"
+        "    BashOperator(task_id='z_other', bash_command='true')\n",
+    )
+
+    run, final = run_dag("dagcb_fail")
+
+    assert final == DagRunState.FAILED
+    assert marks(path) == [f"dag-failure task_failure {run.run_id} broken failed"]
+
+
+@executes_tasks
+def test_an_error_in_a_dag_callback_is_logged_to_the_run_s_callback_log(dag_file, sync):
+    dag_file(
+        "dagcb_err.py",
+        dag_source(
+            "dagcb_err",
+            body="    BashOperator(task_id='a', bash_command='true')\n",
+            schedule="None",
+            dag_args=", on_success_callback=lambda context: 1 / 0",
+        ),
+    )
+    sync()
+
+    run, final = run_dag("dagcb_err")
+
+    assert final == DagRunState.SUCCESS
+    log = run.callback_log_path().read_text()
+    assert "Error when executing on_success_callback" in log
+    assert "ZeroDivisionError" in log
+
+
+@pytest.mark.django_db
+def test_the_scheduler_hands_a_pending_dag_callback_out_once_and_again_only_when_stale(make_dag):
+    make_dag(
+        "dagcb_tick",
+        body="    EmptyOperator(task_id='a')\n",
+        schedule="None",
+        dag_args=", on_failure_callback=print",
+    )
+    no_callbacks = make_dag("dagcb_none", body="    EmptyOperator(task_id='a')\n", schedule="None")
+    dag = DagModel.objects.get(dag_id="dagcb_tick")
+    assert dag.serialized["callbacks"] == ["on_failure_callback"]
+    run = dag_trigger(dag=dag, now=NOW, logical_date=NOW)
+    quiet = dag_trigger(dag=no_callbacks, now=NOW, logical_date=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, reparse=False, executor=executor)  # starts the runs; EmptyOperator succeeds at once
+    tick(now=NOW, reparse=False, executor=executor)
+    run.refresh_from_db()
+    quiet.refresh_from_db()
+    assert (run.state, quiet.state) == (DagRunState.SUCCESS, DagRunState.SUCCESS)
+    # on_success_callback is not defined: nothing is pending for a success.
+    assert (run.callback_pending, quiet.callback_pending) == ("", "")
+
+    # Mark it failed as a worker's last write would: a failure callback is now pending.
+    transitions.run_reopen(run, target=DagRunState.RUNNING, now=NOW)
+    run.dag = dag
+    assert transitions.run_finish(run, state=DagRunState.FAILED, now=NOW)
+    run.refresh_from_db()
+    assert run.callback_pending == "task_failure"
+
+    report = tick(now=NOW, reparse=False, executor=executor)
+    assert (report.dag_callbacks, executor.callbacks) == (1, [run.pk])
+    assert tick(now=NOW + dt.timedelta(seconds=30), reparse=False, executor=executor).dag_callbacks == 0
+    # Not taken a minute later (the job was lost): handed out again.
+    assert tick(now=NOW + dt.timedelta(seconds=61), reparse=False, executor=executor).dag_callbacks == 1
+    assert transitions.run_take_callback(run.pk) == "task_failure"
+    assert transitions.run_take_callback(run.pk) is None
+    assert tick(now=NOW + dt.timedelta(seconds=200), reparse=False, executor=executor).dag_callbacks == 0
+
+
+@pytest.mark.django_db
+def test_a_run_that_times_out_leaves_the_timed_out_reason(make_dag):
+    dag = make_dag(
+        "dagcb_timeout",
+        body="    BashOperator(task_id='slow', bash_command='sleep 600')\n",
+        schedule="None",
+        dag_args=", dagrun_timeout=datetime.timedelta(minutes=5), on_failure_callback=print",
+    )
+    run = dag_trigger(dag=dag, now=NOW, logical_date=NOW)
+    executor = InlineExecutor()
+    tick(now=NOW, reparse=False, executor=executor)
+    tick(now=NOW + dt.timedelta(minutes=6), reparse=False, executor=executor)
+
+    run.refresh_from_db()
+    assert (run.state, run.callback_pending) == (DagRunState.FAILED, "timed_out")
+
+
+# -- notifiers -------------------------------------------------------------------------------------
+
+
+@executes_tasks
+def test_a_failed_run_posts_the_webhook_and_a_failed_task_mails_the_on_call(
+    dag_file, sync, tmp_path, settings, webhook_server
+):
+    url, hook = webhook_server
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    dag_file(
+        "notified.py",
+        dag_source(
+            "notified",
+            imports="from dags_app.sdk import DAG, BashOperator, EmailNotifier, WebhookNotifier\n",
+            body=(
+                "    BashOperator(task_id='load', bash_command='exit 4', on_failure_callback=EmailNotifier(\n"
+                "        to='oncall@example.com, lead@example.com', subject='{{ ti.task_id }} failed on {{ ds }}'))\n"
+            ),
+            schedule="None",
+            dag_args=(
+                f", on_failure_callback=[WebhookNotifier(url={url + '/hooks/ops'!r}),"
+                f" WebhookNotifier(url={url + '/chat'!r},"
+                " payload={'text': '{{ dag.dag_id }}: {{ reason }}'})]"
+            ),
+        ),
+    )
+    assert sync().import_errors == 0
+
+    run, final = run_dag("notified")
+
+    assert final == DagRunState.FAILED
+    paths = [path for path, _, _ in hook.received]
+    assert paths == ["/hooks/ops", "/chat"]
+    _, headers, summary = hook.received[0]
+    assert headers["Content-Type"] == "application/json"
+    assert summary["dag_id"] == "notified"
+    assert summary["run_id"] == run.run_id
+    assert (summary["reason"], summary["task_id"], summary["state"]) == ("task_failure", "load", "failed")
+    assert hook.received[1][2] == {"text": "notified: task_failure"}
+    assert "Webhook " + url + "/chat answered 200" in run.callback_log_path().read_text()
+
+    mails = list((tmp_path / "mail").iterdir())
+    assert len(mails) == 1
+    mail = mails[0].read_text()
+    assert "Subject: load failed on 2022-01-01" in mail
+    assert "To: oncall@example.com, lead@example.com" in mail
+    assert "state: failed" in mail
+    assert "exception: " in mail
+
+
+@executes_tasks
+def test_a_webhook_that_redirects_or_fails_is_an_error_in_the_callback_log_and_the_run_state_stands(
+    dag_file, sync, webhook_server
+):
+    url, hook = webhook_server
+    hook.status, hook.location = 302, "http://169.254.169.254/latest/meta-data"
+    dag_file(
+        "redirected.py",
+        dag_source(
+            "redirected",
+            imports="from dags_app.sdk import DAG, BashOperator, WebhookNotifier\n",
+            body="    BashOperator(task_id='a', bash_command='true')\n",
+            schedule="None",
+            dag_args=f", on_success_callback=WebhookNotifier(url={url!r}, timeout=2)",
+        ),
+    )
+    assert sync().import_errors == 0
+
+    run, final = run_dag("redirected")
+
+    assert final == DagRunState.SUCCESS
+    assert len(hook.received) == 1  # posted once; the redirect was not followed
+    log = run.callback_log_path().read_text()
+    assert "Error when executing on_success_callback" in log
+    assert f"Webhook {url} answered 302" in log
+
+
+def test_a_webhook_notifier_without_a_url_or_with_another_scheme_says_so():
+    from dags_app.sdk import AirflowException, WebhookNotifier
+    from dags_app.sdk import notifier as notifier_module
+
+    saved = notifier_module._default_webhook_url
+    notifier_module.configure(webhook_url="")
+    try:
+        with pytest.raises(AirflowException, match="no URL: pass url= or set ORCHESTRATOR_WEBHOOK_URL"):
+            WebhookNotifier()({"dag": None})
+        with pytest.raises(AirflowException, match="only posts to http:// or https:// URLs"):
+            WebhookNotifier(url="file:///etc/passwd")({"dag": None})
+    finally:
+        notifier_module.configure(webhook_url=saved)

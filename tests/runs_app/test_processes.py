@@ -19,7 +19,8 @@ end. Conditions are awaited by polling the metastore (never a fixed sleep).
   broker check says it is down meanwhile);
 - a worker SIGSTOPped past the zombie threshold, then resumed: its late result changes nothing;
 - a scheduler gone between committing ``queued`` and the enqueue: the repair enqueues the tries;
-- a scheduler SIGTERMed in a catch-up: it finishes its tick, every run is whole, the next goes on.
+- a scheduler SIGTERMed in a catch-up: it finishes its tick, every run is whole, the next goes on;
+- example_failure_webhook: its DAG callback posts to a local server once, its task mails the on-call.
 Counter tasks append one line per execution, so a double or a missing execution shows.
 """
 
@@ -443,7 +444,8 @@ def test_forged_jobs_are_refused_and_the_worker_keeps_working(cluster, dag_file,
     assert lines(marker) == ["1"]
     assert not marker_json.exists()
     assert not marker_pickle.exists()
-    assert "Refusing job forged-json: only runs_app.jobs.run_task_instance may run here" in worker.log()
+    only = "only runs_app.jobs.run_dag_callbacks or runs_app.jobs.run_task_instance may run here"
+    assert f"Refusing job forged-json: {only}" in worker.log()
 
 
 class RedisPushes:
@@ -876,3 +878,37 @@ def test_three_schedulers_never_exceed_pool_max_active_tasks_or_max_active_runs(
     ran = executions(markers)
     assert len(ran) == expected_runs * 3
     assert {name: lines for name, lines in ran.items() if lines != ["1"]} == {}
+
+
+def test_example_failure_webhook_posts_to_a_local_server_through_the_scheduler_and_a_worker(
+    cluster, dags_folder, webhook_server
+):
+    url, hook = webhook_server
+    shutil.copy(settings.BASE_DIR / "dags" / "example_failure_webhook.py", dags_folder / "example_failure_webhook.py")
+    cluster.env["ORCHESTRATOR_WEBHOOK_URL"] = f"{url}/hooks/chat"
+    cluster.manage("dags", "unpause", "example_failure_webhook")
+    cluster.scheduler()
+    cluster.worker()
+
+    cluster.manage("dags", "trigger", "-e", "2024-01-01", "example_failure_webhook")
+
+    run = DagRun.objects.get(dag__dag_id="example_failure_webhook")
+    cluster.wait_for(lambda: finished_run(run), "the run of example_failure_webhook to finish")
+    assert run.state == DagRunState.FAILED
+    assert {ti.task_id: ti.state for ti in tis_of(run).values()} == {"extract": "success", "load": "failed"}
+    cluster.wait_for(lambda: hook.received, "the DAG's failure webhook")
+    path, headers, body = hook.received[0]
+    assert (path, headers["Content-Type"]) == ("/hooks/chat", "application/json")
+    assert body == {
+        "text": f"DAG example_failure_webhook failed (task_failure) in run {run.run_id}: task load is failed",
+        "dag_id": "example_failure_webhook",
+        "run_id": run.run_id,
+        "reason": "task_failure",
+    }
+    # The task's EmailNotifier wrote its mail into the try's log (the console mail backend).
+    load_log = tis_of(run)["load"].log_path().read_text()
+    assert "Subject: [orchestrator] example_failure_webhook.load failed on 2024-01-01" in load_log
+    assert "To: oncall@example.com" in load_log
+    assert "extract finished for 2024-01-01: try 1" in tis_of(run)["extract"].log_path().read_text()
+    time.sleep(1)  # a second delivery would arrive within the scheduler's next ticks
+    assert len(hook.received) == 1
