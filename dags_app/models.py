@@ -21,6 +21,10 @@ class DagModel(models.Model):
     dag_id = models.CharField(max_length=250, unique=True, validators=[key_validator])
     fileloc = models.CharField("file", max_length=1000)
     owners = models.CharField(max_length=250, blank=True, default="")
+    # The DAG's dag_display_name (shown instead of the id) and owner_links ({owner: http(s) or
+    # mailto link}, the DAG list links each owner): columns, as the list shows them per row.
+    dag_display_name = models.CharField(max_length=250, blank=True, default="")
+    owner_links = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True, default="")
     # The schedule as the author wrote it ("@daily", "0 10 * * *", "None", "1 day, 0:00:00").
     schedule = models.CharField(max_length=250, blank=True, default="None")
@@ -78,6 +82,16 @@ class DagModel(models.Model):
     @property
     def task_ids(self) -> list[str]:
         return [t["task_id"] for t in self.tasks]
+
+    @property
+    def display_name(self) -> str:
+        return self.dag_display_name or self.dag_id
+
+    @property
+    def owner_list(self) -> list[tuple[str, str]]:
+        """Each owner with its link ("" when the DAG gives none), for the DAG list."""
+        links = self.owner_links or {}
+        return [(owner, links.get(owner, "")) for owner in (o.strip() for o in self.owners.split(",")) if owner]
 
     @property
     def tag_list(self) -> list[str]:

@@ -63,6 +63,18 @@ def _callable_name(task: BaseOperator) -> str | None:
     return f"{name} (line {code.co_firstlineno})" if code is not None else name
 
 
+def _task_doc(task: BaseOperator) -> str | None:
+    """The task's documentation as Markdown: ``doc_md``, else ``doc``, else ``doc_rst``,
+    ``doc_yaml`` or ``doc_json`` as a code block (Airflow shows each in the task's details)."""
+    if task.doc_md or task.doc:
+        return task.doc_md or task.doc
+    for attr, lang in (("doc_rst", "rst"), ("doc_yaml", "yaml"), ("doc_json", "json")):
+        value = getattr(task, attr, None)
+        if value:
+            return f"```{lang}\n{value}\n```"
+    return None
+
+
 def serialize_task(task: BaseOperator) -> dict[str, Any]:
     """Return the JSON form of one task."""
     return {
@@ -96,7 +108,11 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "start_date": json_safe(task.start_date),
         "end_date": json_safe(task.end_date),
         "params": json_safe(task.params),
-        "doc_md": task.doc_md or task.doc,
+        "doc_md": _task_doc(task),
+        "task_display_name": task.task_display_name,
+        "email": list(task.email),
+        "email_on_failure": task.email_on_failure,
+        "email_on_retry": task.email_on_retry,
         "ui_color": task.ui_color,
         "ui_fgcolor": task.ui_fgcolor,
         "template_fields": list(task.template_fields),
@@ -138,6 +154,9 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "render_template_as_native_obj": dag.render_template_as_native_obj,
         "template_searchpath": list(dag.template_searchpath),
         "default_view": dag.default_view,
+        "orientation": dag.orientation,
+        "dag_display_name": dag.dag_display_name,
+        "owner_links": dict(dag.owner_links),
         "fail_stop": dag.fail_stop,
         "access_control": dag.access_control,
         # The DAG callbacks the file defines: a finished run asks a worker to call them.

@@ -85,6 +85,8 @@ def _apply_dag(
     fields: dict[str, Any] = {
         "fileloc": data["fileloc"],
         "owners": data["owner"],
+        "dag_display_name": data.get("dag_display_name") or "",
+        "owner_links": data.get("owner_links") or {},
         "description": data.get("description") or "",
         "schedule": data["schedule"],
         "timetable_summary": data["timetable_summary"],

@@ -45,6 +45,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from dags_app.dagbag import load_dags
+from dags_app.mail import send_mail
 from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.context import set_current_context
 from dags_app.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
@@ -361,6 +362,36 @@ def run_task_callbacks(*, ti: TaskInstance, state: str, error: str = "", log_pat
         timeout=float(settings.ORCHESTRATOR["CALLBACK_TIMEOUT"]),
         body=_callbacks_body(name),
     )
+
+
+def send_alert_email(*, ti: TaskInstance, state: str, error: str, log_path: Path | None) -> bool:
+    """Airflow's alert email: to the task's ``email`` when a try fails for good
+    (``email_on_failure``) or is up for retry (``email_on_retry``), both on by default. No DAG
+    code is involved, so it is sent from the worker itself; a mail error is logged to the try."""
+    task = ti.dag_run.dag.get_task(ti.task_id) or {}
+    to = list(task.get("email") or [])
+    wanted = {
+        TaskInstanceState.FAILED: task.get("email_on_failure", True),
+        TaskInstanceState.UP_FOR_RETRY: task.get("email_on_retry", True),
+    }
+    if not to or not wanted.get(state):
+        return False
+    run = ti.dag_run
+    label = "failed" if state == TaskInstanceState.FAILED else "up_for_retry"
+    subject = f"Airflow alert: <TaskInstance: {run.dag.dag_id}.{ti.task_id} {run.run_id} [{label}]>"
+    text = (
+        f"Try {ti.try_number} out of {ti.max_tries + 1}\n"
+        f"Exception:\n{error or '(none recorded)'}\n"
+        f"Log: {log_path or '(stdout)'}\n"
+        f"Host: {socket.gethostname()}\n"
+    )
+    try:
+        send_mail(subject=subject, text=text, html=None, to=to, cc=[], bcc=[], from_email=None)
+    except Exception as exc:
+        append_log(log_path, f"ERROR - Could not send the alert email to {', '.join(to)}: {exc}")
+        return False
+    append_log(log_path, f"Sent the {label} alert email to {', '.join(to)}")
+    return True
 
 
 def _dag_callbacks_body(name: str) -> Body:
@@ -742,6 +773,7 @@ def execute_claimed(
         append_log(log_path, "The task instance changed while running; this try's result was not recorded.")
         return "superseded"
     append_log(log_path, f"Task exited; state recorded: {ti.state}")
+    send_alert_email(ti=ti, state=ti.state, error=outcome.error, log_path=log_path)
     run_task_callbacks(ti=ti, state=ti.state, error=outcome.error, log_path=log_path)
     return ti.state
 

@@ -62,7 +62,7 @@ from runs_app.scheduling import (
     rq_job_delete,
     rq_job_statuses,
 )
-from runs_app.services import dag_run_create, task_instances_create
+from runs_app.services import dag_run_create, task_instances_create, tasks_of_run
 from runs_app.states import DAG_RUN_UNFINISHED, TI_UNFINISHED, DagRunState, DagRunType, TaskInstanceState
 from runs_app.tries import Outcome, append_log, task_instance_record_outcome
 
@@ -362,7 +362,7 @@ def _verify_integrity(run: DagRun, tis: list[TaskInstance], *, now: dt.datetime)
       the run open;
     - a task that comes back has its ``removed`` instance reset to ``none``.
     """
-    task_ids = set(run.dag.task_ids)
+    task_ids = {task["task_id"] for task in tasks_of_run(run)}
     have = {ti.task_id for ti in tis}
     missing = task_ids - have
     gone = {ti.task_id for ti in tis if ti.task_id not in task_ids and ti.state in TI_UNFINISHED}

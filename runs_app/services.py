@@ -73,6 +73,28 @@ def pool_ensure_default() -> Pool:
     return pool
 
 
+def tasks_of_run(dag_run: DagRun) -> list[dict[str, Any]]:
+    """The DAG's tasks that take part in ``dag_run``: as Airflow's ``verify_integrity``, a task
+    whose own ``start_date`` is after the run's logical date, or whose own ``end_date`` is before
+    it, gets no instance (except in a backfill). Only dates a task sets beyond its DAG's count: a
+    run triggered before the DAG's own start_date still gets every task (Airflow would create an
+    empty run)."""
+    tasks = dag_run.dag.tasks
+    if dag_run.run_type == DagRunType.BACKFILL or dag_run.logical_date is None:
+        return tasks
+    serialized = dag_run.dag.serialized or {}
+    dag_start, dag_end = serialized.get("start_date"), serialized.get("end_date")
+    when = dag_run.logical_date
+
+    def in_window(task: dict[str, Any]) -> bool:
+        start, end = task.get("start_date"), task.get("end_date")
+        if start is not None and start != dag_start and dt.datetime.fromisoformat(start) > when:
+            return False
+        return not (end is not None and end != dag_end and dt.datetime.fromisoformat(end) < when)
+
+    return [task for task in tasks if in_window(task)]
+
+
 def task_instances_create(*, dag_run: DagRun, task_ids: Iterable[str] | None = None) -> list[TaskInstance]:
     """Create one task instance (state ``none``) per task of the run's DAG, or per task of ``task_ids``.
 
@@ -80,7 +102,7 @@ def task_instances_create(*, dag_run: DagRun, task_ids: Iterable[str] | None = N
     ``verify_integrity`` adds them), instances another scheduler created meanwhile are left as
     they are, and the returned objects carry no primary key.
     """
-    tasks = dag_run.dag.tasks
+    tasks = tasks_of_run(dag_run)
     if task_ids is not None:
         wanted = set(task_ids)
         tasks = [task for task in tasks if task["task_id"] in wanted]

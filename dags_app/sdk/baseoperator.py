@@ -44,6 +44,27 @@ def _to_timedelta(name: str, value: Any, task_id: str, *, allow_none: bool) -> d
     raise AirflowException(f"{name} of task '{task_id}' must be a timedelta, got {value!r}")
 
 
+# Arguments of Airflow's BaseOperator that we accept only at their default: what each would need.
+UNSUPPORTED_OPERATOR_ARGS = {
+    "sla": "Airflow 3 removed SLAs; use execution_timeout, the DAG's dagrun_timeout or a callback",
+    "executor_config": "it configures Kubernetes and Celery executors, and RQ workers have none; "
+    "use queue= to send the task to chosen workers",
+    "run_as_user": "workers run every task as their own user",
+    "resources": "RQ workers reserve no CPU or memory per task; use pool= and pool_slots=",
+    "inlets": "assets and lineage are not supported yet",
+    "outlets": "assets and lineage are not supported yet",
+}
+
+
+def _refuse_unsupported(task_id: str, **given: Any) -> None:
+    """Raise an import error naming the first option that is set although we cannot act on it."""
+    for name, value in given.items():
+        if value not in (None, {}, [], ()):
+            raise AirflowException(
+                f"Task '{task_id}': {name} is not supported ({UNSUPPORTED_OPERATOR_ARGS[name]}); remove it"
+            )
+
+
 @functools.cache
 def _init_parameters(cls: type) -> frozenset[str]:
     """Return the names of every keyword ``__init__`` along the class chain accepts."""
@@ -197,17 +218,19 @@ class BaseOperator(DependencyMixin):
                 f"Invalid arguments were: **kwargs: {kwargs}"
             )
         self.owner = owner
-        self.email = email
-        self.email_on_retry = email_on_retry
-        self.email_on_failure = email_on_failure
+        self.email = [email] if isinstance(email, str) else list(email or [])
+        self.email_on_retry = bool(email_on_retry)
+        self.email_on_failure = bool(email_on_failure)
         self.retries = int(retries or 0)
         if self.retries < 0:
             raise AirflowException(f"retries of task '{task_id}' must be >= 0, got {retries!r}")
         self.retry_delay = _to_timedelta("retry_delay", retry_delay, task_id, allow_none=False)
         self.retry_exponential_backoff = bool(retry_exponential_backoff)
         self.max_retry_delay = _to_timedelta("max_retry_delay", max_retry_delay, task_id, allow_none=True)
-        self.start_date = start_date
-        self.end_date = end_date
+        from dags_app.sdk.dag import to_utc
+
+        self.start_date = to_utc(start_date, f"start_date of task '{task_id}'")
+        self.end_date = to_utc(end_date, f"end_date of task '{task_id}'")
         # As in Airflow, waiting for the previous run's downstream tasks implies waiting for its own.
         self.depends_on_past = bool(depends_on_past or wait_for_downstream)
         self.ignore_first_depends_on_past = bool(ignore_first_depends_on_past)
@@ -235,18 +258,27 @@ class BaseOperator(DependencyMixin):
         self.max_active_tis_per_dagrun = max_active_tis_per_dagrun
         self.do_xcom_push = do_xcom_push
         self.multiple_outputs = multiple_outputs
-        self.sla = sla
-        self.executor_config = executor_config or {}
-        self.run_as_user = run_as_user
-        self.resources = resources
-        self.inlets = inlets
-        self.outlets = outlets
+        _refuse_unsupported(
+            task_id,
+            sla=sla,
+            executor_config=executor_config,
+            run_as_user=run_as_user,
+            resources=resources,
+            inlets=inlets,
+            outlets=outlets,
+        )
+        self.sla = None
+        self.executor_config: dict = {}
+        self.run_as_user = None
+        self.resources = None
+        self.inlets: list = []
+        self.outlets: list = []
         self.doc = doc
         self.doc_md = doc_md
         self.doc_json = doc_json
         self.doc_yaml = doc_yaml
         self.doc_rst = doc_rst
-        self.task_display_name = task_display_name
+        self.task_display_name = task_display_name or None
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self._dag: DAG | None = None
@@ -293,7 +325,10 @@ class BaseOperator(DependencyMixin):
 
     @property
     def label(self) -> str:
-        """The task id without its group's prefix (what the Graph and Grid show inside a group)."""
+        """What the Graph and Grid show: ``task_display_name``, else the task id without its
+        group's prefix."""
+        if self.task_display_name:
+            return self.task_display_name
         group = self.task_group
         if group is not None and group.prefix_group_id and group.group_id:
             prefix = group.group_id + "."

@@ -45,6 +45,22 @@ def _catchup_by_default() -> bool:
     return os.environ.get("ORCHESTRATOR_CATCHUP_BY_DEFAULT", "true").strip().lower() in {"1", "true", "yes", "on"}
 
 
+# Airflow's presets (DEFAULT_VIEW_PRESETS, ORIENTATION_PRESETS).
+DEFAULT_VIEWS = ("grid", "graph", "duration", "gantt", "landing_times")
+ORIENTATIONS = ("LR", "TB", "RL", "BT")
+
+
+def _check_owner_links(dag_id: str, links: dict[str, str]) -> dict[str, str]:
+    """Owner links must be http(s) or mailto links (Airflow's check; no javascript: in the list)."""
+    for owner, link in links.items():
+        if not isinstance(link, str) or not link.startswith(("http://", "https://", "mailto:")):
+            raise AirflowException(
+                f"Wrong link format was used for the owner '{owner}' of DAG '{dag_id}': {link!r} "
+                "(use an http(s):// or mailto: link)"
+            )
+    return dict(links)
+
+
 def to_utc(value: dt.datetime | dt.date | None, what: str) -> dt.datetime | None:
     """Return ``value`` as an aware datetime; naive values are taken as UTC (Airflow's default).
 
@@ -134,15 +150,29 @@ class DAG:
         self.doc_md = doc_md
         self.access_control = normalize_access_control(dag_id, access_control)
         self.is_paused_upon_creation = is_paused_upon_creation
-        self.jinja_environment_kwargs = jinja_environment_kwargs
+        self.jinja_environment_kwargs = dict(jinja_environment_kwargs or {})
+        if "loader" in self.jinja_environment_kwargs:
+            raise AirflowException(f"jinja_environment_kwargs of DAG '{dag_id}' cannot set the loader")
+        self.template_undefined = template_undefined
+        if self.jinja_environment_kwargs:
+            import jinja2.sandbox
+
+            try:
+                jinja2.sandbox.SandboxedEnvironment(**self.jinja_environment_kwargs)
+            except TypeError as exc:
+                raise AirflowException(f"Invalid jinja_environment_kwargs of DAG '{dag_id}': {exc}") from None
         self.render_template_as_native_obj = render_template_as_native_obj
         self.tags = sorted(set(tags or []))
-        self.owner_links = owner_links or {}
+        self.owner_links = _check_owner_links(dag_id, owner_links or {})
         if isinstance(template_searchpath, str):
             template_searchpath = [template_searchpath]
         self.template_searchpath = list(template_searchpath or [])
         self.user_defined_macros = user_defined_macros
         self.user_defined_filters = user_defined_filters
+        if default_view not in DEFAULT_VIEWS:
+            raise AirflowException(f"Invalid value for default_view of DAG '{dag_id}': must be one of {DEFAULT_VIEWS}")
+        if orientation not in ORIENTATIONS:
+            raise AirflowException(f"Invalid value for orientation of DAG '{dag_id}': must be one of {ORIENTATIONS}")
         self.default_view = default_view
         self.orientation = orientation
         self.fail_stop = bool(fail_stop or fail_fast)  # fail_fast: Airflow 3's name
@@ -326,6 +356,8 @@ class DAG:
             native=self.render_template_as_native_obj,
             user_defined_macros=self.user_defined_macros,
             user_defined_filters=self.user_defined_filters,
+            undefined=self.template_undefined,
+            environment_kwargs=self.jinja_environment_kwargs,
         )
 
 

@@ -27,15 +27,15 @@ def create_template_env(
     native: bool = False,
     user_defined_macros: dict[str, Any] | None = None,
     user_defined_filters: dict[str, Any] | None = None,
+    undefined: type[jinja2.Undefined] | None = None,
+    environment_kwargs: dict[str, Any] | None = None,
 ) -> jinja2.Environment:
-    """Return the Jinja environment a DAG's tasks are rendered with."""
+    """Return the Jinja environment a DAG's tasks are rendered with (``undefined`` and
+    ``environment_kwargs``: the DAG's ``template_undefined`` and ``jinja_environment_kwargs``)."""
     env_class = _NativeSandboxedEnvironment if native else jinja2.sandbox.SandboxedEnvironment
-    env = env_class(
-        loader=jinja2.FileSystemLoader(list(searchpath)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        cache_size=0,
-    )
+    options = {"undefined": undefined or jinja2.StrictUndefined, "keep_trailing_newline": True, "cache_size": 0}
+    options.update(environment_kwargs or {})
+    env = env_class(loader=jinja2.FileSystemLoader(list(searchpath)), **options)
     env.globals.update(user_defined_macros or {})
     env.filters.update(user_defined_filters or {})
     env.filters.setdefault("ds", lambda value: value.strftime("%Y-%m-%d"))

@@ -8,6 +8,8 @@ callback goes to that try's log and changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 
 import pytest
 
@@ -459,3 +461,35 @@ def test_a_webhook_notifier_without_a_url_or_with_another_scheme_says_so():
             WebhookNotifier(url="file:///etc/passwd")({"dag": None})
     finally:
         notifier_module.configure(webhook_url=saved)
+
+
+# -- Airflow's alert emails (email=, email_on_failure, email_on_retry) ----------------------------
+
+
+@executes_tasks
+def test_a_task_with_email_gets_airflow_s_alert_on_retry_and_on_failure(write_dag, tmp_path, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    write_dag(
+        "alerting",
+        """\
+    BashOperator(task_id="load", bash_command="exit 2", email=["oncall@example.com"], retries=1,
+                 retry_delay=datetime.timedelta(0))
+    BashOperator(task_id="quiet", bash_command="exit 2", email="oncall@example.com", email_on_failure=False)
+""",
+    )
+
+    run, final = run_dag("alerting")
+
+    assert final == DagRunState.FAILED
+    mails = sorted(path.read_text() for path in (tmp_path / "mail").iterdir())
+    # Parsed as mail: the headers fold a long subject over two lines.
+    parsed = [email.message_from_string(mail, policy=email.policy.default) for mail in mails]
+    subjects = sorted(str(message["Subject"]) for message in parsed)
+    assert subjects == [
+        f"Airflow alert: <TaskInstance: alerting.load {run.run_id} [failed]>",
+        f"Airflow alert: <TaskInstance: alerting.load {run.run_id} [up_for_retry]>",
+    ]
+    assert any("Try 2 out of 2" in mail for mail in mails)
+    assert "Sent the failed alert email to oncall@example.com" in log_of(run, "load", 2)
+    assert "alert email" not in log_of(run, "quiet")

@@ -459,6 +459,23 @@ def test_tick_queues_no_more_than_the_pool_has_slots(make_dag):
     }
 
 
+def test_a_task_takes_its_pool_slots_from_the_pool(make_dag):
+    Pool.objects.create(name="pair", slots=2)
+    body = (
+        "    BashOperator(task_id='wide', bash_command='true', pool='pair', pool_slots=2, priority_weight=5)\n"
+        "    BashOperator(task_id='narrow', bash_command='true', pool='pair', pool_slots=1)\n"
+    )
+    dag = make_dag("slotted", body=body, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, executor=executor)
+
+    # wide goes first (priority) and fills both slots: narrow waits although one task runs.
+    assert queued_task_ids(executor) == ["wide"]
+    assert states(run)["narrow"] == TaskInstanceState.SCHEDULED
+
+
 def test_tick_gives_a_freed_pool_slot_to_the_next_highest_priority_task(make_dag):
     Pool.objects.create(name="single", slots=1)
     dag = make_dag("pooled", body=THREE_WEIGHTED.format(extra=", pool='single'"), schedule="None")
@@ -691,3 +708,44 @@ def test_a_fail_stop_dag_with_another_trigger_rule_is_an_import_error(dag_file, 
 
     error = DagImportError.objects.get()
     assert "fail_stop: its tasks can only have the all_success trigger rule; these do not: cleanup" in error.stacktrace
+
+
+def test_a_task_new_to_the_dag_waits_for_the_past_only_without_ignore_first_depends_on_past(make_dag, dag_file, sync):
+    old = "    EmptyOperator(task_id='old')\n"
+    dag = make_dag("past_new", body=old, schedule="None", dag_args=", max_active_runs=3")
+    first = dag_trigger(dag=dag, now=NOW - DAY)
+    tick(now=NOW - DAY, executor=InlineExecutor())
+    first.refresh_from_db()
+    assert first.state == DagRunState.SUCCESS
+    body = old + (
+        "    BashOperator(task_id='new_ignoring', bash_command='true', depends_on_past=True)\n"
+        "    BashOperator(task_id='new_strict', bash_command='true', depends_on_past=True,"
+        " ignore_first_depends_on_past=False)\n"
+    )
+    dag_file("past_new.py", dag_source("past_new", body=body, schedule="None", dag_args=", max_active_runs=3"))
+    assert sync().import_errors == 0
+    second = dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+
+    tick(now=NOW, reparse=False, executor=executor)
+
+    # The previous run has no instance of either task: Airflow lets the first go (default True)
+    # and keeps the other waiting for a previous instance that will never run.
+    assert queued_task_ids(executor) == ["new_ignoring"]
+    assert states(second)["new_strict"] == TaskInstanceState.NONE
+
+
+def test_a_task_whose_own_start_date_is_after_the_logical_date_gets_no_instance(make_dag):
+    body = (
+        "    EmptyOperator(task_id='always')\n"
+        "    EmptyOperator(task_id='later', start_date=datetime.datetime(2030, 1, 1, tzinfo=UTC))\n"
+        "    EmptyOperator(task_id='retired', end_date=datetime.datetime(2000, 1, 1, tzinfo=UTC))\n"
+    )
+    dag = make_dag("windowed", body=body, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+
+    assert set(states(run)) == {"always"}
+    tick(now=NOW, executor=InlineExecutor())  # verify_integrity does not add them either
+    run.refresh_from_db()
+    assert set(states(run)) == {"always"}
+    assert run.state == DagRunState.SUCCESS

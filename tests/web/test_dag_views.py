@@ -420,3 +420,25 @@ def test_pages_say_when_redis_cannot_be_reached(viewer, dag, settings):
 
 def test_pages_show_no_broker_banner_while_redis_answers(viewer, dag, redis_url):
     assert "broker-banner" not in viewer.get(url("runs:dag-list")).content.decode()
+
+
+def test_the_dag_list_and_header_show_dag_display_name_and_link_each_owner(viewer, dag_file, sync):
+    dag_file(
+        "shown.py",
+        """\
+import datetime
+from dags_app.sdk import DAG, EmptyOperator
+
+with DAG("shown", schedule=None, start_date=datetime.datetime(2024, 1, 1), dag_display_name="Daily <sales>",
+         owner_links={"data": "https://wiki.example.com/data"}, default_args={"owner": "data, ops"}) as dag:
+    EmptyOperator(task_id="t")
+""",
+    )
+    assert sync().import_errors == 0
+
+    listing = viewer.get(url("runs:dag-list")).content.decode()
+    header = viewer.get(url("runs:grid", "shown")).content.decode()
+
+    assert ">Daily &lt;sales&gt;</a>" in listing
+    assert '<a href="https://wiki.example.com/data" rel="noopener noreferrer">data</a>, ops' in listing
+    assert "Daily &lt;sales&gt;" in header
