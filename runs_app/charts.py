@@ -25,6 +25,7 @@ STATE_COLORS: dict[str, str] = {
     "queued": "#808080",
     "scheduled": "#d2b48c",
     "up_for_retry": "#ffd700",
+    "up_for_reschedule": "#40e0d0",
     "upstream_failed": "#ffa500",
     "skipped": "#ff69b4",
     "removed": "#d3d3d3",

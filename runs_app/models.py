@@ -114,7 +114,13 @@ class TaskInstance(models.Model):
     pid = models.IntegerField(null=True, blank=True)
     last_heartbeat = models.DateTimeField(null=True, blank=True)
     rq_job_id = models.CharField(max_length=250, blank=True, default="")
+    # When the scheduler may queue this instance again: the retry time of an up_for_retry try,
+    # the next poke of an up_for_reschedule sensor.
     next_retry_at = models.DateTimeField(null=True, blank=True)
+    # A sensor in reschedule mode: when the first poke of this try started (its timeout counts
+    # from there) and how often the try was rescheduled (its poke number, for the back-off).
+    first_poke_at = models.DateTimeField(null=True, blank=True)
+    reschedule_count = models.PositiveIntegerField(default=0)
     # How often this queued try was enqueued again because nobody picked it up (task_queued_timeout).
     queued_requeues = models.PositiveIntegerField(default=0)
     # The templated fields as the last try rendered them (the UI's "Rendered" tab).

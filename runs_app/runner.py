@@ -48,7 +48,13 @@ from dags_app.dagbag import load_dags
 from dags_app.mail import send_mail
 from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.context import set_current_context
-from dags_app.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from dags_app.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
 from dags_app.sdk.macros import macros
 from dags_app.sdk.param import resolve_params
 from dags_app.serialization import json_safe
@@ -137,6 +143,9 @@ class RuntimeTaskInstance:
         self.logical_date = _pendulum(run.logical_date)
         self.execution_date = self.logical_date
         self.start_date = _pendulum(ti.start_date)
+        # A rescheduled sensor: when its first poke of this try started, and its poke number.
+        self.first_poke_at = _pendulum(ti.first_poke_at or ti.start_date)
+        self.poke_number = ti.reschedule_count + 1
         self.test_mode = test_mode
         self.skipped: set[str] = set()
         # XComs of this try: sent with the outcome and written by the supervisor in the
@@ -293,8 +302,14 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
     except AirflowSkipException as exc:
         outcome.update(state=TaskInstanceState.SKIPPED.value)
         log.info("Skipping task %s: %s", ti.task_id, exc)
-    except AirflowFailException as exc:
-        outcome.update(retry=False, error=str(exc))
+    except AirflowRescheduleException as exc:
+        outcome.update(state=TaskInstanceState.UP_FOR_RESCHEDULE.value, reschedule_at=exc.reschedule_date.isoformat())
+        log.info("Rescheduling task, marking task as UP_FOR_RESCHEDULE; next poke at %s", exc.reschedule_date)
+    except (AirflowFailException, AirflowSensorTimeout) as exc:
+        # A sensor's timeout fails the task at once, as in Airflow: retrying would wait again.
+        outcome.update(
+            retry=False, error=f"{type(exc).__name__}: {exc}" if isinstance(exc, AirflowSensorTimeout) else str(exc)
+        )
         log.error("Task failed without retries: %s", exc, exc_info=True)
     except BaseException as exc:
         outcome.update(error=f"{type(exc).__name__}: {exc}")
@@ -685,6 +700,7 @@ def supervise(
         skip=data.get("skip", []),
         rendered=data.get("rendered", {}),
         xcoms=data.get("xcoms", {}),
+        reschedule_at=data.get("reschedule_at", ""),
     )
 
 
@@ -815,7 +831,9 @@ def _execute_inline(*, run: DagRun, log_to_stdout: bool, max_wait: float, execut
         if run.state != DagRunState.RUNNING:
             return run.state
         waiting = (
-            TaskInstance.objects.filter(dag_run=run, state=TaskInstanceState.UP_FOR_RETRY)
+            TaskInstance.objects.filter(
+                dag_run=run, state__in=[TaskInstanceState.UP_FOR_RETRY, TaskInstanceState.UP_FOR_RESCHEDULE]
+            )
             .order_by("next_retry_at")
             .values_list("next_retry_at", flat=True)
             .first()

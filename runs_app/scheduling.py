@@ -306,11 +306,16 @@ class RunSchedule:
 
 
 def task_instance_queue(*, ti: TaskInstance, task: dict[str, Any], now: dt.datetime, executor: Executor) -> bool:
-    """Start the next try of ``ti``: ``queued`` with ``try_number + 1``, then hand it to the executor.
+    """Start the next try of ``ti``: ``queued`` with ``try_number + 1`` (a rescheduled sensor: the
+    same try), then hand it to the executor.
 
     Returns False when another process changed the row first.
     """
-    if not transitions.ti_queue(ti, now=now, job_id=job_id_for(ti.pk, ti.try_number + 1)):
+    if ti.state == TaskInstanceState.UP_FOR_RESCHEDULE:
+        # A sensor's next poke: the same try again (Airflow does not count reschedules as tries).
+        if not transitions.ti_queue_reschedule(ti, now=now, job_id=job_id_for(ti.pk, ti.try_number)):
+            return False
+    elif not transitions.ti_queue(ti, now=now, job_id=job_id_for(ti.pk, ti.try_number + 1)):
         return False
     executor.queue(
         ti_id=ti.pk, try_number=ti.try_number, queue=ti.queue, execution_timeout=task.get("execution_timeout")
@@ -412,7 +417,7 @@ def dag_run_schedule(
         ti = by_task.get(task["task_id"])
         if ti is None:
             continue
-        if ti.state == TaskInstanceState.UP_FOR_RETRY:
+        if ti.state in (TaskInstanceState.UP_FOR_RETRY, TaskInstanceState.UP_FOR_RESCHEDULE):
             if ti.next_retry_at is None or ti.next_retry_at <= now:
                 ready.append((ti, task))
             continue

@@ -79,3 +79,19 @@ def task_instances_by_run(runs: Sequence[DagRun]) -> dict[int, dict[str, TaskIns
     for ti in TaskInstance.objects.filter(dag_run__in=[r.pk for r in runs]).defer("rendered_fields"):
         result[ti.dag_run_id][ti.task_id] = ti
     return result
+
+
+def external_states(dag_id: str, task_ids: list[str] | None, logical_dates: list[dt.datetime]) -> list[str]:
+    """The states of DAG ``dag_id``'s task instances ``task_ids`` (or of its runs, when None) at
+    these logical dates, one per existing row (ExternalTaskSensor's poke; one query)."""
+    if task_ids:
+        rows = TaskInstance.objects.filter(
+            dag__dag_id=dag_id, dag_run__logical_date__in=logical_dates, task_id__in=task_ids
+        )
+    else:
+        rows = DagRun.objects.filter(dag__dag_id=dag_id, logical_date__in=logical_dates)
+    return [str(state) for state in rows.values_list("state", flat=True)]
+
+
+def dag_exists(dag_id: str) -> bool:
+    return DagModel.objects.filter(dag_id=dag_id).exists()

@@ -28,6 +28,9 @@ class TaskInstanceState(models.TextChoices):
     SUCCESS = "success", "success"
     FAILED = "failed", "failed"
     UP_FOR_RETRY = "up_for_retry", "up for retry"
+    # A sensor in mode="reschedule" that has not met its condition: its worker slot is free and
+    # the scheduler queues the same try again at its next poke time (``next_retry_at``).
+    UP_FOR_RESCHEDULE = "up_for_reschedule", "up for reschedule"
     UPSTREAM_FAILED = "upstream_failed", "upstream failed"
     SKIPPED = "skipped", "skipped"
     REMOVED = "removed", "removed"
@@ -52,6 +55,7 @@ TI_UNFINISHED = frozenset(
         TaskInstanceState.QUEUED,
         TaskInstanceState.RUNNING,
         TaskInstanceState.UP_FOR_RETRY,
+        TaskInstanceState.UP_FOR_RESCHEDULE,
     }
 )
 # States in which a task instance holds a worker slot (max_active_tasks, pools).

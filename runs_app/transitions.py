@@ -54,8 +54,9 @@ TI_TRANSITIONS: dict[str, frozenset[str]] = {
     TI.NONE: frozenset({TI.SCHEDULED, TI.QUEUED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED} | _MARKS),
     TI.SCHEDULED: frozenset({TI.NONE, TI.QUEUED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED} | _MARKS),
     TI.QUEUED: frozenset({TI.RUNNING, TI.QUEUED, TI.UP_FOR_RETRY, TI.NONE, TI.SKIPPED, TI.REMOVED} | _MARKS),
-    TI.RUNNING: frozenset({TI.UP_FOR_RETRY, TI.SKIPPED, TI.NONE, TI.REMOVED} | _MARKS),
+    TI.RUNNING: frozenset({TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE, TI.SKIPPED, TI.NONE, TI.REMOVED} | _MARKS),
     TI.UP_FOR_RETRY: frozenset({TI.QUEUED, TI.NONE, TI.SKIPPED, TI.REMOVED} | _MARKS),
+    TI.UP_FOR_RESCHEDULE: frozenset({TI.QUEUED, TI.NONE, TI.SKIPPED, TI.REMOVED} | _MARKS),
     TI.SUCCESS: frozenset(_FINISHED_NEXT),
     TI.FAILED: frozenset(_FINISHED_NEXT),
     TI.SKIPPED: frozenset(_FINISHED_NEXT),
@@ -121,11 +122,32 @@ def ti_queue(ti: TaskInstance, *, now: dt.datetime, job_id: str) -> bool:
         "next_retry_at": None,
         "queued_requeues": 0,
         "rq_job_id": job_id,
+        "first_poke_at": None,
+        "reschedule_count": 0,
     }
     moved = _move_tis(_one_try(ti), expected=[ti.state], target=TI.QUEUED, try_number=F("try_number") + 1, **fields)
     if moved:
         _apply(ti, TI.QUEUED, fields)
         ti.try_number += 1
+    return bool(moved)
+
+
+def ti_queue_reschedule(ti: TaskInstance, *, now: dt.datetime, job_id: str) -> bool:
+    """``up_for_reschedule`` -> ``queued`` at the *same* try: a sensor's next poke is due (as in
+    Airflow, rescheduling does not count as a try)."""
+    fields = {
+        "queued_at": now,
+        "end_date": None,
+        "hostname": "",
+        "pid": None,
+        "last_heartbeat": None,
+        "next_retry_at": None,
+        "queued_requeues": 0,
+        "rq_job_id": job_id,
+    }
+    moved = _move_tis(_one_try(ti), expected=[TI.UP_FOR_RESCHEDULE], target=TI.QUEUED, **fields)
+    if moved:
+        _apply(ti, TI.QUEUED, fields)
     return bool(moved)
 
 
@@ -182,7 +204,7 @@ def tis_fail_stop(*, run: DagRun, failed_task_id: str, now: dt.datetime) -> tupl
     failed = _move_tis(others, expected=[TI.RUNNING], target=TI.FAILED, end_date=now)
     skipped = _move_tis(
         others,
-        expected=[TI.NONE, TI.SCHEDULED, TI.QUEUED, TI.UP_FOR_RETRY],
+        expected=[TI.NONE, TI.SCHEDULED, TI.QUEUED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE],
         target=TI.SKIPPED,
         end_date=now,
     )

@@ -57,6 +57,8 @@ class Outcome:
     # key -> value the try pushed to XCom; written with its state, in one transaction.
     xcoms: dict[str, Any] = field(default_factory=dict)
     superseded: bool = False
+    # up_for_reschedule: when the sensor pokes next (ISO 8601).
+    reschedule_at: str = ""
 
 
 def next_retry_at(*, ti: TaskInstance, task: dict[str, Any], ended: dt.datetime) -> dt.datetime:
@@ -98,6 +100,11 @@ def task_instance_record_outcome(
     if state == TaskInstanceState.FAILED and outcome.retry and ti.try_number <= ti.max_tries:
         state = TaskInstanceState.UP_FOR_RETRY
         fields["next_retry_at"] = next_retry_at(ti=ti, task=task, ended=now)
+    if state == TaskInstanceState.UP_FOR_RESCHEDULE:
+        when = dt.datetime.fromisoformat(outcome.reschedule_at) if outcome.reschedule_at else now
+        fields["next_retry_at"] = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        fields["first_poke_at"] = ti.first_poke_at or ti.start_date or now
+        fields["reschedule_count"] = ti.reschedule_count + 1
     recorded = False
 
     def write(run: DagRun) -> None:

@@ -24,6 +24,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator_site.settings")
 django.setup()
 
+from django.db import InterfaceError, OperationalError, close_old_connections  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rq.job import Job  # noqa: E402
 from rq.serializers import JSONSerializer  # noqa: E402
@@ -105,7 +106,13 @@ class OrchestratorWorker(SimpleWorker):
                 self._job_row = job_start(job_type=JobType.WORKER, now=timezone.now())
             else:
                 job_heartbeat(job=self._job_row, now=timezone.now())
-        except Exception:  # the database may be briefly unavailable; the next beat retries
+        except (OperationalError, InterfaceError) as exc:
+            # The database is briefly unavailable (a PostgreSQL restart): one line, no
+            # traceback, and the next beat retries on a fresh connection.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.log.warning("worker: could not record heartbeat (database unavailable: %s)", first)
+            close_old_connections()
+        except Exception:
             self.log.warning("worker: could not record heartbeat", exc_info=True)
 
     def teardown(self) -> None:

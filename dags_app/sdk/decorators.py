@@ -17,6 +17,7 @@ from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.dag_context import DagContext
 from dags_app.sdk.exceptions import AirflowException
 from dags_app.sdk.operators import BashOperator, BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from dags_app.sdk.sensors import DecoratedSensorOperator
 from dags_app.sdk.task_group import TaskGroupContext
 from dags_app.sdk.templating import render_value
 from dags_app.sdk.xcom_arg import XComArg, find_xcom_args, resolve_xcom_args
@@ -159,12 +160,14 @@ def _make_decorator(operator_class: type[BaseOperator]) -> Callable[..., Any]:
 
 
 class _TaskDecoratorCollection:
-    """``@task`` and its variants ``@task.python``, ``@task.branch``, ``@task.short_circuit``, ``@task.bash``."""
+    """``@task`` and its variants ``@task.python``, ``@task.branch``, ``@task.short_circuit``,
+    ``@task.bash`` and ``@task.sensor`` (the function is the poke; sensor arguments apply)."""
 
     python = staticmethod(_make_decorator(_PythonDecoratedOperator))
     branch = staticmethod(_make_decorator(_BranchDecoratedOperator))
     short_circuit = staticmethod(_make_decorator(_ShortCircuitDecoratedOperator))
     bash = staticmethod(_make_decorator(_BashDecoratedOperator))
+    sensor = staticmethod(_make_decorator(DecoratedSensorOperator))
 
     def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         return self.python(python_callable, **kwargs)

@@ -27,3 +27,16 @@ class AirflowDagCycleException(AirflowException):
 
 class TaskNotFound(AirflowException):
     """A task id names no task of the DAG."""
+
+
+class AirflowSensorTimeout(AirflowException):
+    """A sensor waited longer than its ``timeout``: the task fails at once, without retries."""
+
+
+class AirflowRescheduleException(AirflowException):
+    """Raised by a sensor in ``mode="reschedule"``: free the worker slot and run this try again
+    at ``reschedule_date``."""
+
+    def __init__(self, reschedule_date):
+        super().__init__(f"Rescheduled to {reschedule_date}")
+        self.reschedule_date = reschedule_date

@@ -39,7 +39,13 @@ log = logging.getLogger(__name__)
 GRID_RUNS = 25
 # Task instance states in which the panel explains why the task is not running yet.
 WAITING_STATES = frozenset(
-    {TaskInstanceState.NONE, TaskInstanceState.SCHEDULED, TaskInstanceState.QUEUED, TaskInstanceState.UP_FOR_RETRY}
+    {
+        TaskInstanceState.NONE,
+        TaskInstanceState.SCHEDULED,
+        TaskInstanceState.QUEUED,
+        TaskInstanceState.UP_FOR_RETRY,
+        TaskInstanceState.UP_FOR_RESCHEDULE,
+    }
 )
 # States in which a try may still write to its log.
 LIVE_LOG_STATES = frozenset({TaskInstanceState.QUEUED, TaskInstanceState.RUNNING})
@@ -103,6 +109,13 @@ def waiting_reasons(
     if ti.state == TaskInstanceState.UP_FOR_RETRY:
         when = timezone.localtime(ti.next_retry_at).strftime("%Y-%m-%d %H:%M:%S") if ti.next_retry_at else "now"
         reasons.append(f"Try {ti.try_number} failed; the next try is queued after {when}.")
+        return reasons
+    if ti.state == TaskInstanceState.UP_FOR_RESCHEDULE:
+        when = timezone.localtime(ti.next_retry_at).strftime("%Y-%m-%d %H:%M:%S") if ti.next_retry_at else "now"
+        reasons.append(
+            f"The sensor's condition was not met at poke {ti.reschedule_count}; "
+            f"it is rescheduled to poke again at {when} (its worker slot is free meanwhile)."
+        )
         return reasons
     if ti.state == TaskInstanceState.QUEUED:
         reasons.append(f"The task is queued on queue '{ti.queue}': waiting for a worker to pick it up.")

@@ -20,7 +20,8 @@ end. Conditions are awaited by polling the metastore (never a fixed sleep).
 - a worker SIGSTOPped past the zombie threshold, then resumed: its late result changes nothing;
 - a scheduler gone between committing ``queued`` and the enqueue: the repair enqueues the tries;
 - a scheduler SIGTERMed in a catch-up: it finishes its tick, every run is whole, the next goes on;
-- example_failure_webhook: its DAG callback posts to a local server once, its task mails the on-call.
+- example_failure_webhook: its DAG callback posts to a local server once, its task mails the on-call;
+- example_sensor_file: the reschedule sensor frees its slot, then runs at the same try once the file comes.
 Counter tasks append one line per execution, so a double or a missing execution shows.
 """
 
@@ -912,3 +913,32 @@ def test_example_failure_webhook_posts_to_a_local_server_through_the_scheduler_a
     assert "extract finished for 2024-01-01: try 1" in tis_of(run)["extract"].log_path().read_text()
     time.sleep(1)  # a second delivery would arrive within the scheduler's next ticks
     assert len(hook.received) == 1
+
+
+def test_example_sensor_file_waits_rescheduled_then_runs_once_the_file_arrives(cluster, dags_folder, tmp_path):
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    shutil.copy(settings.BASE_DIR / "dags" / "example_sensor_file.py", dags_folder / "example_sensor_file.py")
+    cluster.manage("dags", "unpause", "example_sensor_file")
+    cluster.scheduler()
+    cluster.worker()
+
+    conf = json.dumps({"folder": str(incoming)})
+    cluster.manage("dags", "trigger", "-e", "2024-01-01", "example_sensor_file", "-c", conf)
+
+    run = DagRun.objects.get(dag__dag_id="example_sensor_file")
+
+    def rescheduled() -> TaskInstance | None:
+        ti = tis_of(run)["wait_for_file"]
+        return ti if ti.state == TaskInstanceState.UP_FOR_RESCHEDULE else None
+
+    waiting = cluster.wait_for(rescheduled, "the sensor to be rescheduled")
+    assert (waiting.try_number, waiting.reschedule_count) == (1, 1)
+    (incoming / "sales-2024-01-01.csv").write_text("a\nb\nc\n")
+
+    cluster.wait_for(lambda: finished_run(run), "the run to finish once the file is there")
+    assert run.state == DagRunState.SUCCESS
+    sensor = tis_of(run)["wait_for_file"]
+    assert (sensor.state, sensor.try_number) == (TaskInstanceState.SUCCESS, 1)
+    assert sensor.reschedule_count >= 1
+    assert "loaded 3 rows" in tis_of(run)["load"].log_path().read_text()
