@@ -4,6 +4,15 @@
 (function () {
   "use strict";
 
+  // -- Filters and toggles that submit their form when changed (no inline handlers: the
+  // Content-Security-Policy allows scripts from this site's files only). --
+  document.addEventListener("change", function (event) {
+    var field = event.target.closest("[data-autosubmit]");
+    if (field && field.form) {
+      field.form.submit();
+    }
+  });
+
   // -- Grid: load a clicked cell, run bar or task name into the grid fragment, keep the URL. --
   document.addEventListener("click", function (event) {
     var link = event.target.closest("a[data-grid-select]");

@@ -12,6 +12,7 @@ from urllib.parse import quote, unquote
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from dags_app.services import dag_folder_sync
 from runs_app.models import DagRun, TaskInstance
@@ -55,12 +56,9 @@ def test_trigger_example_xcom_from_the_ui_and_watch_it_turn_green(
 
     # Graph: the nodes turn green in place while the run goes (no reload).
     page.goto(f"{live_server.url}/dags/example_xcom/graph/?run_id={quote(run.run_id)}")
-    page.wait_for_function(
-        "document.querySelectorAll('#graph-box .task-node[data-state=success]').length === 6", timeout=60_000
-    )
-    page.wait_for_function(
-        "document.getElementById('graph-run-state').textContent.trim() === 'success'", timeout=30_000
-    )
+    # Locator assertions, not wait_for_function: the page's Content-Security-Policy forbids eval.
+    expect(page.locator("#graph-box .task-node[data-state=success]")).to_have_count(6, timeout=60_000)
+    expect(page.locator("#graph-run-state")).to_have_text("success", timeout=30_000)
     screenshot("graph_example_xcom_success")
 
     # Grid: every cell of the run is green.

@@ -7,6 +7,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
+from playwright.sync_api import expect
 
 from runs_app.models import DagRun
 from runs_app.states import DagRunState, TaskInstanceState
@@ -49,7 +50,7 @@ def test_a_task_group_dag_runs_and_its_groups_open_and_fold_in_graph_and_grid(
     page.goto(graph)
     groups = page.locator("#graph-box .group-node")
     assert groups.count() == 3  # orders, customers, report: closed at first
-    page.wait_for_function("document.getElementById('group-orders').dataset.state === 'success'")
+    expect(page.locator("#group-orders")).to_have_attribute("data-state", "success")
     screenshot("task_groups_graph_collapsed")
 
     page.locator("#group-orders").click()

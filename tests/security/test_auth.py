@@ -143,6 +143,23 @@ def test_pages_carry_the_security_headers(client, admin_user):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+    policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";") if part.strip())
+    # Scripts only from our own files: no inline script, no eval, no other origin.
+    assert policy["script-src"] == "'self'"
+    assert (policy["object-src"], policy["frame-ancestors"], policy["base-uri"]) == ("'none'", "'none'", "'self'")
+
+
+def test_no_template_has_an_inline_script_or_event_handler():
+    """The policy refuses inline scripts: a template that uses one would silently break."""
+    import re
+    from pathlib import Path
+
+    offenders = []
+    for path in sorted((Path(settings.BASE_DIR) / "templates").rglob("*.html")):
+        text = path.read_text()
+        if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text) or re.search(r"\son[a-z]+=\"", text):
+            offenders.append(str(path.relative_to(settings.BASE_DIR)))
+    assert offenders == []
 
 
 def test_the_session_and_csrf_cookies_are_http_only_and_same_site(client, admin_user):
