@@ -75,14 +75,27 @@ def _task_doc(task: BaseOperator) -> str | None:
     return None
 
 
+def _template_values(task: BaseOperator) -> dict[str, Any]:
+    values = {field: json_safe(getattr(task, field, None)) for field in task.template_fields}
+    if task.is_mapped and task.expand_input.kind == "dict" and not task.expand_into:
+        # A mapped field shows what it maps over (each instance renders its own value).
+        values.update({k: json_safe(v) for k, v in task.expand_input.value.items() if k in values})
+    return values
+
+
 def serialize_task(task: BaseOperator) -> dict[str, Any]:
     """Return the JSON form of one task."""
+    operator_class = task.operator_class if task.is_mapped else type(task)
     return {
         "task_id": task.task_id,
         "label": task.label,
         "task_group": task.task_group.group_id if task.task_group is not None else None,
         "operator": task.operator_name,
-        "operator_class": f"{type(task).__module__}.{type(task).__qualname__}",
+        "operator_class": f"{operator_class.__module__}.{operator_class.__qualname__}",
+        # Dynamic task mapping: what the instances are made from (the scheduler counts it).
+        "is_mapped": task.is_mapped,
+        "expand_input": task.expand_input.serialize() if task.is_mapped else None,
+        "map_index_template": task.map_index_template,
         "upstream_task_ids": sorted(task.upstream_task_ids),
         "downstream_task_ids": sorted(task.downstream_task_ids),
         "trigger_rule": task.trigger_rule.value,
@@ -117,7 +130,7 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "ui_fgcolor": task.ui_fgcolor,
         "template_fields": list(task.template_fields),
         "template_ext": list(task.template_ext),
-        "template_values": {field: json_safe(getattr(task, field, None)) for field in task.template_fields},
+        "template_values": _template_values(task),
         "python_callable": _callable_name(task),
         # Which callbacks the DAG file defines: the worker starts a callback child only for these.
         "callbacks": defined_callbacks(task, TASK_CALLBACKS),

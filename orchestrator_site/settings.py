@@ -274,6 +274,10 @@ ORCHESTRATOR = {
     # A task's callbacks (on_success_callback...) run in a child after the try's state is
     # recorded; a callback that hangs is killed after this many seconds (logged to the try's log).
     "CALLBACK_TIMEOUT": _env_float("ORCHESTRATOR_CALLBACK_TIMEOUT", 300.0),
+    # The most instances one mapped task may have (Airflow: [core] max_map_length = 1024). A
+    # task pushing more values for a mapped task fails; a DAG file mapping over more literal
+    # values is an import error.
+    "MAX_MAP_LENGTH": _env_int("ORCHESTRATOR_MAX_MAP_LENGTH", 1024),
     # Where WebhookNotifier posts when the DAG file gives no url= (e.g. a chat incoming webhook).
     "WEBHOOK_URL": os.environ.get("ORCHESTRATOR_WEBHOOK_URL", ""),
     # A run or DAG whose scheduling raises is parked for this many seconds, doubling per failure

@@ -17,9 +17,12 @@ class RunsAppConfig(AppConfig):
         from orchestrator_site import roles
 
         roles.connect_post_migrate(self)
-        from dags_app.sdk import sensors
+        from django.conf import settings
+
+        from dags_app.sdk import mappedoperator, sensors
         from runs_app.selectors import dag_exists, external_states
 
         # ExternalTaskSensor reads other runs through these (the SDK never imports Django).
         sensors.configure(external_states=external_states, dag_exists=dag_exists)
+        mappedoperator.configure(max_map_length=settings.ORCHESTRATOR["MAX_MAP_LENGTH"])
         post_migrate.connect(_ensure_default_pool, sender=self, dispatch_uid="orchestrator_default_pool")

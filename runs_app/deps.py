@@ -48,11 +48,14 @@ def count_upstream(upstream_task_ids: Iterable[str], states: Mapping[str, str]) 
     """Return the counts of the upstream tasks' states (missing instances count as not done)."""
     counts = {S.SUCCESS: 0, S.SKIPPED: 0, S.FAILED: 0, S.UPSTREAM_FAILED: 0, S.REMOVED: 0}
     total = 0
+    mapped = getattr(states, "mapped", {})
     for task_id in upstream_task_ids:
-        total += 1
-        state = states.get(task_id)
-        if state in counts:
-            counts[state] += 1
+        # A mapped upstream counts each of its instances, as in Airflow.
+        instances = list(mapped[task_id].values()) if task_id in mapped else [states.get(task_id)]
+        for state in instances:
+            total += 1
+            if state in counts:
+                counts[state] += 1
     return UpstreamCounts(
         total=total,
         success=counts[S.SUCCESS],

@@ -98,6 +98,11 @@ class TaskInstance(models.Model):
     # Denormalized from dag_run so per-DAG queries (recent task states, pools) need no join.
     dag = models.ForeignKey(DagModel, on_delete=models.CASCADE, related_name="task_instances")
     task_id = models.CharField(max_length=250, validators=[key_validator])
+    # Dynamic task mapping: -1 for a task that is not mapped (and for a mapped task not expanded
+    # yet), else the instance's index among the values mapped over.
+    map_index = models.IntegerField(default=-1)
+    # A mapped instance's name from the task's map_index_template, rendered when it ran.
+    rendered_map_index = models.CharField(max_length=250, blank=True, default="")
     state = models.CharField(max_length=20, choices=TaskInstanceState.choices, default=TaskInstanceState.NONE)
     try_number = models.PositiveIntegerField(default=0)
     max_tries = models.PositiveIntegerField(default=0)
@@ -128,13 +133,15 @@ class TaskInstance(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["dag_run", "task_id"]
+        ordering = ["dag_run", "task_id", "map_index"]
         verbose_name = "task instance"
         permissions = [
             ("clear_taskinstance", "Can clear task instances so they run again"),
             ("mark_taskinstance", "Can mark task instances and runs success or failed"),
         ]
-        constraints = [models.UniqueConstraint(fields=["dag_run", "task_id"], name="unique_ti_per_run")]
+        constraints = [
+            models.UniqueConstraint(fields=["dag_run", "task_id", "map_index"], name="unique_ti_per_run_and_index")
+        ]
         indexes = [
             # The scheduler's per-state scans (queued/running repair, retries due, pools).
             models.Index(fields=["state", "pool"], name="ti_state_pool_idx"),
@@ -143,7 +150,19 @@ class TaskInstance(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.dag_id}.{self.task_id} ({self.dag_run.run_id})"
+        index = f" [{self.map_index}]" if self.map_index >= 0 else ""
+        return f"{self.dag_id}.{self.task_id}{index} ({self.dag_run.run_id})"
+
+    @property
+    def is_mapped_instance(self) -> bool:
+        return self.map_index >= 0
+
+    @property
+    def display_name(self) -> str:
+        """The task id, with the instance's index or rendered name when it is mapped."""
+        if self.map_index < 0:
+            return self.task_id
+        return f"{self.task_id} [{self.rendered_map_index or self.map_index}]"
 
     @property
     def is_finished(self) -> bool:
@@ -156,9 +175,10 @@ class TaskInstance(models.Model):
         """
         attempt = self.try_number if try_number is None else try_number
         root = Path(settings.LOGS_FOLDER).resolve()
-        path = (
-            root / f"dag_id={self.dag_run.dag.dag_id}" / f"run_id={self.dag_run.run_id}" / f"task_id={self.task_id}"
-        ) / f"attempt={int(attempt)}.log"
+        path = root / f"dag_id={self.dag_run.dag.dag_id}" / f"run_id={self.dag_run.run_id}" / f"task_id={self.task_id}"
+        if self.map_index >= 0:
+            path = path / f"map_index={int(self.map_index)}"  # Airflow's layout for mapped instances
+        path = path / f"attempt={int(attempt)}.log"
         resolved = path.resolve()
         if not resolved.is_relative_to(root):
             raise ValueError(f"Log path {path} leaves the logs folder")
@@ -172,12 +192,13 @@ class XCom(models.Model):
     # Denormalized so ``xcom_pull(task_ids=...)`` is one indexed lookup within a run.
     dag_run = models.ForeignKey(DagRun, on_delete=models.CASCADE, related_name="xcoms")
     task_id = models.CharField(max_length=250)
+    map_index = models.IntegerField(default=-1)
     key = models.CharField(max_length=512)
     value = models.JSONField(null=True, blank=True)
     timestamp = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["dag_run", "task_id", "key"]
+        ordering = ["dag_run", "task_id", "map_index", "key"]
         verbose_name = "XCom"
         constraints = [models.UniqueConstraint(fields=["task_instance", "key"], name="unique_xcom_key")]
         indexes = [models.Index(fields=["dag_run", "task_id", "key"], name="xcom_pull_idx")]

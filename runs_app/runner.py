@@ -56,7 +56,9 @@ from dags_app.sdk.exceptions import (
     AirflowSkipException,
 )
 from dags_app.sdk.macros import macros
+from dags_app.sdk.mappedoperator import check_pushed_for_mapping
 from dags_app.sdk.param import resolve_params
+from dags_app.sdk.templating import render_value
 from dags_app.serialization import json_safe
 from runs_app import transitions
 from runs_app.models import DagRun, TaskInstance, XCom
@@ -137,7 +139,7 @@ class RuntimeTaskInstance:
         self.run_id = run.run_id
         self.try_number = ti.try_number
         self.max_tries = ti.max_tries
-        self.map_index = -1
+        self.map_index = ti.map_index
         self.state = state  # a callback after the try sees the state just committed
         self.hostname = socket.gethostname()
         self.logical_date = _pendulum(run.logical_date)
@@ -169,6 +171,7 @@ class RuntimeTaskInstance:
         key: str = RETURN_VALUE,
         include_prior_dates: bool = False,
         default: Any = None,
+        map_indexes: int | list[int] | None = None,
         **_: Any,
     ) -> Any:
         """Return the XCom value(s) of ``task_ids`` in this run (a list for a list of ids)."""
@@ -179,7 +182,19 @@ class RuntimeTaskInstance:
             row = qs.order_by("-timestamp").first()
             return row.value if row is not None else default
         ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
-        found = dict(qs.filter(task_id__in=ids).values_list("task_id", "value"))
+        rows = qs.filter(task_id__in=ids)
+        if map_indexes is not None:
+            indexes = [map_indexes] if isinstance(map_indexes, int) else list(map_indexes)
+            rows = rows.filter(map_index__in=indexes)
+        found: dict[str, Any] = {}
+        for task_id, map_index, value in rows.order_by("task_id", "map_index").values_list(
+            "task_id", "map_index", "value"
+        ):
+            if map_index < 0 or isinstance(map_indexes, int):
+                found[task_id] = value
+            else:
+                # A mapped task: its instances' values, by map index (Airflow's lazy sequence).
+                found.setdefault(task_id, []).append(value)
         if self.task_id in ids and key in self.pushed:
             found[self.task_id] = self.pushed[key]
         if isinstance(task_ids, str):
@@ -297,6 +312,12 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
             task.post_execute(context, result)
             if task.do_xcom_push and result is not None:
                 ti.xcom_push(key=RETURN_VALUE, value=result)
+            for key, value in ti.pushed.items():
+                check_pushed_for_mapping(task, key, value, map_index=ti.map_index)
+            if task.map_index_template and ti.map_index >= 0:
+                outcome["rendered_map_index"] = str(
+                    render_value(task.map_index_template, context, task.dag.get_template_env())
+                )
         outcome.update(state=TaskInstanceState.SUCCESS.value, skip=sorted(ti.skipped))
         log.info("Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s", ti.dag_id, ti.task_id, ti.run_id)
     except AirflowSkipException as exc:
@@ -701,6 +722,7 @@ def supervise(
         rendered=data.get("rendered", {}),
         xcoms=data.get("xcoms", {}),
         reschedule_at=data.get("reschedule_at", ""),
+        rendered_map_index=data.get("rendered_map_index", ""),
     )
 
 
@@ -712,7 +734,19 @@ def _prepare_from_file(*, ti: TaskInstance, run: DagRun, test_mode: bool = False
 
     def prepare() -> tuple[BaseOperator, dict[str, Any]]:
         task = load_task(fileloc=run.dag.fileloc, dag_id=run.dag.dag_id, task_id=ti.task_id)
-        return task, build_context(ti=ti, run=run, task=task, test_mode=test_mode, state=state)
+        context = build_context(ti=ti, run=run, task=task, test_mode=test_mode, state=state)
+        if task.is_mapped:
+            # This instance's operator: the partial arguments and the values of its map index.
+            if ti.map_index < 0:
+                raise TaskLoadError(f"Task {ti.task_id} is mapped; this instance has no map index")
+            try:
+                task = task.unmap(task.expand_input.resolve(context, ti.map_index))
+            except Exception as exc:
+                raise TaskLoadError(
+                    f"Cannot build instance {ti.map_index} of mapped task {ti.task_id}: {type(exc).__name__}: {exc}"
+                ) from exc
+            context["task"] = context["ti"].task = task
+        return task, context
 
     return prepare
 

@@ -37,6 +37,7 @@ from runs_app.states import (
     TI_SUCCESS_LIKE,
     DagRunState,
     TaskInstanceState,
+    TaskStates,
 )
 
 log = logging.getLogger(__name__)
@@ -358,7 +359,41 @@ def previous_run_states(run: DagRun, tasks: list[dict[str, Any]]) -> dict[str, s
     if previous is None:
         return None
     wanted = {t["task_id"] for t in tasks} | {d for t in tasks for d in t.get("downstream_task_ids", [])}
-    return dict(TaskInstance.objects.filter(dag_run_id=previous, task_id__in=wanted).values_list("task_id", "state"))
+    return TaskStates.from_rows(
+        TaskInstance.objects.filter(dag_run_id=previous, task_id__in=wanted).values_list(
+            "task_id", "map_index", "state"
+        )
+    )
+
+
+def _needs_expansion(instances: list[TaskInstance]) -> bool:
+    """Whether a mapped task's instances are to be made (again): it has not been expanded yet, or
+    every instance waits to start (after a clear: the number of values may have changed)."""
+    waiting = (TaskInstanceState.NONE, TaskInstanceState.SCHEDULED)
+    if any(ti.map_index < 0 for ti in instances):
+        return any(ti.map_index < 0 and ti.state in waiting for ti in instances)
+    live = [ti for ti in instances if ti.state != TaskInstanceState.REMOVED]
+    return all(ti.state in waiting for ti in live)
+
+
+def _expand(
+    *, run: DagRun, task: dict[str, Any], instances: list[TaskInstance], now: dt.datetime
+) -> list[TaskInstance]:
+    """Make a ready mapped task's instances; a value that cannot be mapped over turns its waiting
+    instances ``upstream_failed`` (Airflow fails the upstream task when it pushes such a value)."""
+    from runs_app.mapping import MappingError, mapped_length
+
+    try:
+        length = mapped_length(run, task)
+    except MappingError as exc:
+        log.warning("run: %s %s: cannot expand mapped task %s: %s", run.dag.dag_id, run.run_id, task["task_id"], exc)
+        for ti in instances:
+            if ti.state in (TaskInstanceState.NONE, TaskInstanceState.SCHEDULED):
+                transitions.ti_decide(ti, state=TaskInstanceState.UPSTREAM_FAILED, now=now)
+        return instances
+    expanded = transitions.ti_expand(run=run, task_id=task["task_id"], length=length, now=now)
+    log.info("run: %s %s: mapped task %s expanded to %s instances", run.dag.dag_id, run.run_id, task["task_id"], length)
+    return expanded
 
 
 def dag_run_schedule(
@@ -400,42 +435,57 @@ def dag_run_schedule(
         tis = list(run.task_instances.filter(task_id__in=wanted))
     elif tis is None:
         tis = list(run.task_instances.all())
-    by_task = {ti.task_id: ti for ti in tis}
-    states = {ti.task_id: ti.state for ti in tis}
+    by_task: dict[str, list[TaskInstance]] = {}
+    for ti in sorted(tis, key=lambda t: t.map_index):
+        by_task.setdefault(ti.task_id, []).append(ti)
+    states = TaskStates.from_rows((ti.task_id, ti.map_index, ti.state) for ti in tis)
     pending = set(only) if only is not None else None
     ready: list[tuple[TaskInstance, dict[str, Any]]] = []
     for task in tasks:
+        task_id = task["task_id"]
         if pending is not None:
-            if task["task_id"] not in pending:
+            if task_id not in pending:
                 continue
-            missing = [u for u in [task["task_id"], *task["upstream_task_ids"]] if u not in by_task]
+            missing = [u for u in [task_id, *task["upstream_task_ids"]] if u not in by_task]
             if missing:
                 # A state change cascaded past what was read: read the rows it now needs.
-                for extra in run.task_instances.filter(task_id__in=missing):
-                    by_task[extra.task_id] = extra
-                    states[extra.task_id] = extra.state
-        ti = by_task.get(task["task_id"])
-        if ti is None:
+                for extra in run.task_instances.filter(task_id__in=missing).order_by("map_index"):
+                    by_task.setdefault(extra.task_id, []).append(extra)
+                    states.set(extra.task_id, extra.map_index, extra.state)
+        instances = by_task.get(task_id)
+        if not instances:
             continue
-        if ti.state in (TaskInstanceState.UP_FOR_RETRY, TaskInstanceState.UP_FOR_RESCHEDULE):
-            if ti.next_retry_at is None or ti.next_retry_at <= now:
-                ready.append((ti, task))
-            continue
-        if ti.state not in (TaskInstanceState.NONE, TaskInstanceState.SCHEDULED):
-            continue
-        status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+        status = None
+        if task.get("is_mapped") and _needs_expansion(instances):
+            status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+            if status.ready:
+                instances = by_task[task_id] = _expand(run=run, task=task, instances=instances, now=now)
+                for ti in instances:
+                    states.set(ti.task_id, ti.map_index, ti.state)
+                result.changed += 1
+                if pending is not None:
+                    pending.update(task["downstream_task_ids"])
         changed = False
-        if status.new_state is not None:
-            if transitions.ti_decide(ti, state=status.new_state, now=now):
-                states[ti.task_id] = status.new_state
-                changed = True
-        elif status.ready:
-            if task.get("operator_class") == EMPTY_OPERATOR_CLASS:
-                if transitions.ti_finish_without_worker(ti, now=now):
-                    states[ti.task_id] = TaskInstanceState.SUCCESS
+        for ti in instances:
+            if ti.state in (TaskInstanceState.UP_FOR_RETRY, TaskInstanceState.UP_FOR_RESCHEDULE):
+                if ti.next_retry_at is None or ti.next_retry_at <= now:
+                    ready.append((ti, task))
+                continue
+            if ti.state not in (TaskInstanceState.NONE, TaskInstanceState.SCHEDULED):
+                continue
+            if status is None:
+                status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+            if status.new_state is not None:
+                if transitions.ti_decide(ti, state=status.new_state, now=now):
+                    states.set(ti.task_id, ti.map_index, status.new_state)
                     changed = True
-            else:
-                ready.append((ti, task))
+            elif status.ready:
+                if task.get("operator_class") == EMPTY_OPERATOR_CLASS:
+                    if transitions.ti_finish_without_worker(ti, now=now):
+                        states.set(ti.task_id, ti.map_index, TaskInstanceState.SUCCESS)
+                        changed = True
+                else:
+                    ready.append((ti, task))
         if changed:
             result.changed += 1
             if pending is not None:
@@ -449,15 +499,15 @@ def dag_run_schedule(
 
     if ready:
         capacity = capacity or Capacity.load()
-        ready.sort(key=lambda pair: (-pair[0].priority_weight, pair[0].task_id))
+        ready.sort(key=lambda pair: (-pair[0].priority_weight, pair[0].task_id, pair[0].map_index))
         for ti, task in ready:
             waiting = capacity.take(ti=ti, dag=dag, task=task)
             if waiting is None:
                 if task_instance_queue(ti=ti, task=task, now=now, executor=executor):
-                    states[ti.task_id] = TaskInstanceState.QUEUED
+                    states.set(ti.task_id, ti.map_index, TaskInstanceState.QUEUED)
                     result.queued += 1
             elif ti.state == TaskInstanceState.NONE and transitions.ti_wait_for_slot(ti):
-                states[ti.task_id] = TaskInstanceState.SCHEDULED
+                states.set(ti.task_id, ti.map_index, TaskInstanceState.SCHEDULED)
 
     if only is not None:
         # Only part of the run was read: ask the database whether anything is left to do.
@@ -465,7 +515,7 @@ def dag_run_schedule(
             state not in TI_FINISHED for state in states.values()
         ):
             return result
-        states = dict(run.task_instances.values_list("task_id", "state"))
+        states = TaskStates.from_rows(run.task_instances.values_list("task_id", "map_index", "state"))
     final = run_final_state(tasks, states)
     if final is not None and dag_run_finish(run=run, state=final, now=now):
         result.finished = final

@@ -268,18 +268,35 @@ def task_ids_related(dag: DagModel, task_ids: set[str], *, upstream: bool, downs
     return result
 
 
-def _expand(tis: Iterable[TaskInstance], *, upstream: bool, downstream: bool) -> dict[int, tuple[DagRun, set[str]]]:
-    """Group task instances by run, with their relatives added; return {run pk: (run, task ids)}."""
+def _expand(
+    tis: Iterable[TaskInstance], *, upstream: bool, downstream: bool
+) -> dict[int, tuple[DagRun, set[str], dict[str, set[int]]]]:
+    """Group task instances by run, with their relatives added; return {run pk: (run, task ids,
+    map indexes)}. A mapped task of which only some instances were given is acted on for those
+    instances only (``map indexes``: {task_id: indexes}); its relatives always in whole."""
     if isinstance(tis, QuerySet):
         tis = tis.select_related("dag_run", "dag_run__dag")
-    by_run: dict[int, tuple[DagRun, set[str]]] = {}
+    by_run: dict[int, tuple[DagRun, set[str], dict[str, set[int]], set[str]]] = {}
     for ti in tis:
         run = ti.dag_run
-        by_run.setdefault(run.pk, (run, set()))[1].add(ti.task_id)
-    return {
-        pk: (run, task_ids_related(run.dag, ids, upstream=upstream, downstream=downstream))
-        for pk, (run, ids) in by_run.items()
-    }
+        _, ids, indexes, whole = by_run.setdefault(run.pk, (run, set(), {}, set()))
+        ids.add(ti.task_id)
+        if ti.map_index >= 0:
+            indexes.setdefault(ti.task_id, set()).add(ti.map_index)
+        else:
+            whole.add(ti.task_id)
+    result = {}
+    for pk, (run, ids, indexes, whole) in by_run.items():
+        related = task_ids_related(run.dag, ids, upstream=upstream, downstream=downstream)
+        # A task also reached as a relative of another selected task is acted on whole.
+        partial = {
+            t: i
+            for t, i in indexes.items()
+            if t not in whole
+            and t not in task_ids_related(run.dag, ids - {t}, upstream=upstream, downstream=downstream)
+        }
+        result[pk] = (run, related, partial)
+    return result
 
 
 def _reopen_and_schedule(*, run: DagRun, now: dt.datetime, executor: Executor | None) -> None:
@@ -312,14 +329,16 @@ def task_instances_clear(
     heartbeat, and a finished run returns to running (queued while its DAG is paused).
     """
     cleared = 0
-    for run, task_ids in _expand(
+    for run, task_ids, map_indexes in _expand(
         tis,
         upstream=upstream,
         downstream=downstream,
     ).values():
         retries = {t["task_id"]: t.get("retries", 0) for t in run.dag.tasks}
         with transaction.atomic():
-            cleared += transitions.tis_clear(run=run, task_ids=task_ids, retries=retries, only_failed=only_failed)
+            cleared += transitions.tis_clear(
+                run=run, task_ids=task_ids, retries=retries, only_failed=only_failed, map_indexes=map_indexes
+            )
             audit_log_record(
                 event=AuditEvent.CLEAR,
                 user=user,
@@ -355,13 +374,13 @@ def task_instances_set_state(
         raise ServiceError(f"Tasks can only be marked success or failed, not {state}")
     changed = 0
     event = AuditEvent.MARK_SUCCESS if state == TaskInstanceState.SUCCESS else AuditEvent.MARK_FAILED
-    for run, task_ids in _expand(
+    for run, task_ids, map_indexes in _expand(
         tis,
         upstream=upstream,
         downstream=downstream,
     ).values():
         with transaction.atomic():
-            changed += transitions.tis_mark(run=run, task_ids=task_ids, state=state, now=now)
+            changed += transitions.tis_mark(run=run, task_ids=task_ids, state=state, now=now, map_indexes=map_indexes)
             if state == TaskInstanceState.SUCCESS:
                 below = task_ids_related(run.dag, task_ids, upstream=False, downstream=True) - task_ids
                 transitions.tis_reevaluate(run=run, task_ids=below)

@@ -80,3 +80,63 @@ class AuditEvent(models.TextChoices):
     DELETE = "delete", "delete"
     BACKFILL = "backfill", "backfill"
     RUN = "run", "run"
+
+
+# One state for a mapped task from its instances' states: while any instance is unfinished, the
+# most pressing unfinished state (the task still holds its run open); then the worst finished one.
+_UNFINISHED_PRIORITY = (
+    TaskInstanceState.UP_FOR_RETRY,
+    TaskInstanceState.UP_FOR_RESCHEDULE,
+    TaskInstanceState.RUNNING,
+    TaskInstanceState.QUEUED,
+    TaskInstanceState.SCHEDULED,
+    TaskInstanceState.NONE,
+)
+_FINISHED_PRIORITY = (
+    TaskInstanceState.FAILED,
+    TaskInstanceState.UPSTREAM_FAILED,
+    TaskInstanceState.SUCCESS,
+    TaskInstanceState.SKIPPED,
+    TaskInstanceState.REMOVED,
+)
+
+
+def aggregate_state(states: list[str]) -> str:
+    """Return the state a mapped task shows (and counts as) from its instances' states."""
+    present = set(states)
+    for state in (*_UNFINISHED_PRIORITY, *_FINISHED_PRIORITY):
+        if state in present:
+            return state
+    return TaskInstanceState.NONE
+
+
+class TaskStates(dict):
+    """{task_id: state} of one run, where a mapped task's state is ``aggregate_state`` of its
+    instances; ``mapped`` keeps {task_id: {map_index: state}} so trigger rules count each instance
+    (as Airflow's do). A plain dict works wherever no task is mapped."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.mapped: dict[str, dict[int, str]] = {}
+
+    @classmethod
+    def from_rows(cls, rows) -> "TaskStates":
+        """Build from (task_id, map_index, state) rows."""
+        states = cls()
+        for task_id, map_index, state in rows:
+            states.set(task_id, map_index, state)
+        return states
+
+    def set(self, task_id: str, map_index: int, state: str) -> None:
+        if map_index < 0:
+            self.mapped.pop(task_id, None)
+            self[task_id] = state
+            return
+        instances = self.mapped.setdefault(task_id, {})
+        instances[map_index] = state
+        self[task_id] = aggregate_state(list(instances.values()))
+
+    def instance_states(self, task_id: str) -> list[str] | None:
+        """Every instance's state of a mapped task, or None when ``task_id`` has one instance."""
+        instances = self.mapped.get(task_id)
+        return list(instances.values()) if instances is not None else None

@@ -39,7 +39,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from runs_app.models import DagRun, TaskInstance
 from runs_app.states import TI_FINISHED, TI_UNFINISHED, DagRunState, TaskInstanceState
@@ -100,6 +100,17 @@ def _apply(obj: Any, target: str, fields: dict[str, Any]) -> None:
     for name, value in fields.items():
         if not hasattr(value, "resolve_expression"):
             setattr(obj, name, value)
+
+
+def _rows(run: DagRun, task_ids: Iterable[str], map_indexes: dict[str, set[int]] | None = None) -> QuerySet:
+    """The instances of ``task_ids`` in ``run``; for a task named in ``map_indexes``, only those
+    mapped instances (a user acting on one instance of a mapped task)."""
+    ids = list(task_ids)
+    restricted = {t: set(i) for t, i in (map_indexes or {}).items() if t in ids}
+    where = Q(task_id__in=[t for t in ids if t not in restricted])
+    for task_id, indexes in restricted.items():
+        where |= Q(task_id=task_id, map_index__in=sorted(indexes))
+    return TaskInstance.objects.filter(where, dag_run=run)
 
 
 def _one_try(ti: TaskInstance) -> QuerySet:
@@ -182,6 +193,54 @@ def ti_finish_without_worker(ti: TaskInstance, *, now: dt.datetime) -> bool:
         _apply(ti, TI.SUCCESS, fields)
         ti.try_number += 1
     return bool(moved)
+
+
+def ti_expand(*, run: DagRun, task_id: str, length: int, now: dt.datetime) -> list[TaskInstance]:
+    """Make the instances of a mapped task for ``length`` values (dynamic task mapping).
+
+    The unexpanded instance (``map_index`` -1) becomes instance 0 and instances 1..length-1 are
+    created (``none``), copying its queue, pool and retries; instances at or beyond ``length``
+    that have not started (a clear, then fewer values) become ``removed``, and removed ones
+    within it come back. Zero values: one instance stays at -1 and is ``skipped`` (as in Airflow),
+    the others are removed. Returns the task's instances after the change, by map index.
+    """
+    rows = TaskInstance.objects.filter(dag_run=run, task_id=task_id)
+    waiting = [TI.NONE, TI.SCHEDULED]
+    current = list(rows.order_by("map_index"))
+    if not current:
+        return []
+    if length == 0:
+        keep = current[0]
+        if keep.map_index != -1:
+            rows.filter(pk=keep.pk, state__in=waiting).update(map_index=-1)
+        _move_tis(rows.filter(pk=keep.pk), expected=waiting, target=TI.SKIPPED, start_date=now, end_date=now)
+        _move_tis(rows.exclude(pk=keep.pk), expected=waiting, target=TI.REMOVED, end_date=now)
+        return list(rows.order_by("map_index"))
+    template = current[0]
+    rows.filter(map_index=-1, state__in=waiting).update(map_index=0)
+    _move_tis(rows.filter(map_index__gte=length), expected=waiting, target=TI.REMOVED, end_date=now)
+    _move_tis(rows.filter(map_index__lt=length, map_index__gte=0), expected=[TI.REMOVED], target=TI.NONE, end_date=None)
+    have = set(rows.values_list("map_index", flat=True))
+    TaskInstance.objects.bulk_create(
+        [
+            TaskInstance(
+                dag_run=run,
+                dag_id=run.dag_id,
+                task_id=task_id,
+                map_index=index,
+                max_tries=template.max_tries,
+                operator=template.operator,
+                queue=template.queue,
+                pool=template.pool,
+                pool_slots=template.pool_slots,
+                priority_weight=template.priority_weight,
+            )
+            for index in range(length)
+            if index not in have
+        ],
+        ignore_conflicts=True,  # another scheduler expanded the same task meanwhile
+    )
+    return list(rows.order_by("map_index"))
 
 
 def tis_skip(*, run: DagRun, task_ids: Iterable[str], now: dt.datetime) -> int:
@@ -367,7 +426,14 @@ def ti_record_outcome(
 # -- the users' moves ------------------------------------------------------------------------------
 
 
-def tis_clear(*, run: DagRun, task_ids: Iterable[str], retries: dict[str, int], only_failed: bool = False) -> int:
+def tis_clear(
+    *,
+    run: DagRun,
+    task_ids: Iterable[str],
+    retries: dict[str, int],
+    only_failed: bool = False,
+    map_indexes: dict[str, set[int]] | None = None,
+) -> int:
     """Any state -> ``none`` so the tasks run again, each keeping its try count and getting its
     task's ``retries`` again. A running or queued try is stopped or never claimed by its worker."""
     by_retries: dict[int, list[str]] = defaultdict(list)
@@ -377,7 +443,7 @@ def tis_clear(*, run: DagRun, task_ids: Iterable[str], retries: dict[str, int], 
     cleared = 0
     for n, ids in by_retries.items():
         cleared += _move_tis(
-            TaskInstance.objects.filter(dag_run=run, task_id__in=ids),
+            _rows(run, ids, map_indexes),
             expected=expected,
             target=TI.NONE,
             max_tries=F("try_number") + n,
@@ -388,10 +454,17 @@ def tis_clear(*, run: DagRun, task_ids: Iterable[str], retries: dict[str, int], 
     return cleared
 
 
-def tis_mark(*, run: DagRun, task_ids: Iterable[str], state: str, now: dt.datetime) -> int:
+def tis_mark(
+    *,
+    run: DagRun,
+    task_ids: Iterable[str],
+    state: str,
+    now: dt.datetime,
+    map_indexes: dict[str, set[int]] | None = None,
+) -> int:
     """Any other state -> ``success``/``failed`` by a user: final, whatever a running try reports later."""
     return _move_tis(
-        TaskInstance.objects.filter(dag_run=run, task_id__in=list(task_ids)),
+        _rows(run, task_ids, map_indexes),
         expected=[s for s in TI if s != state],
         target=state,
         end_date=now,

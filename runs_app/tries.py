@@ -59,6 +59,8 @@ class Outcome:
     superseded: bool = False
     # up_for_reschedule: when the sensor pokes next (ISO 8601).
     reschedule_at: str = ""
+    # A mapped instance's name from its task's map_index_template.
+    rendered_map_index: str = ""
 
 
 def next_retry_at(*, ti: TaskInstance, task: dict[str, Any], ended: dt.datetime) -> dt.datetime:
@@ -96,6 +98,8 @@ def task_instance_record_outcome(
         "duration": (now - ti.start_date).total_seconds() if ti.start_date else None,
         "rendered_fields": outcome.rendered,
     }
+    if outcome.rendered_map_index:
+        fields["rendered_map_index"] = outcome.rendered_map_index[:250]
     state = outcome.state
     if state == TaskInstanceState.FAILED and outcome.retry and ti.try_number <= ti.max_tries:
         state = TaskInstanceState.UP_FOR_RETRY
@@ -113,7 +117,14 @@ def task_instance_record_outcome(
         if recorded and outcome.xcoms:
             XCom.objects.bulk_create(
                 [
-                    XCom(task_instance_id=ti.pk, dag_run_id=ti.dag_run_id, task_id=ti.task_id, key=key, value=value)
+                    XCom(
+                        task_instance_id=ti.pk,
+                        dag_run_id=ti.dag_run_id,
+                        task_id=ti.task_id,
+                        map_index=ti.map_index,
+                        key=key,
+                        value=value,
+                    )
                     for key, value in outcome.xcoms.items()
                 ],
                 update_conflicts=True,

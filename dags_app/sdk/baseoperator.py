@@ -145,6 +145,8 @@ class BaseOperator(DependencyMixin):
     template_ext: Sequence[str] = ()
     ui_color: str = "#fff"
     ui_fgcolor: str = "#000"
+    # A MappedOperator (``partial(...).expand(...)``) says True.
+    is_mapped: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -198,6 +200,7 @@ class BaseOperator(DependencyMixin):
         doc_yaml: str | None = None,
         doc_rst: str | None = None,
         task_display_name: str | None = None,
+        map_index_template: str | None = None,
         task_group: TaskGroup | None = None,
         **kwargs: Any,
     ) -> None:
@@ -279,6 +282,8 @@ class BaseOperator(DependencyMixin):
         self.doc_yaml = doc_yaml
         self.doc_rst = doc_rst
         self.task_display_name = task_display_name or None
+        # A mapped instance's name in the UI, rendered with its context when it ends (Airflow 2.9).
+        self.map_index_template = map_index_template or None
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         self._dag: DAG | None = None
@@ -297,6 +302,14 @@ class BaseOperator(DependencyMixin):
                 f"'{where}'; received '{trigger_rule}'."
             )
         return TriggerRule(trigger_rule)
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """Start a mapped task: the arguments every instance shares; ``.expand(...)`` or
+        ``.expand_kwargs(...)`` then names what to map over."""
+        from dags_app.sdk.mappedoperator import OperatorPartial
+
+        return OperatorPartial(cls, kwargs)
 
     # -- the DAG this task belongs to ---------------------------------------------------------
 

@@ -7,6 +7,8 @@ module-level name (the usual ``@dag`` pattern), as Airflow's ``auto_register`` d
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,6 +33,21 @@ class DagContext:
     @classmethod
     def get_current_dag(cls) -> DAG | None:
         return cls._stack[-1] if cls._stack else None
+
+    @classmethod
+    @contextlib.contextmanager
+    def suspended(cls) -> Iterator[None]:
+        """Build operators that join no DAG and no group (a mapped task's instance at run time)."""
+        from dags_app.sdk.task_group import TaskGroupContext
+
+        saved, saved_groups = list(cls._stack), list(TaskGroupContext._stack)
+        cls._stack.clear()
+        TaskGroupContext._stack.clear()
+        try:
+            yield
+        finally:
+            cls._stack[:] = saved
+            TaskGroupContext._stack[:] = saved_groups
 
     @classmethod
     def reset(cls) -> None:

@@ -129,6 +129,28 @@ class _TaskDecorator:
         label_core = _SUFFIX_RE.match(task_id).group(1) if _SUFFIX_RE.match(task_id) else task_id
         return f"{label_core}__{max(suffixes, default=0) + 1}"
 
+    def _operator_kwargs(self) -> dict[str, Any]:
+        """The operator arguments of a new task: task id (made unique), doc, multiple_outputs."""
+        options = dict(self.kwargs)
+        options["task_id"] = self._unique_task_id(options.pop("task_id", None) or self.function.__name__)
+        if options.get("multiple_outputs") is None:
+            options["multiple_outputs"] = _returns_dict(self.function)
+        if self.function.__doc__ and "doc_md" not in options:
+            options["doc_md"] = inspect.cleandoc(self.function.__doc__)
+        return options
+
+    def partial(self, **kwargs: Any) -> _TaskDecoratorPartial:
+        """The function's arguments every mapped instance shares; then ``.expand(...)``."""
+        return _TaskDecoratorPartial(self, kwargs)
+
+    def expand(self, **mapped: Any) -> XComArg:
+        """One task instance per value (per combination) of the function's arguments."""
+        return self.partial().expand(**mapped)
+
+    def expand_kwargs(self, value: Any) -> XComArg:
+        """One task instance per dict of function arguments."""
+        return self.partial().expand_kwargs(value)
+
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
         options = dict(self.kwargs)
         task_id = self._unique_task_id(options.pop("task_id", None) or self.function.__name__)
@@ -148,6 +170,32 @@ class _TaskDecorator:
         for arg in find_xcom_args([list(args), kwargs]):
             operator.set_upstream(arg.operator)
         return XComArg(operator)
+
+
+class _TaskDecoratorPartial:
+    """``my_task.partial(y=1)``: then ``.expand(x=[...])`` or ``.expand_kwargs([...])``."""
+
+    def __init__(self, decorator: _TaskDecorator, kwargs: dict[str, Any]) -> None:
+        from dags_app.sdk.mappedoperator import _validate_names
+
+        self.decorator = decorator
+        self.kwargs = kwargs
+        options = decorator._operator_kwargs()
+        _validate_names(decorator.operator_class, list(kwargs), task_id=options["task_id"], function=decorator.function)
+        from dags_app.sdk.mappedoperator import OperatorPartial
+
+        self._partial = OperatorPartial(
+            decorator.operator_class,
+            {**options, "python_callable": decorator.function, "op_args": [], "op_kwargs": dict(kwargs)},
+            expand_into="op_kwargs",
+            function=decorator.function,
+        )
+
+    def expand(self, **mapped: Any) -> XComArg:
+        return XComArg(self._partial.expand(**mapped))
+
+    def expand_kwargs(self, value: Any) -> XComArg:
+        return XComArg(self._partial.expand_kwargs(value))
 
 
 def _make_decorator(operator_class: type[BaseOperator]) -> Callable[..., Any]:

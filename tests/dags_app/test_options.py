@@ -63,6 +63,7 @@ OPERATOR_ACTED_ON = {
     "doc_yaml": "dags_app/test_options.py",
     "doc_rst": "dags_app/test_options.py",
     "task_display_name": "dags_app/test_options.py",
+    "map_index_template": "runs_app/test_mapping.py",
     "task_group": "dags_app/test_task_groups.py",
 }
 
