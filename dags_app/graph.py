@@ -93,8 +93,13 @@ def dag_to_graph(
 
     def add_task(target: graphviz.Digraph, task: dict[str, Any]) -> None:
         state = states.get(task["task_id"])
+        label = task.get("label") or task["task_id"]
+        if task.get("is_mapped"):
+            # As Airflow's graph: a mapped task shows its number of instances in the run, "[ ]" before.
+            instances = getattr(states, "mapped", {}).get(task["task_id"])
+            label = f"{label} [{len(instances) if instances else ' '}]"
         attrs = {
-            "label": graphviz.escape(task.get("label") or task["task_id"]),
+            "label": graphviz.escape(label),
             "fillcolor": _graphviz_color(task.get("ui_color"), "#ffffff"),
             "fontcolor": _graphviz_color(task.get("ui_fgcolor"), "#000000"),
             "tooltip": graphviz.escape(f"{task['task_id']} ({task.get('operator', '')})"),

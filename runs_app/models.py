@@ -158,6 +158,11 @@ class TaskInstance(models.Model):
         return self.map_index >= 0
 
     @property
+    def map_index_query(self) -> str:
+        """``map_index=N`` for a mapped instance's URLs (empty otherwise), as Airflow's UI has it."""
+        return f"map_index={self.map_index}" if self.map_index >= 0 else ""
+
+    @property
     def display_name(self) -> str:
         """The task id, with the instance's index or rendered name when it is mapped."""
         if self.map_index < 0:

@@ -15,6 +15,7 @@ from django.db.models import Count, Max
 
 from dags_app.models import DagModel
 from runs_app.models import DagRun, TaskInstance
+from runs_app.states import aggregate_state
 
 
 @dataclass
@@ -73,11 +74,37 @@ def dag_runs_for_grid(dag: DagModel, *, limit: int = 25, before: dt.datetime | N
     return list(reversed(qs.order_by("-logical_date")[:limit]))
 
 
-def task_instances_by_run(runs: Sequence[DagRun]) -> dict[int, dict[str, TaskInstance]]:
-    """Return {run pk: {task id: task instance}} for ``runs`` in one query."""
+def task_instances_by_run(runs: Sequence[DagRun], *, mapped: bool = True) -> dict[int, dict[str, TaskInstance]]:
+    """Return {run pk: {task id: task instance}} for ``runs`` in one query, and one more when the
+    DAG has mapped tasks (``mapped``), whatever the number of mapped instances.
+
+    A mapped task is stood for by its first instance, read-only, whose ``state`` is replaced by
+    the state its instances add up to (``aggregate_state``); ``mapped_count`` is how many
+    instances it has (0 for a task that is not mapped) and ``mapped_states`` {state: count}.
+    """
     result: dict[int, dict[str, TaskInstance]] = defaultdict(dict)
-    for ti in TaskInstance.objects.filter(dag_run__in=[r.pk for r in runs]).defer("rendered_fields"):
+    pks = [r.pk for r in runs]
+    for ti in TaskInstance.objects.filter(dag_run__in=pks, map_index__lte=0).defer("rendered_fields"):
+        ti.mapped_count = 0
+        ti.mapped_states = {}
         result[ti.dag_run_id][ti.task_id] = ti
+    if not mapped:
+        return result
+    counts = (
+        TaskInstance.objects.filter(dag_run__in=pks, map_index__gte=0)
+        .values_list("dag_run_id", "task_id", "state")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for run_pk, task_id, state, n in counts:
+        ti = result[run_pk].get(task_id)
+        if ti is not None:
+            ti.mapped_states[state] = n
+            ti.mapped_count += n
+    for tis in result.values():
+        for ti in tis.values():
+            if ti.mapped_count:
+                ti.state = aggregate_state(list(ti.mapped_states))  # shown only, never saved
     return result
 
 

@@ -24,7 +24,7 @@ from runs_app import services
 from runs_app.forms import ClearForm, MarkForm
 from runs_app.models import DagRun, TaskInstance
 from runs_app.states import TI_FAILED_LIKE, DagRunState, TaskInstanceState
-from runs_app.views.common import get_run, get_task_instance, safe_next
+from runs_app.views.common import get_run, get_task_instance, map_index_param, safe_next
 
 MARKABLE = {"success", "failed"}
 
@@ -61,9 +61,24 @@ def _load_ti(request: HttpRequest, dag_id: str, run_id: str, task_id: str, permi
     require(request, permission, dag)
     run = get_run(dag, run_id)
     run.dag = dag
-    ti = get_task_instance(run, task_id)
+    ti = get_task_instance(run, task_id, map_index_param(request))
     ti.dag_run = run
     return ti
+
+
+def _title(request: HttpRequest, ti: TaskInstance) -> str:
+    return ti.display_name if map_index_param(request) is not None else ti.task_id
+
+
+def _selected(request: HttpRequest, ti: TaskInstance) -> list[TaskInstance]:
+    """What a clear or mark acts on: the instance named by ``?map_index=``, else every instance
+    of the task (all of a mapped task's, as Airflow's "all mapped instances")."""
+    if map_index_param(request) is not None:
+        return [ti]
+    tis = list(TaskInstance.objects.filter(dag_run=ti.dag_run, task_id=ti.task_id).order_by("map_index"))
+    for other in tis:
+        other.dag_run = ti.dag_run
+    return tis or [ti]
 
 
 def _load_run(request: HttpRequest, dag_id: str, run_id: str, permission: str) -> DagRun:
@@ -98,16 +113,23 @@ def _confirm(request: HttpRequest, *, next_url: str, **context) -> HttpResponse:
     return render(request, "runs_app/confirm.html", {"next": next_url, "cancel_url": next_url, **context})
 
 
-def _affected(ti: TaskInstance, *, upstream: bool, downstream: bool, only_failed: bool = False) -> list[str]:
-    """Return "task_id (state)" for the task instances of ``ti``'s run that the options select."""
+def _affected(tis: list[TaskInstance], *, upstream: bool, downstream: bool, only_failed: bool = False) -> list[str]:
+    """Return "task_id [map index] (state)" for the task instances the options select, from the
+    selected instances of one task (one instance of a mapped task, or all)."""
+    ti = tis[0]
     run = ti.dag_run
     # The same traversal the services use, so the list shown is the list changed.
     ids = services.task_ids_related(run.dag, {ti.task_id}, upstream=upstream, downstream=downstream)
     order = {task_id: i for i, task_id in enumerate(run.dag.task_ids)}
-    rows = run.task_instances.filter(task_id__in=ids).values_list("task_id", "state")
+    rows = run.task_instances.filter(task_id__in=ids).values_list("task_id", "map_index", "state")
     if only_failed:
         rows = rows.filter(state__in=TI_FAILED_LIKE)
-    return [f"{task_id} ({state})" for task_id, state in sorted(rows, key=lambda r: order.get(r[0], len(order)))]
+    chosen = {t.map_index for t in tis}
+    rows = [r for r in rows if r[0] != ti.task_id or r[1] in chosen]
+    return [
+        f"{task_id}{f' [{index}]' if index >= 0 else ''} ({state})"
+        for task_id, index, state in sorted(rows, key=lambda r: (order.get(r[0], len(order)), r[1]))
+    ]
 
 
 # -- task instance actions -------------------------------------------------------------------------
@@ -136,7 +158,7 @@ def ti_run(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> Http
     return _confirm(
         request,
         next_url=next_url,
-        title=f"Run {ti.task_id}?",
+        title=f"Run {ti.display_name}?",
         message=f"Queue the next try of {ti.task_id} in run {ti.dag_run.run_id} now (it is {ti.state}).",
         button="Run",
         danger=False,
@@ -153,7 +175,7 @@ def ti_clear(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> Ht
     if _confirmed(request, form):
         try:
             cleared = services.task_instances_clear(
-                tis=[ti], now=timezone.now(), user=request.user, source="web", **form.cleaned_data
+                tis=_selected(request, ti), now=timezone.now(), user=request.user, source="web", **form.cleaned_data
             )
         except ServiceError as exc:
             messages.error(request, str(exc))
@@ -163,10 +185,10 @@ def ti_clear(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> Ht
     return _confirm(
         request,
         next_url=next_url,
-        title=f"Clear {ti.task_id}?",
+        title=f"Clear {_title(request, ti)}?",
         message=f"These task instances of run {ti.dag_run.run_id} will be scheduled to run again, "
         "with the options chosen:",
-        items=_affected(ti, **_options(form)) or ["(none with these options)"],
+        items=_affected(_selected(request, ti), **_options(form)) or ["(none with these options)"],
         button="Clear",
         danger=False,
         form=form,
@@ -184,7 +206,7 @@ def ti_mark(request: HttpRequest, dag_id: str, run_id: str, task_id: str, state:
     if _confirmed(request, form):
         try:
             changed = services.task_instances_set_state(
-                tis=[ti],
+                tis=_selected(request, ti),
                 state=TaskInstanceState(state),
                 now=timezone.now(),
                 user=request.user,
@@ -199,9 +221,9 @@ def ti_mark(request: HttpRequest, dag_id: str, run_id: str, task_id: str, state:
     return _confirm(
         request,
         next_url=next_url,
-        title=f"Mark {ti.task_id} {state}?",
+        title=f"Mark {_title(request, ti)} {state}?",
         message=f"These task instances of run {ti.dag_run.run_id} will be marked {state}, with the options chosen:",
-        items=_affected(ti, **_options(form)) or ["(none)"],
+        items=_affected(_selected(request, ti), **_options(form)) or ["(none)"],
         button=f"Mark {state}",
         danger=state == "failed",
         form=form,

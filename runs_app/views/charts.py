@@ -187,7 +187,7 @@ def _line_chart_page(
     dag = get_dag(request, dag_id)
     num_runs = _num_runs(request)
     runs = selectors.dag_runs_for_grid(dag, limit=num_runs)
-    tis = selectors.task_instances_by_run(runs)
+    tis = selectors.task_instances_by_run(runs, mapped=any(t.get("is_mapped") for t in dag.tasks))
     series = _series(dag, runs, tis, measure)
     if seconds:
         largest = max((abs(p.value) for s in series for p in s.points if p.value is not None), default=0.0)

@@ -17,10 +17,27 @@ def get_run(dag: DagModel, run_id: str) -> DagRun:
     return run
 
 
-def get_task_instance(run: DagRun, task_id: str) -> TaskInstance:
-    ti = TaskInstance.objects.filter(dag_run=run, task_id=task_id).select_related("dag_run", "dag_run__dag").first()
+def map_index_param(request: HttpRequest) -> int | None:
+    """The ``?map_index=`` of a request (None when absent); 404 when it is not a whole number."""
+    value = request.GET.get("map_index", "")
+    if value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise Http404(f"Bad map index {value!r}") from None
+
+
+def get_task_instance(run: DagRun, task_id: str, map_index: int | None = None) -> TaskInstance:
+    """The instance of ``task_id`` in ``run``: of a mapped task, instance ``map_index`` (by default
+    its first one)."""
+    tis = TaskInstance.objects.filter(dag_run=run, task_id=task_id).select_related("dag_run", "dag_run__dag")
+    if map_index is not None:
+        tis = tis.filter(map_index=map_index)
+    ti = tis.order_by("map_index").first()
     if ti is None:
-        raise Http404(f"Task {task_id} has no instance in run {run.run_id}")
+        index = f" [{map_index}]" if map_index is not None else ""
+        raise Http404(f"Task {task_id}{index} has no instance in run {run.run_id}")
     return ti
 
 

@@ -31,8 +31,22 @@ from runs_app import selectors
 from runs_app.deps import count_upstream, evaluate_trigger_rule, needs_past, past_reason
 from runs_app.models import DagRun, TaskInstance
 from runs_app.scheduling import previous_run_states
-from runs_app.states import DAG_RUN_UNFINISHED, TI_FINISHED, DagRunState, DagRunType, TaskInstanceState
-from runs_app.views.common import dag_page_context, get_run, get_task_instance, safe_next, selected_run
+from runs_app.states import (
+    DAG_RUN_UNFINISHED,
+    TI_FINISHED,
+    DagRunState,
+    DagRunType,
+    TaskInstanceState,
+    TaskStates,
+)
+from runs_app.views.common import (
+    dag_page_context,
+    get_run,
+    get_task_instance,
+    map_index_param,
+    safe_next,
+    selected_run,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +158,13 @@ def _rendered_fields(ti: TaskInstance, task: dict | None) -> tuple[list[tuple[st
     return [(name, _pretty(value)) for name, value in values.items()], False
 
 
+def _count_states(tis: list[TaskInstance]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for ti in tis:
+        counts[ti.state] = counts.get(ti.state, 0) + 1
+    return sorted(counts.items())
+
+
 def task_panel_context(
     request: HttpRequest, ti: TaskInstance, *, next_url: str, states: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -156,9 +177,17 @@ def task_panel_context(
     task = dag.get_task(ti.task_id)
     now = timezone.now()
     if states is None and ti.state in WAITING_STATES:
-        states = dict(run.task_instances.values_list("task_id", "state"))
+        states = TaskStates.from_rows(run.task_instances.values_list("task_id", "map_index", "state"))
     rendered, is_rendered = _rendered_fields(ti, task)
     xcoms = [(x.key, _pretty(x.value)) for x in ti.xcoms.order_by("key").only("key", "value")]
+    mapped = []
+    if (task or {}).get("is_mapped"):
+        # Every instance of the mapped task in this run: state, try, duration, link (one query).
+        mapped = list(
+            run.task_instances.filter(task_id=ti.task_id)
+            .order_by("map_index")
+            .only("map_index", "rendered_map_index", "state", "try_number", "duration", "task_id", "dag_run_id")
+        )
     return {
         "ti": ti,
         "run": run,
@@ -170,6 +199,8 @@ def task_panel_context(
         "is_rendered": is_rendered,
         "xcoms": xcoms,
         "tries": range(ti.try_number, 0, -1),
+        "mapped_instances": mapped,
+        "mapped_counts": _count_states(mapped),
         "next_url": next_url,
         "upstream_ids": (task or {}).get("upstream_task_ids", []),
         "downstream_ids": (task or {}).get("downstream_task_ids", []),
@@ -218,7 +249,7 @@ def _grid_context(request: HttpRequest, dag: DagModel) -> dict[str, Any]:
     runs = selectors.dag_runs_for_grid(dag, limit=GRID_RUNS)
     for run in runs:
         run.dag = dag
-    tis_by_run = selectors.task_instances_by_run(runs)
+    tis_by_run = selectors.task_instances_by_run(runs, mapped=any(t.get("is_mapped") for t in dag.tasks))
     run_id = request.GET.get("run_id", "")
     task_id = request.GET.get("task_id", "")
     selected = next((r for r in runs if r.run_id == run_id), None)
@@ -255,13 +286,18 @@ def _grid_context(request: HttpRequest, dag: DagModel) -> dict[str, Any]:
         "next_url": grid_url + _query(run_id=selected.run_id) if selected else grid_url,
     }
     if selected is not None and task_id:
+        map_index = map_index_param(request)
         ti = tis_by_run.get(selected.pk, {}).get(task_id)
-        if ti is None:
-            ti = TaskInstance.objects.filter(dag_run=selected, task_id=task_id).first()
+        if ti is None or getattr(ti, "mapped_count", 0) or map_index is not None:
+            # A mapped task: the instance asked for (else its first), with its own state.
+            tis = TaskInstance.objects.filter(dag_run=selected, task_id=task_id).order_by("map_index")
+            ti = (tis.filter(map_index=map_index) if map_index is not None else tis).first()
         if ti is not None:
             ti.dag_run = selected
             states = {t: i.state for t, i in tis_by_run[selected.pk].items()} if selected.pk in tis_by_run else None
-            here = grid_url + _query(run_id=selected.run_id, task_id=task_id)
+            here = grid_url + _query(
+                run_id=selected.run_id, task_id=task_id, map_index=ti.map_index if ti.map_index >= 0 else None
+            )
             context.update(task_panel_context(request, ti, next_url=here, states=states))
             context["selected_ti"] = ti
     return context
@@ -286,7 +322,8 @@ def grid_fragment(request: HttpRequest, dag_id: str) -> HttpResponse:
 def _graph_svg(dag: DagModel, states: dict[str, str], expanded: set[str] | None) -> str:
     """Return the DAG as an inline SVG element (graphviz escapes every label), or raise graphviz.ExecutableNotFound."""
     # "none" is drawn with the default border: white on white would hide the node's outline.
-    shown = {task_id: state for task_id, state in states.items() if state != TaskInstanceState.NONE}
+    shown = TaskStates({task_id: state for task_id, state in states.items() if state != TaskInstanceState.NONE})
+    shown.mapped = getattr(states, "mapped", {})  # mapped tasks show their number of instances
     svg = dag_to_graph(dag.serialized, states=shown, expanded=expanded).pipe(format="svg", encoding="utf-8")
     # Drop the XML prolog and DOCTYPE, which do not belong inside an HTML document.
     return svg[svg.index("<svg") :]
@@ -299,7 +336,7 @@ def graph(request: HttpRequest, dag_id: str) -> HttpResponse:
     runs = list(reversed(selectors.dag_runs_for_grid(dag, limit=GRID_RUNS)))
     if run is not None and all(r.pk != run.pk for r in runs):
         runs.insert(0, run)
-    states = dict(run.task_instances.values_list("task_id", "state")) if run else {}
+    states = TaskStates.from_rows(run.task_instances.values_list("task_id", "map_index", "state")) if run else {}
     groups = members(dag.serialized)
     # Task groups start collapsed, as in Airflow; ?expanded=a,a.b opens some, ?expanded=all every one.
     wanted = request.GET.get("expanded", "")
@@ -352,7 +389,7 @@ def graph_states(request: HttpRequest, dag_id: str) -> JsonResponse:
             "run_id": run.run_id,
             "run_state": run.state,
             "finished": run.state not in DAG_RUN_UNFINISHED,
-            "states": dict(run.task_instances.values_list("task_id", "state")),
+            "states": TaskStates.from_rows(run.task_instances.values_list("task_id", "map_index", "state")),
         }
     )
 
@@ -388,7 +425,7 @@ def task_instance(request: HttpRequest, dag_id: str, run_id: str, task_id: str) 
     dag = get_dag(request, dag_id)
     run = get_run(dag, run_id)
     run.dag = dag
-    ti = get_task_instance(run, task_id)
+    ti = get_task_instance(run, task_id, map_index_param(request))
     ti.dag_run = run
     here = reverse("runs:task-instance", args=[dag.dag_id, run.run_id, ti.task_id])
     if request.GET.get("panel"):
@@ -450,7 +487,10 @@ def _log_context(ti: TaskInstance, try_number: int, offset: int | None) -> dict[
     return {
         **chunk,
         "live": live,
-        "poll_url": fragment + _query(**{"try": try_number, "offset": chunk["offset"]}),
+        "poll_url": fragment
+        + _query(
+            **{"try": try_number, "offset": chunk["offset"], "map_index": ti.map_index if ti.map_index >= 0 else None}
+        ),
         "first_content": offset == 0 and bool(chunk["text"]),
     }
 
@@ -467,7 +507,7 @@ def _log_target(request: HttpRequest, dag_id: str, run_id: str, task_id: str):
     dag = get_dag(request, dag_id)
     run = get_run(dag, run_id)
     run.dag = dag
-    ti = get_task_instance(run, task_id)
+    ti = get_task_instance(run, task_id, map_index_param(request))
     ti.dag_run = run
     return dag, run, ti, _log_try(request, ti)
 

@@ -22,12 +22,15 @@ from runs_app.cli import (
 )
 from runs_app.models import DagRun, TaskInstance
 from runs_app.scheduling import InlineExecutor
-from runs_app.states import TI_FAILED_LIKE, DagRunType, TaskInstanceState
+from runs_app.states import TI_FAILED_LIKE, DagRunType, TaskInstanceState, aggregate_state
 
 
 def _dag_task(parser: CommandParser) -> None:
     parser.add_argument("dag_id", help="The id of the DAG")
     parser.add_argument("task_id", help="The id of the task")
+    parser.add_argument(
+        "-m", "--map-index", type=int, default=-1, help="The instance of a mapped task (default -1: not mapped)"
+    )
 
 
 def _list_args(parser: CommandParser) -> None:
@@ -92,14 +95,35 @@ def find_run(dag: DagModel, value: str) -> DagRun:
     return run
 
 
-def find_task_instance(dag: DagModel, task_id: str, value: str) -> TaskInstance:
+def _index(ti: TaskInstance) -> str:
+    return f" map_index={ti.map_index}" if ti.map_index >= 0 else ""
+
+
+def find_task_instances(dag: DagModel, task_id: str, value: str, map_index: int = -1) -> list[TaskInstance]:
+    """The instances of ``task_id`` in the run ``value``: instance ``map_index`` of a mapped task,
+    or all of its instances when no index is given."""
     if dag.get_task(task_id) is None:
         raise CommandError(f"Task {task_id} not found in DAG {dag.dag_id}")
     run = find_run(dag, value)
-    ti = TaskInstance.objects.filter(dag_run=run, task_id=task_id).select_related("dag_run", "dag_run__dag").first()
-    if ti is None:
-        raise CommandError(f"Task instance {task_id} does not exist in run {run.run_id}")
-    return ti
+    tis = TaskInstance.objects.filter(dag_run=run, task_id=task_id).select_related("dag_run", "dag_run__dag")
+    if map_index >= 0:
+        tis = tis.filter(map_index=map_index)
+    found = list(tis.order_by("map_index"))
+    if not found:
+        index = f" with map index {map_index}" if map_index >= 0 else ""
+        raise CommandError(f"Task instance {task_id}{index} does not exist in run {run.run_id}")
+    return found
+
+
+def find_task_instance(dag: DagModel, task_id: str, value: str, map_index: int = -1) -> TaskInstance:
+    """The one instance of ``task_id`` in the run ``value`` (of a mapped task: ``map_index``)."""
+    found = find_task_instances(dag, task_id, value, map_index)
+    if len(found) > 1:
+        raise CommandError(
+            f"Task {task_id} is mapped into {len(found)} instances in run {found[0].dag_run.run_id}: "
+            f"give --map-index (0 to {found[-1].map_index})"
+        )
+    return found[0]
 
 
 class Command(SubcommandCommand):
@@ -141,12 +165,22 @@ class Command(SubcommandCommand):
             walk(root, 0)
 
     def handle_test(
-        self, *, dag_id: str, task_id: str, logical_date: str | None, task_params: str | None, **_: Any
+        self,
+        *,
+        dag_id: str,
+        task_id: str,
+        logical_date: str | None,
+        task_params: str | None,
+        map_index: int = -1,
+        **_: Any,
     ) -> None:
         dag_folder_sync(now=timezone.now())
         dag = get_dag_or_error(dag_id)
-        if dag.get_task(task_id) is None:
+        task = dag.get_task(task_id)
+        if task is None:
             raise CommandError(f"Task {task_id} not found in DAG {dag_id}")
+        if task.get("is_mapped") and map_index < 0:
+            raise CommandError(f"Task {task_id} is mapped: give --map-index to test one of its instances")
         conf = parse_conf(task_params)
         run = DagRun.objects.filter(dag=dag, run_id=logical_date).first() if logical_date else None
         if run is None:
@@ -165,16 +199,32 @@ class Command(SubcommandCommand):
                     conf={},
                 )
         run.conf = {**(run.conf or {}), **conf}
-        ti = TaskInstance(dag_run=run, dag=dag, task_id=task_id, try_number=1, start_date=timezone.now())
+        ti = TaskInstance(
+            dag_run=run,
+            dag=dag,
+            task_id=task_id,
+            map_index=map_index if task.get("is_mapped") else -1,
+            try_number=1,
+            start_date=timezone.now(),
+        )
         # The DAG file is imported in the task's child process: a broken file fails this test.
         outcome = runner.task_test(run=run, ti=ti)
         if outcome.state == TaskInstanceState.FAILED:
             raise CommandError(f"Task {task_id} failed: {outcome.error}")
         self.stdout.write(f"Task {task_id} ended: {outcome.state}")
 
-    def handle_run(self, *, dag_id: str, task_id: str, logical_date_or_run_id: str, ignore_dependencies: bool, **_):
+    def handle_run(
+        self,
+        *,
+        dag_id: str,
+        task_id: str,
+        logical_date_or_run_id: str,
+        ignore_dependencies: bool,
+        map_index: int = -1,
+        **_: Any,
+    ) -> None:
         dag = get_dag_or_error(dag_id)
-        ti = find_task_instance(dag, task_id, logical_date_or_run_id)
+        ti = find_task_instance(dag, task_id, logical_date_or_run_id, map_index)
         executor = InlineExecutor()
         services.task_instance_run(
             ti=ti, now=timezone.now(), ignore_dependencies=ignore_dependencies, executor=executor
@@ -189,9 +239,13 @@ class Command(SubcommandCommand):
         if state in TI_FAILED_LIKE:
             raise CommandError(f"Task {task_id} failed; see its log {claimed.log_path()}")
 
-    def handle_state(self, *, dag_id: str, task_id: str, logical_date_or_run_id: str, **_: Any) -> None:
+    def handle_state(
+        self, *, dag_id: str, task_id: str, logical_date_or_run_id: str, map_index: int = -1, **_: Any
+    ) -> None:
         dag = get_dag_or_error(dag_id, active_only=False)
-        self.stdout.write(find_task_instance(dag, task_id, logical_date_or_run_id).state)
+        found = find_task_instances(dag, task_id, logical_date_or_run_id, map_index)
+        # A mapped task without --map-index: the state its instances add up to.
+        self.stdout.write(aggregate_state([ti.state for ti in found]) if len(found) > 1 else found[0].state)
 
     def handle_set_state(
         self,
@@ -202,14 +256,16 @@ class Command(SubcommandCommand):
         state: str,
         upstream: bool,
         downstream: bool,
+        map_index: int = -1,
         **_: Any,
     ) -> None:
         dag = get_dag_or_error(dag_id, active_only=False)
-        ti = find_task_instance(dag, task_id, logical_date_or_run_id)
+        # A mapped task without --map-index: every instance.
+        tis = find_task_instances(dag, task_id, logical_date_or_run_id, map_index)
         changed = services.task_instances_set_state(
-            tis=[ti], state=TaskInstanceState(state), now=timezone.now(), upstream=upstream, downstream=downstream
+            tis=tis, state=TaskInstanceState(state), now=timezone.now(), upstream=upstream, downstream=downstream
         )
-        self.stdout.write(f"Marked {changed} task instance(s) {state} in run {ti.dag_run.run_id}")
+        self.stdout.write(f"Marked {changed} task instance(s) {state} in run {tis[0].dag_run.run_id}")
 
     def handle_clear(
         self,
@@ -241,12 +297,12 @@ class Command(SubcommandCommand):
             tis = tis.filter(state__in=TI_FAILED_LIKE)
         if only_running:
             tis = tis.filter(state=TaskInstanceState.RUNNING)
-        selected = list(tis.order_by("dag_run__logical_date", "task_id"))
+        selected = list(tis.order_by("dag_run__logical_date", "task_id", "map_index"))
         if not selected:
             self.stdout.write("No task instances to clear")
             return
         listing = "\n".join(
-            f"<TaskInstance: {dag_id}.{ti.task_id} {ti.dag_run.run_id} [{ti.state}]>" for ti in selected
+            f"<TaskInstance: {dag_id}.{ti.task_id} {ti.dag_run.run_id}{_index(ti)} [{ti.state}]>" for ti in selected
         )
         self.stdout.write(listing)
         confirm("You are about to clear these task instances. Are you sure?", yes=yes)
@@ -265,11 +321,12 @@ class Command(SubcommandCommand):
                 "dag_id": dag_id,
                 "logical_date": run.logical_date,
                 "task_id": ti.task_id,
+                "map_index": ti.map_index,
                 "state": ti.state,
                 "try_number": ti.try_number,
                 "start_date": ti.start_date,
                 "end_date": ti.end_date,
             }
-            for ti in run.task_instances.order_by("task_id")
+            for ti in run.task_instances.order_by("task_id", "map_index")
         ]
         self.out(rows, output=output)
