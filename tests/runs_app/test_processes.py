@@ -942,3 +942,46 @@ def test_example_sensor_file_waits_rescheduled_then_runs_once_the_file_arrives(c
     assert (sensor.state, sensor.try_number) == (TaskInstanceState.SUCCESS, 1)
     assert sensor.reschedule_count >= 1
     assert "loaded 3 rows" in tis_of(run)["load"].log_path().read_text()
+
+
+def test_example_dynamic_task_mapping_fans_out_and_reduces_through_the_scheduler_and_workers(cluster, dags_folder):
+    shutil.copy(
+        settings.BASE_DIR / "dags" / "example_dynamic_task_mapping.py", dags_folder / "example_dynamic_task_mapping.py"
+    )
+    cluster.manage("dags", "unpause", "example_dynamic_task_mapping")
+    cluster.scheduler()
+    cluster.worker("worker-1")
+    cluster.worker("worker-2")
+
+    cluster.manage("dags", "trigger", "-e", "2024-01-01", "example_dynamic_task_mapping")
+
+    run = DagRun.objects.get(dag__dag_id="example_dynamic_task_mapping")
+    cluster.wait_for(lambda: finished_run(run), "the run of example_dynamic_task_mapping to finish")
+    assert run.state == DagRunState.SUCCESS
+    rows = set(TaskInstance.objects.filter(dag_run=run).values_list("task_id", "map_index", "state", "try_number"))
+    success = TaskInstanceState.SUCCESS
+    assert rows == {
+        ("list_files", -1, success, 1),
+        ("count_rows", 0, success, 1),
+        ("count_rows", 1, success, 1),
+        ("count_rows", 2, success, 1),
+        ("total", -1, success, 1),
+        ("greet", 0, success, 1),
+        ("greet", 1, success, 1),
+    }
+    total = TaskInstance.objects.get(dag_run=run, task_id="total")
+    assert "Total rows: 380 in 3 files" in total.log_path().read_text()
+    names = TaskInstance.objects.filter(dag_run=run, task_id="count_rows").order_by("map_index")
+    assert [ti.rendered_map_index for ti in names] == ["sales_eu.csv", "sales_us.csv", "sales_apac.csv"]
+    assert "sales_apac.csv: 140 rows" in names[2].log_path().read_text()
+
+    listed = json.loads(
+        cluster.manage("tasks", "states-for-dag-run", "example_dynamic_task_mapping", run.run_id, "-o", "json").stdout
+    )
+    assert [(r["task_id"], r["map_index"]) for r in listed if r["task_id"] == "count_rows"] == [
+        ("count_rows", 0),
+        ("count_rows", 1),
+        ("count_rows", 2),
+    ]
+    state = cluster.manage("tasks", "state", "example_dynamic_task_mapping", "count_rows", run.run_id, "-m", "2")
+    assert state.stdout.strip() == "success"

@@ -275,8 +275,14 @@ class Command(SubcommandCommand):
         self.stdout.write(f"Testing {dag_id}, run {run.run_id}")
         state = runner.dag_run_execute_inline(run=run, log_to_stdout=True, executor=executor)
         rows = [
-            {"task_id": ti.task_id, "state": ti.state, "try_number": ti.try_number, "duration": ti.duration}
-            for ti in run.task_instances.order_by("start_date", "task_id")
+            {
+                "task_id": ti.task_id,
+                "map_index": ti.map_index,
+                "state": ti.state,
+                "try_number": ti.try_number,
+                "duration": ti.duration,
+            }
+            for ti in run.task_instances.order_by("start_date", "task_id", "map_index")
         ]
         self.out(rows, output="table")
         if state != DagRunState.SUCCESS:
