@@ -30,7 +30,7 @@ from orchestrator_site.access import get_dag
 from runs_app import selectors
 from runs_app.deps import count_upstream, evaluate_trigger_rule, needs_past, past_reason
 from runs_app.models import DagRun, TaskInstance
-from runs_app.scheduling import previous_run_states
+from runs_app.scheduling import Capacity, previous_run_states
 from runs_app.states import (
     DAG_RUN_UNFINISHED,
     TI_FINISHED,
@@ -98,6 +98,19 @@ def _task_order(dag: DagModel) -> dict[str, int]:
     return {task_id: i for i, task_id in enumerate(dag.task_ids)}
 
 
+def _maps_over(task: dict) -> str:
+    """What a serialized mapped task maps over, in words."""
+    expand = task.get("expand_input") or {}
+    sources = expand.get("keys", {}) if expand.get("kind") == "dict" else {"expand_kwargs": expand.get("source", {})}
+    parts = []
+    for name, source in sources.items():
+        if "length" in source:
+            parts.append(f"{name}: {source['length']} values")
+        else:
+            parts.append(f"{name}: the XCom {source.get('key')} of {source.get('task_id')}")
+    return "maps over " + "; ".join(parts)
+
+
 def waiting_reasons(
     *, ti: TaskInstance, run: DagRun, dag: DagModel, task: dict | None, states: dict[str, str]
 ) -> list[str]:
@@ -136,14 +149,30 @@ def waiting_reasons(
         return reasons
     status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
     past = past_reason(task, previous_run_states(run, [task])) if needs_past(task) else None
+    mapped = getattr(states, "mapped", {})
+    for upstream in task["upstream_task_ids"]:
+        if upstream in mapped:
+            done = sum(1 for s in mapped[upstream].values() if s in TI_FINISHED)
+            if done < len(mapped[upstream]):
+                reasons.append(
+                    f"It waits for the mapped task {upstream}: {done} of {len(mapped[upstream])} instances done."
+                )
     if not status.ready:
         reasons.append(status.reason)
+        if task.get("is_mapped") and ti.map_index < 0:
+            reasons.append(
+                f"It is a mapped task: its instances are made once its upstream tasks are done ({_maps_over(task)})."
+            )
     elif past:
         reasons.append(past)
     elif ti.state == TaskInstanceState.SCHEDULED:
+        # The scheduler's own slot accounting names the limit that holds it (pool, per-DAG,
+        # per-task or per-run limits).
+        waiting = Capacity.load().take(ti=ti, dag=dag, task=task)
         reasons.append(
-            f"Its dependencies are met; it waits for a free slot (pool '{ti.pool}', "
-            f"the DAG's max_active_tasks {dag.max_active_tasks})."
+            f"Its dependencies are met; it waits for a free slot: {waiting}."
+            if waiting
+            else "Its dependencies are met and a slot is free; the scheduler queues it at its next pass."
         )
     else:
         reasons.append("Its dependencies are met; the scheduler queues it at its next pass.")
@@ -249,7 +278,8 @@ def _grid_context(request: HttpRequest, dag: DagModel) -> dict[str, Any]:
     runs = selectors.dag_runs_for_grid(dag, limit=GRID_RUNS)
     for run in runs:
         run.dag = dag
-    tis_by_run = selectors.task_instances_by_run(runs, mapped=any(t.get("is_mapped") for t in dag.tasks))
+    has_mapped = any(t.get("is_mapped") for t in dag.tasks)
+    tis_by_run = selectors.task_instances_by_run(runs, mapped=has_mapped)
     run_id = request.GET.get("run_id", "")
     task_id = request.GET.get("task_id", "")
     selected = next((r for r in runs if r.run_id == run_id), None)
@@ -295,6 +325,8 @@ def _grid_context(request: HttpRequest, dag: DagModel) -> dict[str, Any]:
         if ti is not None:
             ti.dag_run = selected
             states = {t: i.state for t, i in tis_by_run[selected.pk].items()} if selected.pk in tis_by_run else None
+            if has_mapped:
+                states = None  # the panel reads each mapped instance's state (one query)
             here = grid_url + _query(
                 run_id=selected.run_id, task_id=task_id, map_index=ti.map_index if ti.map_index >= 0 else None
             )

@@ -126,3 +126,35 @@ def test_grid_and_graph_run_the_same_queries_with_1000_mapped_instances_as_with_
     assert many == few
     graph = admin.get(url("runs:graph", DAG_ID, run_id=big.run_id)).content.decode()
     assert "size [1000]" in graph
+
+
+def test_why_is_this_task_not_running_names_the_mapping_and_the_mapped_upstream(admin, dag):
+    logical = T0
+    run = services.dag_run_create(
+        dag=dag, logical_date=logical, run_type=DagRunType.MANUAL, now=logical, data_interval=(logical, logical)
+    )
+    DagRun.objects.filter(pk=run.pk).update(state=DagRunState.RUNNING)
+    html = admin.get(url("runs:grid", DAG_ID, run_id=run.run_id, task_id="size")).content.decode()
+    assert "It is a mapped task: its instances are made once its upstream tasks are done" in html
+    assert "maps over name: the XCom return_value of files" in html
+
+    transitions.ti_expand(run=run, task_id="size", length=3, now=logical)
+    TaskInstance.objects.filter(dag_run=run, task_id__in=["files", "size"]).update(state=TI.SUCCESS)
+    TaskInstance.objects.filter(dag_run=run, task_id="size", map_index=2).update(state=TI.RUNNING)
+    html = admin.get(url("runs:grid", DAG_ID, run_id=run.run_id, task_id="report")).content.decode()
+    assert "It waits for the mapped task size: 2 of 3 instances done." in html
+    assert "3 total, 2 success" in html  # the trigger rule counts each instance
+
+
+def test_a_scheduled_task_names_the_limit_that_holds_it(admin, dag):
+    from runs_app.models import Pool
+
+    Pool.objects.create(name="tiny", slots=0)
+    logical = T0
+    run = services.dag_run_create(
+        dag=dag, logical_date=logical, run_type=DagRunType.MANUAL, now=logical, data_interval=(logical, logical)
+    )
+    DagRun.objects.filter(pk=run.pk).update(state=DagRunState.RUNNING)
+    TaskInstance.objects.filter(dag_run=run, task_id="files").update(state=TI.SCHEDULED, pool="tiny")
+    html = admin.get(url("runs:grid", DAG_ID, run_id=run.run_id, task_id="files")).content.decode()
+    assert "it waits for a free slot: Not enough free slots in pool &#x27;tiny&#x27; (0 free)." in html
