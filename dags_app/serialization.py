@@ -14,8 +14,8 @@ from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.callbacks import DAG_CALLBACKS, TASK_CALLBACKS, defined_callbacks
 from dags_app.sdk.dag import DAG
 from dags_app.sdk.param import Param
-from dags_app.sdk.task_group import TaskGroup
-from dags_app.sdk.xcom_arg import DagParam, XComArg
+from dags_app.sdk.task_group import TaskGroup, mapped_group_of
+from dags_app.sdk.xcom_arg import DagParam, MappedArgument, XComArg
 
 SERIALIZATION_VERSION = 1
 
@@ -32,6 +32,8 @@ def json_safe(value: Any) -> Any:
         return {"__xcomarg__": value.serialize()}
     if isinstance(value, DagParam):
         return {"__dagparam__": value.name}
+    if isinstance(value, MappedArgument):
+        return {"__mapped_argument__": value.name}
     if isinstance(value, Param):
         return json_safe(value.value)
     if isinstance(value, dict):
@@ -86,6 +88,8 @@ def _template_values(task: BaseOperator) -> dict[str, Any]:
 def serialize_task(task: BaseOperator) -> dict[str, Any]:
     """Return the JSON form of one task."""
     operator_class = task.operator_class if task.is_mapped else type(task)
+    group = mapped_group_of(task)
+    expand_input = task.expand_input if task.is_mapped else group.expand_input if group is not None else None
     return {
         "task_id": task.task_id,
         "label": task.label,
@@ -93,8 +97,10 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "operator": task.operator_name,
         "operator_class": f"{operator_class.__module__}.{operator_class.__qualname__}",
         # Dynamic task mapping: what the instances are made from (the scheduler counts it).
-        "is_mapped": task.is_mapped,
-        "expand_input": task.expand_input.serialize() if task.is_mapped else None,
+        "is_mapped": expand_input is not None,
+        "expand_input": expand_input.serialize() if expand_input is not None else None,
+        # In a mapped task group: instance i waits for instance i of its upstream tasks in the group.
+        "mapped_group": group.group_id if group is not None else None,
         "map_index_template": task.map_index_template,
         "upstream_task_ids": sorted(task.upstream_task_ids),
         "downstream_task_ids": sorted(task.downstream_task_ids),
@@ -187,6 +193,7 @@ def serialize_task_group(group: TaskGroup) -> dict[str, Any]:
         "label": group.label,
         "parent_group_id": parent.group_id if parent is not None else None,
         "prefix_group_id": group.prefix_group_id,
+        "is_mapped": hasattr(group, "expand_input"),
         "tooltip": group.tooltip,
         "ui_color": group.ui_color,
         "ui_fgcolor": group.ui_fgcolor,

@@ -26,6 +26,16 @@ class UpstreamCounts:
     upstream_failed: int = 0
     removed: int = 0
 
+    def __add__(self, other: UpstreamCounts) -> UpstreamCounts:
+        return UpstreamCounts(
+            total=self.total + other.total,
+            success=self.success + other.success,
+            skipped=self.skipped + other.skipped,
+            failed=self.failed + other.failed,
+            upstream_failed=self.upstream_failed + other.upstream_failed,
+            removed=self.removed + other.removed,
+        )
+
     @property
     def done(self) -> int:
         return self.success + self.skipped + self.failed + self.upstream_failed + self.removed

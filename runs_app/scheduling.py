@@ -28,7 +28,7 @@ from django.db.models import Count, Sum
 
 from dags_app.models import DagModel
 from runs_app import transitions
-from runs_app.deps import count_upstream, evaluate_trigger_rule, needs_past, past_reason
+from runs_app.deps import DepStatus, count_upstream, evaluate_trigger_rule, needs_past, past_reason
 from runs_app.models import DagRun, Pool, TaskInstance
 from runs_app.states import (
     TI_FAILED_LIKE,
@@ -376,6 +376,38 @@ def _needs_expansion(instances: list[TaskInstance]) -> bool:
     return all(ti.state in waiting for ti in live)
 
 
+def _upstream_in_mapped_group(task: dict[str, Any], task_map: dict[str, dict[str, Any]]) -> list[str]:
+    """The upstream tasks of ``task`` in the same mapped task group as it (none outside one)."""
+    group = task.get("mapped_group")
+    if not group:
+        return []
+    return [u for u in task["upstream_task_ids"] if task_map.get(u, {}).get("mapped_group") == group]
+
+
+def _expansion_status(task: dict[str, Any], in_group: list[str], states: TaskStates) -> DepStatus:
+    """May a mapped task be expanded now? Its trigger rule over its upstream tasks; in a mapped
+    task group, the upstream tasks in the group need only be expanded (each instance then waits
+    for its own), and one that ended unexpanded (skipped, upstream_failed) decides as usual."""
+    rule, upstream = task["trigger_rule"], task["upstream_task_ids"]
+    if not in_group:
+        return evaluate_trigger_rule(rule, count_upstream(upstream, states))
+    unexpanded = [u for u in in_group if u not in states.mapped]
+    if any(states.get(u) not in TI_FINISHED for u in unexpanded):
+        return DepStatus(ready=False, reason="Upstream tasks in its mapped task group are not expanded yet")
+    if unexpanded:
+        return evaluate_trigger_rule(rule, count_upstream(upstream, states))
+    return evaluate_trigger_rule(rule, count_upstream([u for u in upstream if u not in in_group], states))
+
+
+def _instance_status(task: dict[str, Any], in_group: list[str], states: TaskStates, map_index: int) -> DepStatus:
+    """The trigger rule of instance ``map_index`` of a task in a mapped task group: its upstream
+    outside the group in whole, the ones inside at the same map index."""
+    upstream = task["upstream_task_ids"]
+    local = {u: states.mapped.get(u, {}).get(map_index, states.get(u)) for u in in_group}
+    counts = count_upstream([u for u in upstream if u not in in_group], states) + count_upstream(in_group, local)
+    return evaluate_trigger_rule(task["trigger_rule"], counts)
+
+
 def _expand(
     *, run: DagRun, task: dict[str, Any], instances: list[TaskInstance], now: dt.datetime
 ) -> list[TaskInstance]:
@@ -456,8 +488,9 @@ def dag_run_schedule(
         if not instances:
             continue
         status = None
+        in_group = _upstream_in_mapped_group(task, task_map)
         if task.get("is_mapped") and _needs_expansion(instances):
-            status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+            status = _expansion_status(task, in_group, states)
             if status.ready:
                 instances = by_task[task_id] = _expand(run=run, task=task, instances=instances, now=now)
                 for ti in instances:
@@ -473,7 +506,10 @@ def dag_run_schedule(
                 continue
             if ti.state not in (TaskInstanceState.NONE, TaskInstanceState.SCHEDULED):
                 continue
-            if status is None:
+            if in_group and ti.map_index >= 0:
+                # In a mapped task group, instance i follows instance i of its upstream in the group.
+                status = _instance_status(task, in_group, states, ti.map_index)
+            elif status is None:
                 status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
             if status.new_state is not None:
                 if transitions.ti_decide(ti, state=status.new_state, now=now):

@@ -74,6 +74,10 @@ def dag_runs_for_grid(dag: DagModel, *, limit: int = 25, before: dt.datetime | N
     return list(reversed(qs.order_by("-logical_date")[:limit]))
 
 
+def _read_only(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("A mapped task's summary is read-only: its state stands for all its instances")
+
+
 def task_instances_by_run(runs: Sequence[DagRun], *, mapped: bool = True) -> dict[int, dict[str, TaskInstance]]:
     """Return {run pk: {task id: task instance}} for ``runs`` in one query, and one more when the
     DAG has mapped tasks (``mapped``), whatever the number of mapped instances.
@@ -105,6 +109,7 @@ def task_instances_by_run(runs: Sequence[DagRun], *, mapped: bool = True) -> dic
         for ti in tis.values():
             if ti.mapped_count:
                 ti.state = aggregate_state(list(ti.mapped_states))  # shown only, never saved
+                ti.save = _read_only
     return result
 
 

@@ -192,6 +192,25 @@ class TaskGroup(DependencyMixin):
         return f"<TaskGroup: {self.group_id}>"
 
 
+class MappedTaskGroup(TaskGroup):
+    """A ``@task_group`` called with ``.expand(...)``: every task in it is mapped, one instance per
+    value, and instance ``i`` of a task waits for instance ``i`` of its upstream tasks in the group."""
+
+    def __init__(self, group_id: str | None, *, expand_input: Any, **kwargs: Any) -> None:
+        super().__init__(group_id, **kwargs)
+        self.expand_input = expand_input
+
+
+def mapped_group_of(task: Any) -> MappedTaskGroup | None:
+    """The mapped task group ``task`` is in (the innermost), or None."""
+    group = getattr(task, "task_group", None)
+    while group is not None:
+        if isinstance(group, MappedTaskGroup):
+            return group
+        group = group.parent_group
+    return None
+
+
 class TaskGroupContext:
     """The stack of groups opened with ``with TaskGroup(...)``; tasks made inside join the innermost."""
 
@@ -240,6 +259,78 @@ class _TaskGroupFactory:
             options["tooltip"] = inspect.cleandoc(self.function.__doc__)
         with TaskGroup(group_id, **options) as group:
             result = self.function(*args, **kwargs)
+        return group if result is None else result
+
+    # -- mapped task groups (Airflow 2.5+) --------------------------------------------------------
+
+    def partial(self, **kwargs: Any) -> _TaskGroupPartial:
+        """Arguments every instance of the group shares; then ``.expand(...)``."""
+        return _TaskGroupPartial(self, kwargs)
+
+    def expand(self, **mapped: Any) -> Any:
+        """One instance of the whole group per value (per combination) of the mapped arguments."""
+        return self.partial().expand(**mapped)
+
+    def expand_kwargs(self, value: Any) -> Any:
+        """One instance of the whole group per dict of arguments."""
+        return self.partial().expand_kwargs(value)
+
+
+class _TaskGroupPartial:
+    def __init__(self, factory: _TaskGroupFactory, kwargs: dict[str, Any]) -> None:
+        self.factory = factory
+        self.kwargs = kwargs
+
+    def _check_names(self, names: list[str]) -> None:
+        params = inspect.signature(self.factory.function).parameters
+        for name in names:
+            if name not in params:
+                raise AirflowException(
+                    f"Task group '{self.factory.function.__name__}': the function takes no argument {name!r} to expand"
+                )
+
+    def expand(self, **mapped: Any) -> Any:
+        from dags_app.sdk.mappedoperator import ExpandInput, _check_expand_value
+
+        name = self.factory.kwargs.get("group_id") or self.factory.function.__name__
+        if not mapped:
+            raise AirflowException(f"Task group '{name}': expand() needs at least one argument to map over")
+        self._check_names([*mapped, *self.kwargs])
+        for key, value in mapped.items():
+            _check_expand_value(key, value, name)
+        return self._build(ExpandInput("dict", dict(mapped)), list(mapped))
+
+    def expand_kwargs(self, value: Any) -> Any:
+        from dags_app.sdk.mappedoperator import ExpandInput
+        from dags_app.sdk.xcom_arg import XComArg
+
+        name = self.factory.kwargs.get("group_id") or self.factory.function.__name__
+        if not isinstance(value, list | tuple | XComArg):
+            raise AirflowException(f"Task group '{name}': expand_kwargs() needs a list of dicts or an XComArg")
+        params = [p for p in inspect.signature(self.factory.function).parameters if p not in self.kwargs]
+        return self._build(ExpandInput("list", value if isinstance(value, XComArg) else list(value)), params)
+
+    def _build(self, expand_input: Any, names: list[str]) -> Any:
+        from dags_app.sdk.xcom_arg import MappedArgument
+
+        factory = self.factory
+        options = dict(factory.kwargs)
+        group_id = options.pop("group_id", None) or factory.function.__name__
+        options.setdefault("add_suffix_on_collision", True)
+        if not options.get("tooltip") and factory.function.__doc__:
+            options["tooltip"] = inspect.cleandoc(factory.function.__doc__)
+        with MappedTaskGroup(group_id, expand_input=expand_input, **options) as group:
+            arguments = {**self.kwargs, **{n: MappedArgument(group, n) for n in names}}
+            result = factory.function(**arguments)
+        for task in group:
+            if task.is_mapped:
+                raise AirflowException(
+                    f"Task '{task.task_id}': expand() inside a mapped task group is not supported; "
+                    "the group's tasks are mapped already"
+                )
+        # What the group maps over must be done before any of its instances starts.
+        for arg in expand_input.xcom_args():
+            group.set_upstream(arg.operator)
         return group if result is None else result
 
 

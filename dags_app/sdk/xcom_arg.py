@@ -33,8 +33,17 @@ class XComArg(DependencyMixin):
         self.operator.set_upstream(other)
 
     def resolve(self, context: dict[str, Any]) -> Any:
-        """Return the value, pulled from XCom through the context's task instance."""
-        return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+        """Return the value, pulled from XCom through the context's task instance.
+
+        Within one instance of a mapped task group, a task's value is that of the same instance.
+        """
+        from dags_app.sdk.task_group import mapped_group_of
+
+        ti = context["ti"]
+        group = mapped_group_of(self.operator)
+        if group is not None and getattr(ti, "map_index", -1) >= 0 and group is mapped_group_of(context.get("task")):
+            return ti.xcom_pull(task_ids=self.operator.task_id, key=self.key, map_indexes=ti.map_index)
+        return ti.xcom_pull(task_ids=self.operator.task_id, key=self.key)
 
     def serialize(self) -> dict[str, str]:
         return {"task_id": self.operator.task_id, "key": self.key}
@@ -67,6 +76,22 @@ class DagParam:
         return f"DagParam({self.name!r})"
 
 
+class MappedArgument:
+    """An argument of a ``@task_group`` function expanded with ``.expand(name=...)``: in each
+    instance of the group it resolves to that instance's value (Airflow's ``MappedArgument``)."""
+
+    def __init__(self, group: Any, name: str) -> None:
+        self.group = group
+        self.name = name
+
+    def resolve(self, context: dict[str, Any]) -> Any:
+        values = self.group.expand_input.resolve(context, context["ti"].map_index)
+        return values[self.name]
+
+    def __repr__(self) -> str:
+        return f"MappedArgument({self.group.group_id!r}, {self.name!r})"
+
+
 def find_xcom_args(value: Any) -> list[XComArg]:
     """Return every XComArg nested in ``value`` (lists, tuples, sets and dict values)."""
     if isinstance(value, XComArg):
@@ -80,7 +105,7 @@ def find_xcom_args(value: Any) -> list[XComArg]:
 
 def resolve_xcom_args(value: Any, context: dict[str, Any]) -> Any:
     """Return ``value`` with every nested XComArg replaced by its pulled value."""
-    if isinstance(value, XComArg | DagParam):
+    if isinstance(value, XComArg | DagParam | MappedArgument):
         return value.resolve(context)
     if isinstance(value, list):
         return [resolve_xcom_args(v, context) for v in value]

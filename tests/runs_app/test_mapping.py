@@ -328,3 +328,106 @@ def test_an_unexpanded_mapped_task_is_one_instance_at_map_index_minus_one(dag_fi
     run = dag_trigger(dag=dag, now=timezone.now())
     assert instances(run, "t") == [(-1, TI.NONE)]
     assert dag.get_task("t")["is_mapped"] is True
+
+
+# -- mapped task groups -----------------------------------------------------------------------------
+
+
+@executes_tasks
+def test_a_mapped_task_group_runs_each_instance_of_the_group_with_its_own_value(dag_file, sync, tmp_path):
+    order = tmp_path / "order"
+    dag_file(
+        "group_map.py",
+        dag_source(
+            "group_map",
+            schedule="None",
+            imports="from dags_app.sdk import DAG, task, task_group\n",
+            body=f"""\
+    @task
+    def numbers():
+        return [1, 2, 3]
+
+    @task
+    def add_one(x):
+        return x + 1
+
+    @task
+    def double(y, label):
+        from dags_app.sdk import get_current_context
+        ti = get_current_context()["ti"]
+        with open({str(order)!r}, "a") as f:
+            f.write(f"{{ti.map_index}}:{{y}}\\n")
+        return f"{{label}}{{y * 2}}"
+
+    @task_group
+    def pipeline(x, label):
+        return double(add_one(x), label)
+
+    @task
+    def collect(values):
+        return values
+
+    collect(pipeline.partial(label="v").expand(x=numbers()))
+""",
+        ),
+    )
+    assert sync().import_errors == 0, DagImportError.objects.values_list("stacktrace", flat=True)
+    tasks = {t["task_id"]: t for t in DagModel.objects.get(dag_id="group_map").tasks}
+    assert tasks["pipeline.add_one"]["mapped_group"] == "pipeline" and tasks["pipeline.double"]["is_mapped"]
+    assert tasks["pipeline.add_one"]["upstream_task_ids"] == ["numbers"]
+    run, final = run_dag("group_map")
+    assert final == DagRunState.SUCCESS
+    assert xcoms(run, "pipeline.add_one") == [2, 3, 4]
+    assert xcoms(run, "pipeline.double") == ["v4", "v6", "v8"]
+    assert xcoms(run, "collect") == [["v4", "v6", "v8"]]
+    assert sorted(order.read_text().split()) == ["0:2", "1:3", "2:4"]
+
+
+@executes_tasks
+def test_in_a_mapped_task_group_a_failed_instance_fails_only_its_own_downstream_instance(dag_file, sync):
+    dag_file(
+        "group_fail.py",
+        dag_source(
+            "group_fail",
+            schedule="None",
+            imports="from dags_app.sdk import DAG, task, task_group\n",
+            body="""\
+    @task
+    def check(x):
+        if x == 2:
+            raise ValueError("bad value")
+        return x
+
+    @task
+    def publish(x):
+        return x
+
+    @task_group
+    def each(x):
+        publish(check(x))
+
+    each.expand(x=[1, 2, 3])
+""",
+        ),
+    )
+    assert sync().import_errors == 0, DagImportError.objects.values_list("stacktrace", flat=True)
+    run, final = run_dag("group_fail")
+    assert final == DagRunState.FAILED
+    assert instances(run, "each.check") == [(0, TI.SUCCESS), (1, TI.FAILED), (2, TI.SUCCESS)]
+    assert instances(run, "each.publish") == [(0, TI.SUCCESS), (1, TI.UPSTREAM_FAILED), (2, TI.SUCCESS)]
+
+
+def test_expand_inside_a_mapped_task_group_is_an_import_error():
+    from dags_app.sdk import task_group
+
+    with DAG("m", start_date=START, schedule=None), pytest.raises(AirflowException, match="inside a mapped task group"):
+
+        @task
+        def one(x):
+            return x
+
+        @task_group
+        def group(x):
+            one.expand(x=[1, 2])
+
+        group.expand(x=[1])

@@ -21,6 +21,8 @@ APPS = ["runs_app", "dags_app", "orchestrator_site"]
 NOT_ROWS = {
     ("runs_app/runner.py", "self.state = state"),  # the task's context ``ti`` (RuntimeTaskInstance)
     ("runs_app/runner.py", "outcome.update(state="),  # the child's outcome dict, sent to the supervisor
+    # A mapped task's grid summary (its first instance, made read-only): the instances' state.
+    ("runs_app/selectors.py", "ti.state = aggregate_state("),
 }
 WRITERS = {"update", "create", "bulk_create", "bulk_update", "get_or_create", "update_or_create"}
 
