@@ -295,6 +295,16 @@ def _expand(
             if t not in whole
             and t not in task_ids_related(run.dag, ids - {t}, upstream=upstream, downstream=downstream)
         }
+        # In a mapped task group, the relatives of instance i in the same group are their
+        # instance i (as Airflow clears and marks a mapped group's instance).
+        groups = {t["task_id"]: t.get("mapped_group") for t in run.dag.tasks}
+        for task_id, chosen in list(partial.items()):
+            group = groups.get(task_id)
+            if not group:
+                continue
+            for other in related - ids:
+                if groups.get(other) == group:
+                    partial.setdefault(other, set()).update(chosen)
         result[pk] = (run, related, partial)
     return result
 

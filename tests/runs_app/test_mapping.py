@@ -431,3 +431,42 @@ def test_expand_inside_a_mapped_task_group_is_an_import_error():
             one.expand(x=[1, 2])
 
         group.expand(x=[1])
+
+
+@executes_tasks
+def test_clearing_an_instance_of_a_mapped_group_with_downstream_clears_that_instance_of_the_group(dag_file, sync):
+    dag_file(
+        "group_clear.py",
+        dag_source(
+            "group_clear",
+            schedule="None",
+            imports="from dags_app.sdk import DAG, task, task_group\n",
+            body="""\
+    @task
+    def first(x):
+        return x
+
+    @task
+    def second(x):
+        return x
+
+    @task
+    def after(values):
+        return values
+
+    @task_group
+    def each(x):
+        return second(first(x))
+
+    after(each.expand(x=[1, 2, 3]))
+""",
+        ),
+    )
+    assert sync().import_errors == 0
+    run, final = run_dag("group_clear")
+    assert final == DagRunState.SUCCESS
+    one = TaskInstance.objects.get(dag_run=run, task_id="each.first", map_index=1)
+    task_instances_clear(tis=[one], now=timezone.now(), downstream=True)
+    assert instances(run, "each.first") == [(0, TI.SUCCESS), (1, TI.NONE), (2, TI.SUCCESS)]
+    assert instances(run, "each.second") == [(0, TI.SUCCESS), (1, TI.NONE), (2, TI.SUCCESS)]
+    assert instances(run, "after") == [(-1, TI.NONE)]
