@@ -156,15 +156,19 @@ def dag_to_graph(
 
     add_children(graph, group_tree(serialized))
     tasks = {t["task_id"]: t for t in serialized.get("tasks", [])}
-    edges: dict[tuple[str, str], None] = {}
+    edges: dict[tuple[str, str], str | None] = {}
+    edge_info = serialized.get("edge_info") or {}
     for task in serialized.get("tasks", []):
         for downstream in task.get("downstream_task_ids", []):
             if downstream in tasks:
                 tail, head = shown_as(task), shown_as(tasks[downstream])
                 if tail != head:
-                    edges[(tail, head)] = None
-    for tail, head in edges:
-        graph.body.append(f"\t{quote(graphviz.escape(tail))} -> {quote(graphviz.escape(head))}\n")
+                    label = (edge_info.get(task["task_id"], {}).get(downstream) or {}).get("label")
+                    edges[(tail, head)] = edges.get((tail, head)) or (str(label) if label else None)
+    for (tail, head), label in edges.items():
+        # A Label's text, quoted and escaped like every other string we give dot.
+        attrs = f' [label={quote(graphviz.escape(label))} class="edge-label"]' if label else ""
+        graph.body.append(f"\t{quote(graphviz.escape(tail))} -> {quote(graphviz.escape(head))}{attrs}\n")
     return graph
 
 

@@ -181,6 +181,7 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         # The DAG callbacks the file defines: a finished run asks a worker to call them.
         "callbacks": defined_callbacks(dag, DAG_CALLBACKS),
         "task_groups": [serialize_task_group(group) for group in dag.task_group_dict.values()],
+        "edge_info": {up: dict(downs) for up, downs in dag.edge_info.items()},
         "tasks": [serialize_task(task) for task in dag.topological_sort()],
     }
 

@@ -7,10 +7,11 @@ An Airflow DAG file needs only its imports changed, e.g.::
 This package never imports Django, so DAG files import it in any process.
 """
 
-from dags_app.sdk.baseoperator import BaseOperator, chain, cross_downstream
+from dags_app.sdk.baseoperator import BaseOperator, chain, chain_linear, cross_downstream
 from dags_app.sdk.context import get_current_context
 from dags_app.sdk.dag import DAG, dag
 from dags_app.sdk.decorators import task
+from dags_app.sdk.edgemodifier import EdgeModifier, Label
 from dags_app.sdk.exceptions import (
     AirflowDagCycleException,
     AirflowException,
@@ -60,10 +61,12 @@ __all__ = [
     "BranchPythonOperator",
     "DateTimeSensor",
     "DuplicateTaskIdFound",
+    "EdgeModifier",
     "EmailNotifier",
     "EmptyOperator",
     "ExternalTaskSensor",
     "FileSensor",
+    "Label",
     "Param",
     "PokeReturnValue",
     "PythonOperator",
@@ -76,6 +79,7 @@ __all__ = [
     "WebhookNotifier",
     "XComArg",
     "chain",
+    "chain_linear",
     "cross_downstream",
     "dag",
     "get_current_context",

@@ -504,6 +504,20 @@ def chain(*tasks: Any) -> None:
                 _as_node(a).set_downstream(_as_node(b))
 
 
+def chain_linear(*elements: Any) -> None:
+    """Make every task of each element upstream of every task of the next (Airflow 2.7's
+    ``chain_linear``): ``chain_linear(a, [b, c], [d, e])`` gives a >> b, a >> c, then each of b
+    and c >> each of d and e. Raises AirflowException with fewer than two elements."""
+    if len(elements) < 2:
+        raise AirflowException("Chain linear must have at least two elements")
+    for up, down in itertools.pairwise(elements):
+        ups = list(up) if isinstance(up, list | tuple | set) else [up]
+        downs = list(down) if isinstance(down, list | tuple | set) else [down]
+        for a in ups:
+            for b in downs:
+                _as_node(a).set_downstream(_as_node(b))
+
+
 def cross_downstream(from_tasks: Sequence[Any], to_tasks: Any) -> None:
     """Make every task of ``to_tasks`` downstream of every task of ``from_tasks``."""
     for task in from_tasks:

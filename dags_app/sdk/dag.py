@@ -181,6 +181,8 @@ class DAG:
         self.task_dict: dict[str, BaseOperator] = {}
         # Every group of the DAG by full id, in the order they were made (parents first).
         self.task_group_dict: dict[str, TaskGroup] = {}
+        # {upstream id: {downstream id: {"label": ...}}}: what a Label put on an edge.
+        self.edge_info: dict[str, dict[str, dict[str, Any]]] = {}
         self.task_group = TaskGroup(None, dag=self)
         # Where the DAG was defined; the parser overwrites it with the file it imported.
         self.fileloc = sys._getframe(1).f_code.co_filename
@@ -209,6 +211,13 @@ class DAG:
         return f"<DAG: {self.dag_id}>"
 
     # -- tasks -----------------------------------------------------------------------------------
+
+    def set_edge_info(self, upstream_task_id: str, downstream_task_id: str, info: dict[str, Any]) -> None:
+        """Record what is drawn on the edge ``upstream >> downstream`` (its ``label``)."""
+        self.edge_info.setdefault(upstream_task_id, {})[downstream_task_id] = dict(info)
+
+    def get_edge_info(self, upstream_task_id: str, downstream_task_id: str) -> dict[str, Any]:
+        return self.edge_info.get(upstream_task_id, {}).get(downstream_task_id, {})
 
     def add_task(self, task: BaseOperator) -> None:
         """Add ``task``; raises DuplicateTaskIdFound if another task already has its id."""

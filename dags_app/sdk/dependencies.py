@@ -17,14 +17,23 @@ class DependencyMixin:
     def set_downstream(self, other: Any) -> None:
         raise NotImplementedError
 
+    # An EdgeModifier (``Label``) stands between two sides of a chain: it links them itself.
+    is_edge_modifier = False
+
     def __rshift__(self, other: Any) -> Any:
         """``self >> other``: other runs after self."""
-        self.set_downstream(other)
+        if getattr(other, "is_edge_modifier", False):
+            other.set_upstream(self)
+        else:
+            self.set_downstream(other)
         return other
 
     def __lshift__(self, other: Any) -> Any:
         """``self << other``: other runs before self."""
-        self.set_upstream(other)
+        if getattr(other, "is_edge_modifier", False):
+            other.set_downstream(self)
+        else:
+            self.set_upstream(other)
         return other
 
     def __rrshift__(self, other: Any) -> Any:
