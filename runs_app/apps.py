@@ -19,10 +19,12 @@ class RunsAppConfig(AppConfig):
         roles.connect_post_migrate(self)
         from django.conf import settings
 
-        from dags_app.sdk import mappedoperator, sensors
-        from runs_app.selectors import dag_exists, external_states
+        from dags_app.sdk import mappedoperator, sensors, trigger_dagrun
+        from runs_app.selectors import dag_exists, dag_run_state, external_states
+        from runs_app.services import dag_trigger_from_task
 
         # ExternalTaskSensor reads other runs through these (the SDK never imports Django).
         sensors.configure(external_states=external_states, dag_exists=dag_exists)
         mappedoperator.configure(max_map_length=settings.ORCHESTRATOR["MAX_MAP_LENGTH"])
+        trigger_dagrun.configure(trigger=dag_trigger_from_task, run_state=dag_run_state)
         post_migrate.connect(_ensure_default_pool, sender=self, dispatch_uid="orchestrator_default_pool")

@@ -127,3 +127,9 @@ def external_states(dag_id: str, task_ids: list[str] | None, logical_dates: list
 
 def dag_exists(dag_id: str) -> bool:
     return DagModel.objects.filter(dag_id=dag_id).exists()
+
+
+def dag_run_state(dag_id: str, run_id: str) -> str | None:
+    """The state of one run of ``dag_id`` (TriggerDagRunOperator's wait), or None."""
+    state = DagRun.objects.filter(dag__dag_id=dag_id, run_id=run_id).values_list("state", flat=True).first()
+    return str(state) if state is not None else None

@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from dags_app.errors import NotFound, ServiceError
 from dags_app.models import DagFile, DagModel
@@ -210,6 +210,48 @@ def dag_trigger(
             extra={"conf": conf or {}, "logical_date": logical_date.isoformat()},
         )
     return run
+
+
+def dag_trigger_from_task(
+    *,
+    dag_id: str,
+    run_id: str | None,
+    logical_date: dt.datetime | None,
+    conf: dict[str, Any] | None,
+    reset: bool,
+    fail_when_paused: bool,
+    triggered_by: str,
+) -> tuple[str, str]:
+    """What ``TriggerDagRunOperator`` does: trigger ``dag_id`` through ``dag_trigger`` (or, with
+    ``reset``, clear the existing run at that date or id so it runs again). Returns (run id,
+    logical date ISO). Raises the SDK's DagNotFound / DagRunAlreadyExists, or AirflowException."""
+    from django.utils import timezone
+
+    from dags_app.sdk.exceptions import AirflowException
+    from dags_app.sdk.trigger_dagrun import DagNotFound, DagRunAlreadyExists
+
+    dag = DagModel.objects.filter(dag_id=dag_id).first()
+    if dag is None:
+        raise DagNotFound(f"Dag id {dag_id} not found in DagModel")
+    if fail_when_paused and dag.is_paused:
+        raise AirflowException(f"Dag {dag_id} is paused")
+    now = timezone.now()
+    when = logical_date or now
+    wanted_id = run_id or f"{DagRunType.MANUAL.value}__{when.isoformat()}"
+    existing = DagRun.objects.filter(dag=dag).filter(Q(run_id=wanted_id) | Q(logical_date=when)).first()
+    if existing is not None:
+        if not reset:
+            raise DagRunAlreadyExists(
+                f"A DAG Run already exists for DAG {dag_id} at {when.isoformat()} or with run id {wanted_id}"
+            )
+        task_instances_clear(tis=existing.task_instances.all(), now=now, source="task")
+        return existing.run_id, existing.logical_date.isoformat()
+    try:
+        run = dag_trigger(dag=dag, now=now, logical_date=when, conf=conf, run_id=wanted_id, source="task")
+    except ServiceError as exc:
+        raise AirflowException(str(exc)) from None
+    DagRun.objects.filter(pk=run.pk).update(triggered_by=triggered_by[:150])
+    return run.run_id, run.logical_date.isoformat()
 
 
 def dag_set_paused(

@@ -42,6 +42,7 @@ from dags_app.sdk.sensors import (
     TimeDeltaSensor,
 )
 from dags_app.sdk.task_group import TaskGroup, task_group
+from dags_app.sdk.trigger_dagrun import TriggerDagRunOperator
 from dags_app.sdk.trigger_rule import TriggerRule
 from dags_app.sdk.xcom_arg import XComArg
 
@@ -75,6 +76,7 @@ __all__ = [
     "TaskGroup",
     "TaskNotFound",
     "TimeDeltaSensor",
+    "TriggerDagRunOperator",
     "TriggerRule",
     "WebhookNotifier",
     "XComArg",

@@ -985,3 +985,43 @@ def test_example_dynamic_task_mapping_fans_out_and_reduces_through_the_scheduler
     ]
     state = cluster.manage("tasks", "state", "example_dynamic_task_mapping", "count_rows", run.run_id, "-m", "2")
     assert state.stdout.strip() == "success"
+
+
+def test_trigger_dag_run_waits_for_the_triggered_run_through_two_workers(cluster, dag_file, sync):
+    dag_file(
+        "child.py",
+        """
+        import datetime
+        from dags_app.sdk import DAG, BashOperator
+        with DAG("child", schedule=None, start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)):
+            BashOperator(task_id="work", bash_command="test '{{ dag_run.conf.get(\\"ok\\") }}' = yes")
+        """,
+    )
+    dag_file(
+        "parent.py",
+        """
+        import datetime
+        from dags_app.sdk import DAG, TriggerDagRunOperator
+        with DAG("parent", schedule=None, start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)):
+            TriggerDagRunOperator(
+                task_id="good", trigger_dag_id="child", trigger_run_id="good_{{ ds }}", conf={"ok": "yes"},
+                logical_date="{{ logical_date }}", wait_for_completion=True, poke_interval=0.2,
+            ) >> TriggerDagRunOperator(
+                task_id="bad", trigger_dag_id="child", trigger_run_id="bad_{{ ds }}", conf={"ok": "no"},
+                logical_date="{{ logical_date.add(hours=1) }}", wait_for_completion=True, poke_interval=0.2,
+            )
+        """,
+    )
+    sync()
+    dag_set_paused(dag=DagModel.objects.get(dag_id="child"), is_paused=False)
+    run = trigger(sync, "parent", dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    cluster.scheduler()
+    cluster.worker("worker-1")
+    cluster.worker("worker-2")  # the waiting task holds one worker; the child's task runs on the other
+
+    cluster.wait_for(lambda: finished_run(run), "the parent run to finish")
+    tis = tis_of(run)
+    assert (tis["good"].state, tis["bad"].state) == (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED)
+    children = dict(DagRun.objects.filter(dag__dag_id="child").values_list("run_id", "state"))
+    assert children == {"good_2024-01-01": DagRunState.SUCCESS, "bad_2024-01-01": DagRunState.FAILED}
+    assert "child failed with failed state failed" in tis["bad"].log_path().read_text()
