@@ -20,6 +20,7 @@ succeeds whatever the rules decide.
 | none_failed_min_one_success | one failed | upstream_failed |
 | none_skipped | one skipped | skipped |
 | always | - | success (runs) |
+| all_done_setup_success | all finished (no setup task upstream) | success (runs) |
 """
 
 import pendulum
@@ -42,6 +43,7 @@ EXPECTED_STATES = {
     "rule_none_failed_min_one_success": "upstream_failed",
     "rule_none_skipped": "skipped",
     "rule_always": "success",
+    "rule_all_done_setup_success": "success",
     "end": "success",
 }
 

@@ -101,6 +101,11 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "expand_input": expand_input.serialize() if expand_input is not None else None,
         # In a mapped task group: instance i waits for instance i of its upstream tasks in the group.
         "mapped_group": group.group_id if group is not None else None,
+        "is_setup": task.is_setup,
+        "is_teardown": task.is_teardown,
+        "on_failure_fail_dagrun": task.on_failure_fail_dagrun,
+        # The upstream tasks that are setups (a teardown's all_done_setup_success reads them).
+        "setup_upstream": sorted(u for u in task.upstream_task_ids if task.dag.task_dict[u].is_setup),
         "map_index_template": task.map_index_template,
         "upstream_task_ids": sorted(task.upstream_task_ids),
         "downstream_task_ids": sorted(task.downstream_task_ids),

@@ -25,6 +25,10 @@ class UpstreamCounts:
     failed: int = 0
     upstream_failed: int = 0
     removed: int = 0
+    # Of them, the setup tasks (ALL_DONE_SETUP_SUCCESS looks at these).
+    setup_total: int = 0
+    setup_success: int = 0
+    setup_skipped: int = 0
 
     def __add__(self, other: UpstreamCounts) -> UpstreamCounts:
         return UpstreamCounts(
@@ -34,6 +38,9 @@ class UpstreamCounts:
             failed=self.failed + other.failed,
             upstream_failed=self.upstream_failed + other.upstream_failed,
             removed=self.removed + other.removed,
+            setup_total=self.setup_total + other.setup_total,
+            setup_success=self.setup_success + other.setup_success,
+            setup_skipped=self.setup_skipped + other.setup_skipped,
         )
 
     @property
@@ -54,10 +61,15 @@ class DepStatus:
     reason: str = ""
 
 
-def count_upstream(upstream_task_ids: Iterable[str], states: Mapping[str, str]) -> UpstreamCounts:
-    """Return the counts of the upstream tasks' states (missing instances count as not done)."""
+def count_upstream(
+    upstream_task_ids: Iterable[str], states: Mapping[str, str], setups: Iterable[str] = ()
+) -> UpstreamCounts:
+    """Return the counts of the upstream tasks' states (missing instances count as not done);
+    ``setups`` names the upstream tasks that are setup tasks."""
     counts = {S.SUCCESS: 0, S.SKIPPED: 0, S.FAILED: 0, S.UPSTREAM_FAILED: 0, S.REMOVED: 0}
     total = 0
+    setup_ids = set(setups)
+    setup_counts = {"total": 0, S.SUCCESS: 0, S.SKIPPED: 0}
     mapped = getattr(states, "mapped", {})
     for task_id in upstream_task_ids:
         # A mapped upstream counts each of its instances, as in Airflow.
@@ -66,6 +78,10 @@ def count_upstream(upstream_task_ids: Iterable[str], states: Mapping[str, str]) 
             total += 1
             if state in counts:
                 counts[state] += 1
+            if task_id in setup_ids:
+                setup_counts["total"] += 1
+                if state in (S.SUCCESS, S.SKIPPED):
+                    setup_counts[state] += 1
     return UpstreamCounts(
         total=total,
         success=counts[S.SUCCESS],
@@ -73,6 +89,9 @@ def count_upstream(upstream_task_ids: Iterable[str], states: Mapping[str, str]) 
         failed=counts[S.FAILED],
         upstream_failed=counts[S.UPSTREAM_FAILED],
         removed=counts[S.REMOVED],
+        setup_total=setup_counts["total"],
+        setup_success=setup_counts[S.SUCCESS],
+        setup_skipped=setup_counts[S.SKIPPED],
     )
 
 
@@ -120,6 +139,12 @@ def _new_state(rule: TriggerRule, c: UpstreamCounts) -> S | None:
         case TriggerRule.ALL_SKIPPED:
             if c.success or failed_any:
                 return S.SKIPPED
+        case TriggerRule.ALL_DONE_SETUP_SUCCESS:
+            # Airflow: skipped when every setup was skipped, upstream_failed when none succeeded.
+            if c.all_done and c.setup_total and c.setup_skipped >= c.setup_total:
+                return S.SKIPPED
+            if c.all_done and c.setup_total and c.setup_success == 0:
+                return S.UPSTREAM_FAILED
     return None
 
 
@@ -155,6 +180,8 @@ def _waiting_reason(rule: TriggerRule, c: UpstreamCounts) -> str | None:
             met = c.all_done and c.skipped == 0
         case TriggerRule.ALL_SKIPPED:
             met = c.total - c.skipped <= 0
+        case TriggerRule.ALL_DONE_SETUP_SUCCESS:
+            met = c.all_done and (c.setup_total == 0 or c.setup_success > 0)
         case _:
             return f"No strategy to evaluate trigger rule '{rule}'"
     return None if met else f"Trigger rule '{rule.value}' is not met yet ({summary})"

@@ -327,11 +327,29 @@ def task_instance_queue(*, ti: TaskInstance, task: dict[str, Any], now: dt.datet
 def run_final_state(tasks: list[dict[str, Any]], states: dict[str, str]) -> DagRunState | None:
     """Return the state a run ends in, or None while any task instance is unfinished.
 
-    The run succeeds when every leaf task succeeded or was skipped, and fails otherwise.
+    The run succeeds when every leaf task succeeded or was skipped, and fails otherwise. As in
+    Airflow, a teardown task does not count (unless ``on_failure_fail_dagrun``): the tasks
+    before it stand in its place.
     """
     if any(states.get(t["task_id"]) not in TI_FINISHED for t in tasks if t["task_id"] in states):
         return None
-    leaves = [states.get(t["task_id"]) for t in tasks if not t["downstream_task_ids"] and t["task_id"] in states]
+    by_id = {t["task_id"]: t for t in tasks}
+    leaf_ids: set[str] = set()
+    stack = [t["task_id"] for t in tasks if not t["downstream_task_ids"]]
+    seen: set[str] = set()
+    while stack:
+        task_id = stack.pop()
+        if task_id in seen or task_id not in by_id:
+            continue
+        seen.add(task_id)
+        task = by_id[task_id]
+        if task.get("is_teardown") and not task.get("on_failure_fail_dagrun"):
+            stack.extend(u for u in task["upstream_task_ids"] if not by_id.get(u, {}).get("is_setup"))
+        else:
+            leaf_ids.add(task_id)
+    if not leaf_ids:  # only setups and teardowns: they are the leaves
+        leaf_ids = {t["task_id"] for t in tasks if not t["downstream_task_ids"]}
+    leaves = [states.get(t) for t in leaf_ids if t in states]
     if any(state in TI_FAILED_LIKE for state in leaves):
         return DagRunState.FAILED
     if all(state in TI_SUCCESS_LIKE for state in leaves):
@@ -390,13 +408,15 @@ def _expansion_status(task: dict[str, Any], in_group: list[str], states: TaskSta
     for its own), and one that ended unexpanded (skipped, upstream_failed) decides as usual."""
     rule, upstream = task["trigger_rule"], task["upstream_task_ids"]
     if not in_group:
-        return evaluate_trigger_rule(rule, count_upstream(upstream, states))
+        return evaluate_trigger_rule(rule, count_upstream(upstream, states, task.get("setup_upstream", ())))
     unexpanded = [u for u in in_group if u not in states.mapped]
     if any(states.get(u) not in TI_FINISHED for u in unexpanded):
         return DepStatus(ready=False, reason="Upstream tasks in its mapped task group are not expanded yet")
     if unexpanded:
-        return evaluate_trigger_rule(rule, count_upstream(upstream, states))
-    return evaluate_trigger_rule(rule, count_upstream([u for u in upstream if u not in in_group], states))
+        return evaluate_trigger_rule(rule, count_upstream(upstream, states, task.get("setup_upstream", ())))
+    return evaluate_trigger_rule(
+        rule, count_upstream([u for u in upstream if u not in in_group], states, task.get("setup_upstream", ()))
+    )
 
 
 def _instance_status(task: dict[str, Any], in_group: list[str], states: TaskStates, map_index: int) -> DepStatus:
@@ -404,7 +424,9 @@ def _instance_status(task: dict[str, Any], in_group: list[str], states: TaskStat
     outside the group in whole, the ones inside at the same map index."""
     upstream = task["upstream_task_ids"]
     local = {u: states.mapped.get(u, {}).get(map_index, states.get(u)) for u in in_group}
-    counts = count_upstream([u for u in upstream if u not in in_group], states) + count_upstream(in_group, local)
+    counts = count_upstream(
+        [u for u in upstream if u not in in_group], states, task.get("setup_upstream", ())
+    ) + count_upstream(in_group, local, task.get("setup_upstream", ()))
     return evaluate_trigger_rule(task["trigger_rule"], counts)
 
 
@@ -510,7 +532,10 @@ def dag_run_schedule(
                 # In a mapped task group, instance i follows instance i of its upstream in the group.
                 status = _instance_status(task, in_group, states, ti.map_index)
             elif status is None:
-                status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+                status = evaluate_trigger_rule(
+                    task["trigger_rule"],
+                    count_upstream(task["upstream_task_ids"], states, task.get("setup_upstream", ())),
+                )
             if status.new_state is not None:
                 if transitions.ti_decide(ti, state=status.new_state, now=now):
                     states.set(ti.task_id, ti.map_index, status.new_state)

@@ -310,6 +310,19 @@ def task_ids_related(dag: DagModel, task_ids: set[str], *, upstream: bool, downs
     return result
 
 
+def setups_and_teardowns(dag: DagModel, task_ids: set[str]) -> set[str]:
+    """The setup tasks upstream of ``task_ids`` and those setups' teardowns: what a clear of
+    ``task_ids`` clears too, as in Airflow ("if you clear a task, its setups and teardowns will be
+    cleared")."""
+    tasks = {t["task_id"]: t for t in dag.tasks}
+    if not any(t.get("is_setup") for t in tasks.values()):
+        return set()
+    upstream = task_ids_related(dag, task_ids, upstream=True, downstream=False)
+    setups = {t for t in upstream if tasks.get(t, {}).get("is_setup")}
+    teardowns = {d for s in setups for d in tasks[s]["downstream_task_ids"] if tasks.get(d, {}).get("is_teardown")}
+    return setups | teardowns
+
+
 def _expand(
     tis: Iterable[TaskInstance], *, upstream: bool, downstream: bool
 ) -> dict[int, tuple[DagRun, set[str], dict[str, set[int]]]]:
@@ -387,6 +400,7 @@ def task_instances_clear(
         downstream=downstream,
     ).values():
         retries = {t["task_id"]: t.get("retries", 0) for t in run.dag.tasks}
+        task_ids = task_ids | setups_and_teardowns(run.dag, task_ids)
         with transaction.atomic():
             cleared += transitions.tis_clear(
                 run=run, task_ids=task_ids, retries=retries, only_failed=only_failed, map_indexes=map_indexes
@@ -566,7 +580,9 @@ def task_instance_run(
         raise ServiceError(f"Task instance {ti.task_id} is already {ti.state}")
     if not ignore_dependencies:
         states = dict(run.task_instances.values_list("task_id", "state"))
-        status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+        status = evaluate_trigger_rule(
+            task["trigger_rule"], count_upstream(task["upstream_task_ids"], states, task.get("setup_upstream", ()))
+        )
         if not status.ready:
             raise ServiceError(f"Dependencies not met for {ti.task_id}: {status.reason}")
     with transaction.atomic():

@@ -10,7 +10,7 @@ This package never imports Django, so DAG files import it in any process.
 from dags_app.sdk.baseoperator import BaseOperator, chain, chain_linear, cross_downstream
 from dags_app.sdk.context import get_current_context
 from dags_app.sdk.dag import DAG, dag
-from dags_app.sdk.decorators import task
+from dags_app.sdk.decorators import setup, task, teardown
 from dags_app.sdk.edgemodifier import EdgeModifier, Label
 from dags_app.sdk.exceptions import (
     AirflowDagCycleException,
@@ -85,6 +85,8 @@ __all__ = [
     "cross_downstream",
     "dag",
     "get_current_context",
+    "setup",
     "task",
     "task_group",
+    "teardown",
 ]

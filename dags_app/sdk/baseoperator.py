@@ -147,6 +147,11 @@ class BaseOperator(DependencyMixin):
     ui_fgcolor: str = "#000"
     # A MappedOperator (``partial(...).expand(...)``) says True.
     is_mapped: bool = False
+    # Setup and teardown tasks (Airflow 2.7): ``as_setup()`` / ``as_teardown()``, ``@setup`` /
+    # ``@teardown``.
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -310,6 +315,31 @@ class BaseOperator(DependencyMixin):
         from dags_app.sdk.mappedoperator import OperatorPartial
 
         return OperatorPartial(cls, kwargs)
+
+    # -- setup and teardown -------------------------------------------------------------------
+
+    def as_setup(self) -> BaseOperator:
+        """Mark this task as a setup task: clearing a task also clears its setups."""
+        if self.is_teardown:
+            raise AirflowException(f"Task '{self.task_id}' cannot be both a setup and a teardown")
+        self.is_setup = True
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> BaseOperator:
+        """Mark this task as a teardown: it runs once its upstream tasks are done if one of its
+        setups succeeded (``all_done_setup_success``), and does not count for the run's state
+        unless ``on_failure_fail_dagrun``. ``setups`` become setup tasks upstream of it."""
+        if self.is_setup:
+            raise AirflowException(f"Task '{self.task_id}' cannot be both a setup and a teardown")
+        self.is_teardown = True
+        self.trigger_rule = TriggerRule.ALL_DONE_SETUP_SUCCESS
+        if on_failure_fail_dagrun is not None:
+            self.on_failure_fail_dagrun = bool(on_failure_fail_dagrun)
+        if setups is not None:
+            for setup in _flatten_tasks(setups, group_side="leaves"):
+                setup.as_setup()
+                setup.set_downstream(self)
+        return self
 
     # -- the DAG this task belongs to ---------------------------------------------------------
 

@@ -222,3 +222,34 @@ class _TaskDecoratorCollection:
 
 
 task = _TaskDecoratorCollection()
+
+
+class _SetupTeardownDecorator(_TaskDecorator):
+    """``@setup`` / ``@teardown``: a ``@task`` whose task is marked as setup or teardown."""
+
+    def __init__(self, function: Callable[..., Any], role: str, kwargs: dict[str, Any]) -> None:
+        self.role = role
+        self.fail_dagrun = kwargs.pop("on_failure_fail_dagrun", False)
+        super().__init__(function, _PythonDecoratedOperator, kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        output = super().__call__(*args, **kwargs)
+        if self.role == "setup":
+            output.operator.as_setup()
+        else:
+            output.operator.as_teardown(on_failure_fail_dagrun=self.fail_dagrun)
+        return output
+
+
+def setup(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """``@setup``: the task creates what work tasks use (a cluster, a table); see ``as_setup``."""
+    if python_callable is not None and callable(python_callable):
+        return _SetupTeardownDecorator(python_callable, "setup", kwargs)
+    return lambda func: _SetupTeardownDecorator(func, "setup", kwargs)
+
+
+def teardown(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+    """``@teardown`` (``on_failure_fail_dagrun=``): the task removes it; see ``as_teardown``."""
+    if python_callable is not None and callable(python_callable):
+        return _SetupTeardownDecorator(python_callable, "teardown", kwargs)
+    return lambda func: _SetupTeardownDecorator(func, "teardown", kwargs)

@@ -164,10 +164,14 @@ class TaskGroup(DependencyMixin):
         return [t for t in tasks if t.upstream_task_ids.isdisjoint(ids)]
 
     def get_leaves(self) -> list[BaseOperator]:
-        """The group's tasks that have no downstream task inside the group."""
+        """The group's tasks that have no downstream task inside the group. Teardown tasks are
+        left out (as in Airflow): the tasks before them stand in their place."""
         tasks = list(self)
         ids = {t.task_id for t in tasks}
-        return [t for t in tasks if t.downstream_task_ids.isdisjoint(ids)]
+        teardowns = {t.task_id for t in tasks if t.is_teardown}
+        leaves = [t for t in tasks if t.downstream_task_ids.isdisjoint(ids - teardowns) and not t.is_teardown]
+        leaves = [t for t in leaves if not t.is_setup or not t.downstream_task_ids & teardowns]
+        return leaves or [t for t in tasks if t.downstream_task_ids.isdisjoint(ids)]
 
     # -- dependencies ---------------------------------------------------------------------------
 

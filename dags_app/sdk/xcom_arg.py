@@ -29,6 +29,14 @@ class XComArg(DependencyMixin):
     def set_downstream(self, other: Any) -> None:
         self.operator.set_downstream(other)
 
+    def as_setup(self) -> XComArg:
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> XComArg:
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
     def set_upstream(self, other: Any) -> None:
         self.operator.set_upstream(other)
 

@@ -113,13 +113,17 @@ def _confirm(request: HttpRequest, *, next_url: str, **context) -> HttpResponse:
     return render(request, "runs_app/confirm.html", {"next": next_url, "cancel_url": next_url, **context})
 
 
-def _affected(tis: list[TaskInstance], *, upstream: bool, downstream: bool, only_failed: bool = False) -> list[str]:
+def _affected(
+    tis: list[TaskInstance], *, upstream: bool, downstream: bool, only_failed: bool = False, clear: bool = False
+) -> list[str]:
     """Return "task_id [map index] (state)" for the task instances the options select, from the
     selected instances of one task (one instance of a mapped task, or all)."""
     ti = tis[0]
     run = ti.dag_run
     # The same traversal the services use, so the list shown is the list changed.
     ids = services.task_ids_related(run.dag, {ti.task_id}, upstream=upstream, downstream=downstream)
+    if clear:  # a clear takes the tasks' setups and teardowns with it
+        ids |= services.setups_and_teardowns(run.dag, ids)
     order = {task_id: i for i, task_id in enumerate(run.dag.task_ids)}
     rows = run.task_instances.filter(task_id__in=ids).values_list("task_id", "map_index", "state")
     if only_failed:
@@ -188,7 +192,7 @@ def ti_clear(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> Ht
         title=f"Clear {_title(request, ti)}?",
         message=f"These task instances of run {ti.dag_run.run_id} will be scheduled to run again, "
         "with the options chosen:",
-        items=_affected(_selected(request, ti), **_options(form)) or ["(none with these options)"],
+        items=_affected(_selected(request, ti), clear=True, **_options(form)) or ["(none with these options)"],
         button="Clear",
         danger=False,
         form=form,

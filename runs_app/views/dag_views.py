@@ -147,7 +147,9 @@ def waiting_reasons(
     if ti.state == TaskInstanceState.QUEUED:
         reasons.append(f"The task is queued on queue '{ti.queue}': waiting for a worker to pick it up.")
         return reasons
-    status = evaluate_trigger_rule(task["trigger_rule"], count_upstream(task["upstream_task_ids"], states))
+    status = evaluate_trigger_rule(
+        task["trigger_rule"], count_upstream(task["upstream_task_ids"], states, task.get("setup_upstream", ()))
+    )
     past = past_reason(task, previous_run_states(run, [task])) if needs_past(task) else None
     mapped = getattr(states, "mapped", {})
     for upstream in task["upstream_task_ids"]:

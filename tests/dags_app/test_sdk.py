@@ -46,6 +46,7 @@ AIRFLOW_TRIGGER_RULES = [
     "none_failed_min_one_success",
     "none_skipped",
     "always",
+    "all_done_setup_success",
 ]
 
 

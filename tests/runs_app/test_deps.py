@@ -159,6 +159,18 @@ EXPECTED: dict[TR, dict[str, str]] = {
         "success_and_failed": READY,
     },
     TR.ALWAYS: dict.fromkeys(CASES, READY),
+    # Without setup tasks upstream, a teardown's rule is all_done (Airflow: "not upstream_setup").
+    TR.ALL_DONE_SETUP_SUCCESS: {
+        "all_success": READY,
+        "success_failed_skipped": READY,
+        "all_skipped": READY,
+        "none_done": WAIT,
+        "one_success_others_running": WAIT,
+        "one_failed_others_running": WAIT,
+        "one_skipped_others_running": WAIT,
+        "all_failed": READY,
+        "success_and_failed": READY,
+    },
 }
 
 
@@ -212,6 +224,7 @@ def test_success_failed_skipped_case_matches_the_example_dag_table():
         "none_failed_min_one_success": "upstream_failed",
         "none_skipped": "skipped",
         "always": "success",
+        "all_done_setup_success": "success",
     }
     states = dict(zip(UPSTREAM, (S.SUCCESS, S.FAILED, S.SKIPPED), strict=True))
     got = {}
@@ -248,3 +261,18 @@ def test_unmeetable_verdict_names_the_new_state():
     status = evaluate_trigger_rule(TR.ALL_SUCCESS, count_upstream(UPSTREAM, {"up_1": S.FAILED}))
 
     assert status.reason == "Trigger rule 'all_success' can no longer be met: the task is upstream_failed"
+
+
+@pytest.mark.parametrize(
+    ("setup_state", "work_state", "expected"),
+    [
+        (S.SUCCESS, S.FAILED, READY),  # the teardown runs although the work failed
+        (S.SUCCESS, S.RUNNING, WAIT),
+        (S.FAILED, S.UPSTREAM_FAILED, UPSTREAM_FAILED),
+        (S.SKIPPED, S.SKIPPED, SKIPPED),
+    ],
+)
+def test_all_done_setup_success_looks_at_the_setups(setup_state, work_state, expected):
+    counts = count_upstream(["setup", "work"], {"setup": setup_state, "work": work_state}, setups=["setup"])
+    status = evaluate_trigger_rule(TR.ALL_DONE_SETUP_SUCCESS, counts)
+    assert (status.new_state or (READY if status.ready else WAIT)) == expected
