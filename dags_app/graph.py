@@ -94,6 +94,10 @@ def dag_to_graph(
     def add_task(target: graphviz.Digraph, task: dict[str, Any]) -> None:
         state = states.get(task["task_id"])
         label = task.get("label") or task["task_id"]
+        if task.get("is_setup"):
+            label = f"\u2191 {label}"  # Airflow marks setups with an up arrow, teardowns a down one
+        elif task.get("is_teardown"):
+            label = f"\u2193 {label}"
         if task.get("is_mapped"):
             # As Airflow's graph: a mapped task shows its number of instances in the run, "[ ]" before.
             instances = getattr(states, "mapped", {}).get(task["task_id"])
@@ -157,6 +161,7 @@ def dag_to_graph(
     add_children(graph, group_tree(serialized))
     tasks = {t["task_id"]: t for t in serialized.get("tasks", [])}
     edges: dict[tuple[str, str], str | None] = {}
+    setup_edges: set[tuple[str, str]] = set()
     edge_info = serialized.get("edge_info") or {}
     for task in serialized.get("tasks", []):
         for downstream in task.get("downstream_task_ids", []):
@@ -165,9 +170,15 @@ def dag_to_graph(
                 if tail != head:
                     label = (edge_info.get(task["task_id"], {}).get(downstream) or {}).get("label")
                     edges[(tail, head)] = edges.get((tail, head)) or (str(label) if label else None)
+                    if task.get("is_setup") and tasks[downstream].get("is_teardown"):
+                        setup_edges.add((tail, head))
     for (tail, head), label in edges.items():
-        # A Label's text, quoted and escaped like every other string we give dot.
-        attrs = f' [label={quote(graphviz.escape(label))} class="edge-label"]' if label else ""
+        # A Label's text, quoted and escaped like every other string we give dot; a setup's edge
+        # to its teardown is dashed, as Airflow draws it.
+        parts = [f"label={quote(graphviz.escape(label))}", 'class="edge-label"'] if label else []
+        if (tail, head) in setup_edges:
+            parts.append("style=dashed")
+        attrs = f" [{' '.join(parts)}]" if parts else ""
         graph.body.append(f"\t{quote(graphviz.escape(tail))} -> {quote(graphviz.escape(head))}{attrs}\n")
     return graph
 

@@ -40,3 +40,14 @@ def test_a_label_names_the_edges_it_stands_between_and_the_graph_draws_it():
     svg = dag_to_graph(serialized).pipe(format="svg", encoding="utf-8")
     assert ">valid<" in svg
     assert "&lt;b onload=&quot;x&quot;&gt;invalid&lt;/b&gt;" in svg and "<b onload" not in svg
+
+
+def test_the_graph_marks_setups_and_teardowns_and_dashes_the_edge_between_them():
+    with DAG("st_graph", start_date=START, schedule=None) as dag:
+        create, query, delete = (EmptyOperator(task_id=t) for t in ("create", "query", "delete"))
+        create >> query >> delete.as_teardown(setups=create)
+    dot = dag_to_graph(serialize_dag(dag)).source
+    assert "create -> delete [style=dashed]" in dot
+    assert "create -> query\n" in dot
+    svg = dag_to_graph(serialize_dag(dag)).pipe(format="svg", encoding="utf-8")
+    assert "\u2191 create" in svg and "\u2193 delete" in svg
