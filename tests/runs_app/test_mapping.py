@@ -470,3 +470,66 @@ def test_clearing_an_instance_of_a_mapped_group_with_downstream_clears_that_inst
     assert instances(run, "each.first") == [(0, TI.SUCCESS), (1, TI.NONE), (2, TI.SUCCESS)]
     assert instances(run, "each.second") == [(0, TI.SUCCESS), (1, TI.NONE), (2, TI.SUCCESS)]
     assert instances(run, "after") == [(-1, TI.NONE)]
+
+
+# -- driven by the scheduler's tick with a clock ---------------------------------------------------
+
+
+def _record(ti: TaskInstance, *, now, xcoms=None, executor=None) -> None:
+    """End the queued try of ``ti`` with success (and ``xcoms``) as a worker records it."""
+    from runs_app.scheduling import InlineExecutor
+    from runs_app.tries import Outcome, task_instance_claim, task_instance_record_outcome
+
+    claimed = task_instance_claim(ti_id=ti.pk, try_number=ti.try_number, now=now)
+    assert claimed is not None, ti
+    outcome = Outcome(state=TI.SUCCESS, xcoms=xcoms or {})
+    assert task_instance_record_outcome(ti=claimed, outcome=outcome, now=now, executor=executor or InlineExecutor())
+
+
+@pytest.mark.django_db
+def test_tick_expands_a_mapped_task_when_its_upstream_pushed_and_queues_each_instance(dag_file, sync):
+    from runs_app.scheduler import tick
+    from runs_app.scheduling import InlineExecutor
+    from runs_app.services import dag_set_paused
+    from tests.runs_app.helpers import NOW
+
+    dag = write(
+        dag_file,
+        sync,
+        "tick_map",
+        """\
+    @task
+    def values():
+        return []
+
+    @task
+    def each(x):
+        return x
+
+    @task
+    def total(xs):
+        return xs
+
+    total(each.expand(x=values()))
+""",
+    )
+    dag_set_paused(dag=dag, is_paused=False)
+    run = dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+    tick(now=NOW, executor=executor)
+    assert instances(run, "each") == [(-1, TI.NONE)]  # waits for values
+    values = TaskInstance.objects.get(dag_run=run, task_id="values")
+    assert values.state == TI.QUEUED
+    _record(values, now=NOW, xcoms={"return_value": ["a", "b", "c"]}, executor=executor)
+
+    # The fast follow of "values" expanded "each" and queued its three instances.
+    assert instances(run, "each") == [(0, TI.QUEUED), (1, TI.QUEUED), (2, TI.QUEUED)]
+    later = NOW + dt.timedelta(seconds=5)
+    for ti in TaskInstance.objects.filter(dag_run=run, task_id="each").order_by("map_index"):
+        _record(ti, now=later, xcoms={"return_value": ti.map_index}, executor=executor)
+        assert TaskInstance.objects.get(dag_run=run, task_id="total").state == (
+            TI.QUEUED if ti.map_index == 2 else TI.NONE
+        )
+    tick(now=later, executor=executor)
+    run.refresh_from_db()
+    assert run.state == DagRunState.RUNNING  # total is queued; the tick changed nothing else
