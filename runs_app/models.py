@@ -45,6 +45,9 @@ class DagRun(models.Model):
     # worker clears it when it takes the callback, so it runs once; callback_queued_at is when
     # the scheduler last handed it to a worker (handed again if that job is lost).
     callback_pending = models.CharField(max_length=20, blank=True, default="")
+    # A user marked the run success/failed while teardown tasks were still to run: the run stays
+    # running until they end, then takes this state (Airflow runs teardowns after a run mark).
+    marked_state = models.CharField(max_length=20, blank=True, default="")
     callback_queued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -578,6 +578,8 @@ def dag_run_schedule(
             return result
         states = TaskStates.from_rows(run.task_instances.values_list("task_id", "map_index", "state"))
     final = run_final_state(tasks, states)
+    if final is not None and run.marked_state:
+        final = DagRunState(run.marked_state)  # a user's mark, kept while the teardowns ran
     if final is not None and dag_run_finish(run=run, state=final, now=now):
         result.finished = final
     return result

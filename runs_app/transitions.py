@@ -24,7 +24,8 @@ task instance ``none``          -> scheduled (scheduler: waits for a slot), queu
               finished states   -> none (clear), queued (user: run now), success / failed (mark);
                                    ``upstream_failed`` also -> none when an upstream is marked
                                    success (the scheduler evaluates it again)
-DAG run       ``queued``        -> running (scheduler: start), success / failed (mark)
+DAG run       ``queued``        -> running (scheduler: start; a mark while teardowns are left),
+                                   success / failed (mark)
               ``running``       -> success / failed (scheduler: finish; run timeout; mark)
               ``success``/``failed`` -> running / queued (clear, run a task: reopen), the other
                                    finished state (mark)
@@ -330,6 +331,7 @@ def run_finish(run: DagRun, *, state: str, now: dt.datetime, reason: str | None 
     if callback in (run.dag.serialized or {}).get("callbacks", []):
         fields["callback_pending"] = reason or (REASON_SUCCESS if state == R.SUCCESS else REASON_TASK_FAILURE)
         fields["callback_queued_at"] = None
+    fields["marked_state"] = ""
     moved = _move_run(run.pk, expected=[R.RUNNING], target=state, **fields)
     if moved:
         _apply(run, state, fields)
@@ -360,7 +362,7 @@ def run_reopen(run: DagRun, *, target: str, now: dt.datetime, from_queued: bool 
     expected = [R.SUCCESS, R.FAILED] + ([R.QUEUED] if from_queued else [])
     if target == R.QUEUED:
         expected = [s for s in expected if s != R.QUEUED]
-    fields = {"end_date": None, "start_date": run.start_date or now}
+    fields = {"end_date": None, "start_date": run.start_date or now, "marked_state": ""}
     moved = _move_run(run.pk, expected=expected, target=target, **fields)
     if moved:
         _apply(run, target, fields)
@@ -484,35 +486,60 @@ def tis_reevaluate(*, run: DagRun, task_ids: Iterable[str]) -> int:
     )
 
 
+def _teardown_ids(run: DagRun) -> list[str]:
+    return [t["task_id"] for t in run.dag.tasks if t.get("is_teardown")]
+
+
 def run_mark_plan(run: DagRun, *, state: str) -> dict[str, tuple[str, str]]:
     """Return {task_id: (state now, state after)} for the task instances a run mark would change.
 
     Success: every task instance not succeeded becomes success. Failed (as Airflow): running tries
-    fail, every other unfinished one (queued included: it never started) is skipped.
+    fail, every other unfinished one (queued included: it never started) is skipped. Teardown
+    tasks that have not finished are left to run (Airflow 2.9+): they clean up after the run.
     """
     plan: dict[str, tuple[str, str]] = {}
-    for task_id, current in run.task_instances.values_list("task_id", "state").order_by("task_id"):
+    teardowns = set(_teardown_ids(run))
+    rows = run.task_instances.values_list("task_id", "map_index", "state").order_by("task_id", "map_index")
+    for task_id, map_index, current in rows:
+        if task_id in teardowns and current not in TI_FINISHED:
+            continue
+        name = f"{task_id} [{map_index}]" if map_index >= 0 else task_id
         if state == R.SUCCESS:
             if current != TI.SUCCESS:
-                plan[task_id] = (current, TI.SUCCESS)
+                plan[name] = (current, TI.SUCCESS)
         elif current == TI.RUNNING:
-            plan[task_id] = (current, TI.FAILED)
+            plan[name] = (current, TI.FAILED)
         elif current not in TI_FINISHED:
-            plan[task_id] = (current, TI.SKIPPED)
+            plan[name] = (current, TI.SKIPPED)
     return plan
 
 
 def run_mark(run: DagRun, *, state: str, now: dt.datetime) -> int:
-    """Mark a whole run ``success``/``failed`` (its task instances as ``run_mark_plan`` says)."""
+    """Mark a whole run ``success``/``failed`` (its task instances as ``run_mark_plan`` says).
+
+    When teardown tasks have yet to run, the run stays (or goes back to) ``running`` with
+    ``marked_state``: the scheduler runs the teardowns, then ends the run in the state asked for.
+    """
+    teardowns = _teardown_ids(run)
     tis = TaskInstance.objects.filter(dag_run=run)
+    pending_teardowns = tis.filter(task_id__in=teardowns).exclude(state__in=TI_FINISHED)
+    moving = tis.exclude(pk__in=pending_teardowns.values("pk")) if teardowns else tis
     if state == R.SUCCESS:
-        changed = _move_tis(tis, expected=[s for s in TI if s != TI.SUCCESS], target=TI.SUCCESS, end_date=now)
+        changed = _move_tis(moving, expected=[s for s in TI if s != TI.SUCCESS], target=TI.SUCCESS, end_date=now)
     else:
-        changed = _move_tis(tis, expected=[TI.RUNNING], target=TI.FAILED, end_date=now)
+        changed = _move_tis(moving, expected=[TI.RUNNING], target=TI.FAILED, end_date=now)
         changed += _move_tis(
-            tis, expected=TI_UNFINISHED - {TI.RUNNING}, target=TI.SKIPPED, end_date=now, next_retry_at=None
+            moving, expected=TI_UNFINISHED - {TI.RUNNING}, target=TI.SKIPPED, end_date=now, next_retry_at=None
         )
-    fields = {"end_date": now, "start_date": run.start_date or now}
+    if teardowns and pending_teardowns.exists():
+        fields = {"marked_state": state, "end_date": None, "start_date": run.start_date or now}
+        if _move_run(run.pk, expected=[s for s in R if s != R.RUNNING], target=R.RUNNING, **fields):
+            _apply(run, R.RUNNING, fields)
+        else:
+            DagRun.objects.filter(pk=run.pk, state=R.RUNNING).update(marked_state=state)
+            run.marked_state = state
+        return changed
+    fields = {"end_date": now, "start_date": run.start_date or now, "marked_state": ""}
     if _move_run(run.pk, expected=[s for s in R if s != state], target=state, **fields):
         _apply(run, state, fields)
     else:

@@ -156,3 +156,43 @@ def test_clearing_a_work_task_clears_its_setups_and_teardowns(dag_file, sync):
     cleared = task_instances_clear(tis=[query], now=timezone.now())
     assert cleared == 3
     assert states(run) == {"create": TI.NONE, "query": TI.NONE, "delete": TI.NONE, "other": TI.SUCCESS}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mark", [DagRunState.FAILED, DagRunState.SUCCESS])
+def test_marking_a_run_leaves_its_teardown_to_run_and_then_ends_the_run_as_marked(make_dag, mark):
+    from runs_app.scheduler import tick
+    from runs_app.scheduling import InlineExecutor
+    from runs_app.services import dag_run_mark_plan, dag_run_set_state, dag_trigger
+    from runs_app.tries import task_instance_claim
+    from tests.runs_app.helpers import NOW, finish
+
+    body = (
+        "    create = BashOperator(task_id='create', bash_command='true')\n"
+        "    work = BashOperator(task_id='work', bash_command='sleep 60')\n"
+        "    delete = BashOperator(task_id='delete', bash_command='true')\n"
+        "    create >> work >> delete.as_teardown(setups=create)\n"
+    )
+    dag = make_dag("mark_td", body=body, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+    tick(now=NOW, executor=executor)
+    finish(TaskInstance.objects.get(dag_run=run, task_id="create"), TI.SUCCESS, executor=executor)
+    work = TaskInstance.objects.get(dag_run=run, task_id="work")
+    assert work.state == TI.QUEUED
+    assert task_instance_claim(ti_id=work.pk, try_number=work.try_number, now=NOW) is not None
+    run.refresh_from_db()
+    assert "delete" not in dag_run_mark_plan(run, state=mark)
+
+    dag_run_set_state(run=run, state=mark, now=NOW)
+
+    run.refresh_from_db()
+    assert (run.state, run.marked_state) == (DagRunState.RUNNING, mark)
+    expected_work = TI.FAILED if mark == DagRunState.FAILED else TI.SUCCESS
+    assert states(run) == {"create": TI.SUCCESS, "work": expected_work, "delete": TI.NONE}
+    tick(now=NOW, executor=executor)
+    delete = TaskInstance.objects.get(dag_run=run, task_id="delete")
+    assert delete.state == TI.QUEUED  # its setup succeeded: the teardown cleans up
+    finish(delete, TI.SUCCESS, executor=executor)
+    run.refresh_from_db()
+    assert (run.state, run.marked_state) == (mark, "")
