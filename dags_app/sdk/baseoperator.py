@@ -32,6 +32,8 @@ DEFAULT_OWNER = "airflow"
 DEFAULT_QUEUE = "default"
 DEFAULT_POOL = "default_pool"
 DEFAULT_RETRY_DELAY = dt.timedelta(seconds=300)
+# Open ``with setup/teardown:`` blocks: (task, the DAG's task ids when the block opened).
+_scope_stack: list[tuple[Any, list[str]]] = []
 
 
 def _to_timedelta(name: str, value: Any, task_id: str, *, allow_none: bool) -> dt.timedelta | None:
@@ -340,6 +342,34 @@ class BaseOperator(DependencyMixin):
                 setup.as_setup()
                 setup.set_downstream(self)
         return self
+
+    def __enter__(self) -> BaseOperator:
+        """``with teardown_task:`` (or ``with setup >> teardown:``, ``with setup_task:``): the tasks
+        made in the block run after the setups and before the teardown (Airflow 2.7)."""
+        if not (self.is_setup or self.is_teardown):
+            raise AirflowException(
+                f"Task '{self.task_id}': only a setup or teardown task can be used as a context manager"
+            )
+        _scope_stack.append((self, list(self.dag.task_dict)))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _, before = _scope_stack.pop()
+        known = set(before)
+        new = [t for tid, t in self.dag.task_dict.items() if tid not in known and t is not self]
+        if self.is_teardown:
+            setups = [self.dag.task_dict[u] for u in sorted(self.upstream_task_ids) if self.dag.task_dict[u].is_setup]
+            teardown: BaseOperator | None = self
+        else:
+            setups, teardown = [self], None
+        new = [t for t in new if t not in setups]
+        ids = {t.task_id for t in new}
+        for t in new:
+            if t.upstream_task_ids.isdisjoint(ids):
+                for setup in setups:
+                    setup.set_downstream(t)
+            if teardown is not None and t.downstream_task_ids.isdisjoint(ids):
+                t.set_downstream(teardown)
 
     # -- the DAG this task belongs to ---------------------------------------------------------
 

@@ -29,6 +29,13 @@ class XComArg(DependencyMixin):
     def set_downstream(self, other: Any) -> None:
         self.operator.set_downstream(other)
 
+    def __enter__(self) -> XComArg:
+        self.operator.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.operator.__exit__(*exc_info)
+
     def as_setup(self) -> XComArg:
         self.operator.as_setup()
         return self

@@ -51,3 +51,40 @@ def test_the_graph_marks_setups_and_teardowns_and_dashes_the_edge_between_them()
     assert "create -> query\n" in dot
     svg = dag_to_graph(serialize_dag(dag)).pipe(format="svg", encoding="utf-8")
     assert "\u2191 create" in svg and "\u2193 delete" in svg
+
+
+def test_a_teardown_as_a_context_manager_wraps_the_tasks_made_in_the_block():
+    from dags_app.sdk import setup, task, teardown
+
+    with DAG("st_ctx", start_date=START, schedule=None) as dag:
+
+        @setup
+        def create():
+            return 1
+
+        @teardown
+        def delete():
+            return 2
+
+        @task
+        def query():
+            return 3
+
+        @task
+        def report(x):
+            return x
+
+        c = create()
+        with c >> delete().as_teardown(setups=c):
+            report(query())
+        with EmptyOperator(task_id="prepare").as_setup():
+            EmptyOperator(task_id="use")
+    assert dag.get_task("query").upstream_task_ids == {"create"}
+    assert dag.get_task("report").downstream_task_ids == {"delete"}
+    assert dag.get_task("delete").upstream_task_ids == {"create", "report"}
+    assert dag.get_task("use").upstream_task_ids == {"prepare"}
+    with (
+        pytest.raises(AirflowException, match="only a setup or teardown task"),
+        EmptyOperator(task_id="plain", dag=dag),
+    ):
+        pass

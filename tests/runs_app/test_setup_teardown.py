@@ -5,14 +5,15 @@ teardowns."""
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
 
 import pytest
 from django.utils import timezone
 
-from dags_app.models import DagImportError
+from dags_app.models import DagImportError, DagModel
 from dags_app.sdk import DAG, AirflowException, EmptyOperator, TaskGroup, TriggerRule, setup, teardown
-from runs_app.models import TaskInstance
-from runs_app.services import task_instances_clear
+from runs_app.models import TaskInstance, XCom
+from runs_app.services import dag_trigger, task_instances_clear
 from runs_app.states import DagRunState, TaskInstanceState
 from tests.runs_app.helpers import dag_source
 from tests.runs_app.test_runner import executes_tasks, run_dag
@@ -196,3 +197,24 @@ def test_marking_a_run_leaves_its_teardown_to_run_and_then_ends_the_run_as_marke
     finish(delete, TI.SUCCESS, executor=executor)
     run.refresh_from_db()
     assert (run.state, run.marked_state) == (mark, "")
+
+
+@executes_tasks
+@pytest.mark.parametrize(("fail", "expected"), [(False, DagRunState.SUCCESS), (True, DagRunState.FAILED)])
+def test_example_setup_teardown_removes_its_workspace_whether_the_work_fails_or_not(dags_folder, sync, fail, expected):
+    import shutil
+
+    from django.conf import settings
+
+    from runs_app.runner import dag_run_execute_inline
+
+    shutil.copy(settings.BASE_DIR / "dags" / "example_setup_teardown.py", dags_folder / "example_setup_teardown.py")
+    assert sync().import_errors == 0
+    dag = DagModel.objects.get(dag_id="example_setup_teardown")
+    run = dag_trigger(dag=dag, now=timezone.now(), conf={"fail": fail})
+    assert dag_run_execute_inline(run=run, max_wait=60) == expected
+    got = states(run)
+    assert got["remove_workspace"] == TI.SUCCESS
+    assert got["count_files"] == (TI.FAILED if fail else TI.SUCCESS)
+    path = XCom.objects.get(dag_run=run, task_id="create_workspace").value
+    assert not pathlib.Path(path).exists()
