@@ -59,20 +59,23 @@ def gantt(request: HttpRequest, dag_id: str) -> HttpResponse:
     chart = None
     task_count = 0
     if run is not None:
-        tis = {ti.task_id: ti for ti in TaskInstance.objects.filter(dag_run=run).defer("rendered_fields")}
+        tis: dict[str, list[TaskInstance]] = defaultdict(list)
+        for ti in TaskInstance.objects.filter(dag_run=run).defer("rendered_fields").order_by("map_index"):
+            tis[ti.task_id].append(ti)
         task_count = len(tis)
+        # One bar per task instance: a mapped task has one per instance, named as in the grid.
         rows = [
             charts.GanttRow(
-                label=task_id,
+                label=ti.display_name,
                 state=ti.state,
                 try_number=ti.try_number,
                 queued_at=ti.queued_at,
                 start_date=ti.start_date,
                 end_date=ti.end_date,
-                href=_ti_url(dag, run, task_id),
+                href=_ti_url(dag, run, task_id) + (f"?{ti.map_index_query}" if ti.map_index >= 0 else ""),
             )
             for task_id in _task_order(dag, list(tis))
-            if (ti := tis.get(task_id)) is not None
+            for ti in tis.get(task_id, [])
         ]
         chart = charts.gantt_svg(rows, now=timezone.now())
     return render(

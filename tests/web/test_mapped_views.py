@@ -158,3 +158,12 @@ def test_a_scheduled_task_names_the_limit_that_holds_it(admin, dag):
     TaskInstance.objects.filter(dag_run=run, task_id="files").update(state=TI.SCHEDULED, pool="tiny")
     html = admin.get(url("runs:grid", DAG_ID, run_id=run.run_id, task_id="files")).content.decode()
     assert "it waits for a free slot: Not enough free slots in pool &#x27;tiny&#x27; (0 free)." in html
+
+
+def test_the_gantt_draws_a_bar_per_mapped_instance(admin, dag):
+    run = mapped_run(dag, 0, 3, failed=(1,))
+    TaskInstance.objects.filter(dag_run=run).update(start_date=T0, end_date=T0 + dt.timedelta(seconds=5))
+    html = admin.get(url("runs:gantt", DAG_ID, run_id=run.run_id)).content.decode()
+    page = reverse("runs:task-instance", args=[DAG_ID, run.run_id, "size"])
+    for index in range(3):
+        assert f"size [{index}]" in html and f"{page}?map_index={index}" in html
