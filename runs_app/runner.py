@@ -319,7 +319,13 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
                     render_value(task.map_index_template, context, task.dag.get_template_env())
                 )
         outcome.update(state=TaskInstanceState.SUCCESS.value, skip=sorted(ti.skipped))
-        log.info("Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s", ti.dag_id, ti.task_id, ti.run_id)
+        log.info(
+            "Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s%s",
+            ti.dag_id,
+            ti.task_id,
+            ti.run_id,
+            f", map_index={ti.map_index}" if ti.map_index >= 0 else "",
+        )
     except AirflowSkipException as exc:
         outcome.update(state=TaskInstanceState.SKIPPED.value)
         log.info("Skipping task %s: %s", ti.task_id, exc)
@@ -805,7 +811,8 @@ def execute_claimed(
         log_path.parent.mkdir(parents=True, exist_ok=True)
     append_log(
         log_path,
-        f"Starting attempt {ti.try_number} of {ti.max_tries + 1} of {dag.dag_id}.{ti.task_id} "
+        f"Starting attempt {ti.try_number} of {ti.max_tries + 1} of {dag.dag_id}.{ti.task_id}"
+        f"{f' map_index={ti.map_index}' if ti.map_index >= 0 else ''} "
         f"(run {run.run_id}) on {socket.gethostname()} pid {os.getpid()}",
     )
     outcome = supervise(

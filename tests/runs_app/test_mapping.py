@@ -153,7 +153,8 @@ def test_a_mapped_fan_out_over_an_upstream_list_runs_one_instance_per_value_and_
     # Each instance has its own log, in Airflow's layout.
     first = rows[0]
     assert first.log_path().parts[-2:] == ("map_index=0", "attempt=1.log")
-    assert "Marking task as SUCCESS" in first.log_path().read_text()
+    text = first.log_path().read_text()
+    assert "fan.size map_index=0 (run" in text and "run_id=manual__2022-01-01T00:00:00+00:00, map_index=0" in text
 
 
 @executes_tasks
