@@ -152,20 +152,8 @@ class _TaskDecorator:
         return self.partial().expand_kwargs(value)
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
-        options = dict(self.kwargs)
-        task_id = self._unique_task_id(options.pop("task_id", None) or self.function.__name__)
-        multiple_outputs = options.pop("multiple_outputs", None)
-        if multiple_outputs is None:
-            multiple_outputs = _returns_dict(self.function)
-        if self.function.__doc__ and "doc_md" not in options:
-            options["doc_md"] = inspect.cleandoc(self.function.__doc__)
         operator = self.operator_class(
-            task_id=task_id,
-            python_callable=self.function,
-            op_args=list(args),
-            op_kwargs=kwargs,
-            multiple_outputs=multiple_outputs,
-            **options,
+            python_callable=self.function, op_args=list(args), op_kwargs=kwargs, **self._operator_kwargs()
         )
         for arg in find_xcom_args([list(args), kwargs]):
             operator.set_upstream(arg.operator)
@@ -176,14 +164,12 @@ class _TaskDecoratorPartial:
     """``my_task.partial(y=1)``: then ``.expand(x=[...])`` or ``.expand_kwargs([...])``."""
 
     def __init__(self, decorator: _TaskDecorator, kwargs: dict[str, Any]) -> None:
-        from dags_app.sdk.mappedoperator import _validate_names
+        from dags_app.sdk.mappedoperator import OperatorPartial, _validate_names
 
         self.decorator = decorator
         self.kwargs = kwargs
         options = decorator._operator_kwargs()
         _validate_names(decorator.operator_class, list(kwargs), task_id=options["task_id"], function=decorator.function)
-        from dags_app.sdk.mappedoperator import OperatorPartial
-
         self._partial = OperatorPartial(
             decorator.operator_class,
             {**options, "python_callable": decorator.function, "op_args": [], "op_kwargs": dict(kwargs)},

@@ -255,12 +255,17 @@ class _TaskGroupFactory:
     def override(self, **kwargs: Any) -> _TaskGroupFactory:
         return _TaskGroupFactory(self.function, {**self.kwargs, **kwargs})
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def _group_options(self) -> tuple[str, dict[str, Any]]:
+        """The new group's id and arguments: the function's name and docstring by default."""
         options = dict(self.kwargs)
         group_id = options.pop("group_id", None) or self.function.__name__
         options.setdefault("add_suffix_on_collision", True)
         if not options.get("tooltip") and self.function.__doc__:
             options["tooltip"] = inspect.cleandoc(self.function.__doc__)
+        return group_id, options
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        group_id, options = self._group_options()
         with TaskGroup(group_id, **options) as group:
             result = self.function(*args, **kwargs)
         return group if result is None else result
@@ -318,11 +323,7 @@ class _TaskGroupPartial:
         from dags_app.sdk.xcom_arg import MappedArgument
 
         factory = self.factory
-        options = dict(factory.kwargs)
-        group_id = options.pop("group_id", None) or factory.function.__name__
-        options.setdefault("add_suffix_on_collision", True)
-        if not options.get("tooltip") and factory.function.__doc__:
-            options["tooltip"] = inspect.cleandoc(factory.function.__doc__)
+        group_id, options = factory._group_options()
         with MappedTaskGroup(group_id, expand_input=expand_input, **options) as group:
             arguments = {**self.kwargs, **{n: MappedArgument(group, n) for n in names}}
             result = factory.function(**arguments)

@@ -160,18 +160,8 @@ EXPECTED: dict[TR, dict[str, str]] = {
     },
     TR.ALWAYS: dict.fromkeys(CASES, READY),
     # Without setup tasks upstream, a teardown's rule is all_done (Airflow: "not upstream_setup").
-    TR.ALL_DONE_SETUP_SUCCESS: {
-        "all_success": READY,
-        "success_failed_skipped": READY,
-        "all_skipped": READY,
-        "none_done": WAIT,
-        "one_success_others_running": WAIT,
-        "one_failed_others_running": WAIT,
-        "one_skipped_others_running": WAIT,
-        "all_failed": READY,
-        "success_and_failed": READY,
-    },
 }
+EXPECTED[TR.ALL_DONE_SETUP_SUCCESS] = dict(EXPECTED[TR.ALL_DONE])
 
 
 def verdict(rule: str, states: dict[str, str]) -> str:
