@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from dags_app.dagbag import DagFileProcessorPool, FileResult, file_hash, list_dag_files
 from dags_app.models import DagFile, DagImportError, DagModel, DagTag
@@ -103,9 +103,15 @@ def _apply_dag(
         paused = data.get("is_paused_upon_creation")
         if paused is None:
             paused = settings.ORCHESTRATOR["DAGS_ARE_PAUSED_AT_CREATION"]
-        fields.update(compute_next_dagrun(data, last_automated_data_interval=None, now=now))
-        dag = DagModel.objects.create(dag_id=data["dag_id"], is_paused=paused, **fields)
-        return dag, True
+        schedule = compute_next_dagrun(data, last_automated_data_interval=None, now=now)
+        try:
+            with transaction.atomic():
+                dag = DagModel.objects.create(dag_id=data["dag_id"], is_paused=paused, **fields, **schedule)
+            return dag, True
+        except IntegrityError:
+            # Another parser (a second scheduler, `dags reserialize`) created it meanwhile: that row
+            # is updated like any known one; its pause state and next run are left as they are.
+            existing = DagModel.objects.get(dag_id=data["dag_id"])
     if not existing.is_active or _schedule_changed(existing.serialized, data):
         last = None
         if existing.next_dagrun_data_interval_start is not None:
@@ -166,7 +172,8 @@ def _sync_tags(dag: DagModel, tags: list[str], index: _Index) -> None:
         return
     if current - wanted:
         dag.tags.filter(name__in=current - wanted).delete()
-    DagTag.objects.bulk_create([DagTag(dag=dag, name=name) for name in sorted(wanted - current)])
+    # ignore_conflicts: another parser may have added the same tags meanwhile.
+    DagTag.objects.bulk_create([DagTag(dag=dag, name=name) for name in sorted(wanted - current)], ignore_conflicts=True)
     index.tags[dag.pk] = wanted
 
 

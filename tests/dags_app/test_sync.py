@@ -476,3 +476,24 @@ def test_file_that_holds_a_dag_keeps_it_when_a_new_file_defines_it_in_the_same_s
     dag = DagModel.objects.get(dag_id="shared")
     assert (dag.fileloc, dag.is_active, dag.description) == (str(holder), True, "edited")
     assert DagImportError.objects.get().filename == str(newcomer)
+
+
+def test_a_dag_another_parser_created_meanwhile_is_updated_not_a_failed_sync(dag_file, sync):
+    """Two parsers (two schedulers, or the scheduler and ``dags reserialize``) that both see a new
+    file: the second one's insert hits the unique dag_id; it updates that row instead."""
+    from dags_app.services import _apply_dag, _Index, _sync_tags
+
+    dag_file("raced.py", good_dag("raced", dag_args=", tags=['etl']"))
+    sync()
+    first = DagModel.objects.get(dag_id="raced")
+    DagModel.objects.filter(pk=first.pk).update(is_paused=False)  # a user unpaused it meanwhile
+
+    # What the slower parser does: its index, loaded before the other one committed, lacks the DAG.
+    data = {**first.serialized, "description": "from the second parser"}
+    dag, created = _apply_dag(data, None, now=dt.datetime(2025, 1, 1, tzinfo=UTC), source_hash="other")
+    _sync_tags(dag, ["etl"], _Index(dags={}, by_file={}, tags={}, files={}, errors=set(), batch=set()))
+
+    assert (created, dag.pk) == (False, first.pk)
+    row = DagModel.objects.get(dag_id="raced")
+    assert (row.description, row.is_paused, row.next_dagrun) == ("from the second parser", False, first.next_dagrun)
+    assert list(row.tags.values_list("name", flat=True)) == ["etl"]
