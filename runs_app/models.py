@@ -193,6 +193,31 @@ class TaskInstance(models.Model):
         return resolved
 
 
+class TaskCallbackRequest(models.Model):
+    """A task callback (and alert email) owed by a try that a worker did not end itself.
+
+    The scheduler's repair fails a zombie or a try stuck in ``queued``: there is no worker left to
+    call the task's ``on_failure_callback``/``on_retry_callback``, so the repair records the request
+    in the transaction that writes the state (Airflow's ``TaskCallbackRequest``) and the next tick
+    hands it to a worker. The worker deletes the row before calling, so each runs once.
+    """
+
+    task_instance = models.ForeignKey(TaskInstance, on_delete=models.CASCADE, related_name="callback_requests")
+    # The try that ended, and how: the callback's context (and its log) are that try's.
+    try_number = models.PositiveIntegerField()
+    ended_state = models.CharField(max_length=20, choices=TaskInstanceState.choices)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    # When it was handed to a worker (handed out again if its job is lost).
+    queued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"callback for {self.task_instance_id} try {self.try_number} ({self.ended_state})"
+
+
 class XCom(models.Model):
     """A value a task instance pushed (its return value under key ``return_value``, or ``xcom_push``)."""
 

@@ -64,7 +64,14 @@ from runs_app import transitions
 from runs_app.models import DagRun, TaskInstance, XCom
 from runs_app.scheduling import OUTAGE_ERRORS, Executor, dag_run_schedule_locked
 from runs_app.states import DagRunState, TaskInstanceState
-from runs_app.tries import Outcome, append_log, task_instance_claim, task_instance_record_outcome
+from runs_app.tries import (
+    CALLBACK_FOR_STATE,
+    Outcome,
+    alert_email_wanted,
+    append_log,
+    task_instance_claim,
+    task_instance_record_outcome,
+)
 
 log = logging.getLogger(__name__)
 
@@ -346,15 +353,6 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
     return outcome
 
 
-# The callback each recorded state calls (Airflow's names).
-CALLBACK_FOR_STATE = {
-    TaskInstanceState.SUCCESS: "on_success_callback",
-    TaskInstanceState.FAILED: "on_failure_callback",
-    TaskInstanceState.UP_FOR_RETRY: "on_retry_callback",
-    TaskInstanceState.SKIPPED: "on_skipped_callback",
-}
-
-
 def run_callbacks(task: BaseOperator, context: dict[str, Any], name: str) -> int:
     """Call the task's callback(s) ``name`` with ``context``; an error in one is logged (to the try's
     log: this runs in the child) and the others still run. Never raises; returns how many ran."""
@@ -406,18 +404,39 @@ def run_task_callbacks(*, ti: TaskInstance, state: str, error: str = "", log_pat
     )
 
 
+def execute_task_callbacks(*, request_id: int) -> str:
+    """Send the alert email and call the task callback that a try ended by the scheduler's repair
+    (a zombie, a try stuck in ``queued``) owes (the RQ job's body), once: the request is taken
+    first, so a second delivery does nothing. They go to that try's log, as a worker's would."""
+    request = transitions.ti_take_callbacks(request_id)
+    if request is None:
+        log.info("runner: task callback request %s is not pending; nothing to do", request_id)
+        return "not pending"
+    ti = TaskInstance.objects.select_related("dag_run", "dag_run__dag").filter(pk=request.task_instance_id).first()
+    if ti is None:
+        return "gone"
+    # The context and the log are the ended try's, even if a retry has started since (the
+    # context's state is the ended one too: run_task_callbacks gives it).
+    ti.try_number = request.try_number
+    log_path = ti.log_path()
+    append_log(
+        log_path,
+        f"Calling the callbacks of try {ti.try_number} ({request.ended_state}), which the scheduler ended "
+        f"(no worker was left to), on {socket.gethostname()} pid {os.getpid()}",
+    )
+    send_alert_email(ti=ti, state=request.ended_state, error=request.error, log_path=log_path)
+    run_task_callbacks(ti=ti, state=request.ended_state, error=request.error, log_path=log_path)
+    return request.ended_state
+
+
 def send_alert_email(*, ti: TaskInstance, state: str, error: str, log_path: Path | None) -> bool:
     """Airflow's alert email: to the task's ``email`` when a try fails for good
     (``email_on_failure``) or is up for retry (``email_on_retry``), both on by default. No DAG
     code is involved, so it is sent from the worker itself; a mail error is logged to the try."""
     task = ti.dag_run.dag.get_task(ti.task_id) or {}
-    to = list(task.get("email") or [])
-    wanted = {
-        TaskInstanceState.FAILED: task.get("email_on_failure", True),
-        TaskInstanceState.UP_FOR_RETRY: task.get("email_on_retry", True),
-    }
-    if not to or not wanted.get(state):
+    if not alert_email_wanted(task, state):
         return False
+    to = list(task.get("email") or [])
     run = ti.dag_run
     label = "failed" if state == TaskInstanceState.FAILED else "up_for_retry"
     subject = f"Airflow alert: <TaskInstance: {run.dag.dag_id}.{ti.task_id} {run.run_id} [{label}]>"

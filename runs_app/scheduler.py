@@ -12,8 +12,9 @@ Phases, in order:
 5. repair: fail or retry ``running`` task instances whose heartbeat stopped (zombies), enqueue
    again ``queued`` ones whose RQ job is gone, and re-queue then fail tries that stayed queued
    longer than ``TASK_QUEUED_TIMEOUT``;
-6. hand the DAG callbacks of finished runs (``on_success_callback``/``on_failure_callback``) to
-   the workers, again if Redis lost their job.
+6. hand the DAG callbacks of finished runs (``on_success_callback``/``on_failure_callback``),
+   and the task callbacks owed by the tries the repair ended, to the workers, again if Redis
+   lost their job.
 
 Each phase is a function taking ``now`` and returning counts; no phase reads the clock or sleeps,
 so tests drive the scheduler with a chosen ``now``. Several schedulers may run at once: rows are
@@ -49,7 +50,7 @@ from dags_app.models import DagModel
 from dags_app.services import SyncReport, compute_next_dagrun, dag_folder_sync
 from dags_app.timetables import DataInterval
 from runs_app import transitions
-from runs_app.models import DagRun, TaskInstance
+from runs_app.models import DagRun, TaskCallbackRequest, TaskInstance
 from runs_app.scheduling import (
     OUTAGE_ERRORS,
     Capacity,
@@ -61,6 +62,7 @@ from runs_app.scheduling import (
     job_id_for,
     rq_job_delete,
     rq_job_statuses,
+    task_callback_job_id_for,
 )
 from runs_app.services import dag_run_create, task_instances_create, tasks_of_run
 from runs_app.states import DAG_RUN_UNFINISHED, TI_UNFINISHED, DagRunState, DagRunType, TaskInstanceState
@@ -86,6 +88,7 @@ class TickReport:
     zombies: int = 0
     requeued: int = 0
     dag_callbacks: int = 0
+    task_callbacks: int = 0
 
     @property
     def did_work(self) -> bool:
@@ -419,7 +422,10 @@ def _fail_try(ti: TaskInstance, *, message: str, now: dt.datetime, executor: Exe
     """Record a try the repair gave up on as failed (retried if it has tries left); log why."""
     append_log(ti.log_path(), f"ERROR - {message}")
     outcome = Outcome(state=TaskInstanceState.FAILED, error=message)
-    recorded = task_instance_record_outcome(ti=ti, outcome=outcome, now=now, executor=executor, expected=expected)
+    # No worker is left to call the try's callbacks: they are owed, and handed to one by a tick.
+    recorded = task_instance_record_outcome(
+        ti=ti, outcome=outcome, now=now, executor=executor, expected=expected, owe_callbacks=True
+    )
     if recorded is not None:
         log.warning("tick: %s", message)
     return recorded is not None
@@ -552,6 +558,49 @@ def _phase_queued_timeout(*, now: dt.datetime, executor: Executor | None = None)
 CALLBACK_REDELIVERY_SECONDS = 60.0
 
 
+def _hand_out_callbacks(
+    pending: list[tuple[int, dt.datetime | None]],
+    *,
+    job_id: Callable[[int], str],
+    handed_out: Callable[[list[int]], Any],
+    queue: Callable[[Executor, int], None],
+    what: str,
+    executor: Executor | None,
+) -> int:
+    """Hand pending callbacks (rows of (pk, when handed out)) to the workers: the ones never
+    handed out, and the old ones whose job is gone from Redis (with a test executor, every old
+    one). The old ones whose job still waits only have their time renewed."""
+    due = [pk for pk, queued_at in pending if queued_at is None]
+    old = [pk for pk, queued_at in pending if queued_at is not None]
+    if old and executor is None:
+        try:
+            statuses = rq_job_statuses([job_id(pk) for pk in old])
+        except Exception as exc:
+            log.error("tick: cannot reach Redis to check %s jobs: %s", what, exc)
+            statuses = [""] * len(old)
+        waiting = []
+        for pk, status in zip(old, statuses, strict=True):
+            if status is None or status in _DEAD_JOB_STATUSES:
+                log.warning("tick: the %s job %s is gone from Redis; handing it out again", what, job_id(pk))
+                with contextlib.suppress(Exception):
+                    rq_job_delete(job_id(pk))
+                due.append(pk)
+            else:
+                waiting.append(pk)
+        if waiting:
+            handed_out(waiting)  # still waiting for a worker
+    else:
+        due += old
+    if not due:
+        return 0
+    executor = executor or RQExecutor()
+    with transaction.atomic():
+        handed_out(due)
+        for pk in due:
+            queue(executor, pk)
+    return len(due)
+
+
 def _phase_dag_callbacks(*, now: dt.datetime, executor: Executor | None = None) -> int:
     """Hand the pending DAG callbacks of finished runs to the workers (a worker takes each once).
 
@@ -567,32 +616,35 @@ def _phase_dag_callbacks(*, now: dt.datetime, executor: Executor | None = None) 
     )
     if not pending:
         return 0
-    due = [pk for pk, queued_at in pending if queued_at is None]
-    old = [pk for pk, queued_at in pending if queued_at is not None]
-    if old and executor is None:
-        try:
-            statuses = rq_job_statuses([callback_job_id_for(pk) for pk in old])
-        except Exception as exc:
-            log.error("tick: cannot reach Redis to check DAG callback jobs: %s", exc)
-            statuses = [""] * len(old)
-        for pk, status in zip(old, statuses, strict=True):
-            if status is None or status in _DEAD_JOB_STATUSES:
-                log.warning("tick: the DAG callback job of run %s is gone from Redis; handing it out again", pk)
-                with contextlib.suppress(Exception):
-                    rq_job_delete(callback_job_id_for(pk))
-                due.append(pk)
-            else:
-                transitions.run_callbacks_handed_out([pk], now=now)  # still waiting for a worker
-    elif old:
-        due += old
-    if not due:
+    return _hand_out_callbacks(
+        pending,
+        job_id=callback_job_id_for,
+        handed_out=lambda pks: transitions.run_callbacks_handed_out(pks, now=now),
+        queue=lambda ex, pk: ex.queue_dag_callbacks(run_id=pk),
+        what="DAG callback",
+        executor=executor,
+    )
+
+
+def _phase_task_callbacks(*, now: dt.datetime, executor: Executor | None = None) -> int:
+    """Hand the task callbacks owed by tries the repair ended (zombies, tries stuck in queued) to
+    the workers, as the DAG callbacks are (Airflow sends these to its DAG processor)."""
+    stale = now - dt.timedelta(seconds=CALLBACK_REDELIVERY_SECONDS)
+    pending = list(
+        TaskCallbackRequest.objects.filter(Q(queued_at__isnull=True) | Q(queued_at__lt=stale))
+        .order_by("pk")
+        .values_list("pk", "queued_at")[:500]
+    )
+    if not pending:
         return 0
-    executor = executor or RQExecutor()
-    with transaction.atomic():
-        transitions.run_callbacks_handed_out(due, now=now)
-        for pk in due:
-            executor.queue_dag_callbacks(run_id=pk)
-    return len(due)
+    return _hand_out_callbacks(
+        pending,
+        job_id=task_callback_job_id_for,
+        handed_out=lambda pks: transitions.ti_callbacks_handed_out(pks, now=now),
+        queue=lambda ex, pk: ex.queue_task_callbacks(request_id=pk),
+        what="task callback",
+        executor=executor,
+    )
 
 
 def tick(*, now: dt.datetime, reparse: bool = True, executor: Executor | None = None) -> TickReport:
@@ -621,6 +673,7 @@ def tick(*, now: dt.datetime, reparse: bool = True, executor: Executor | None = 
     requeued = guarded("requeue_lost", lambda: _phase_requeue_lost(now=now), 0) if executor is None else 0
     requeued += guarded("queued_timeout", lambda: _phase_queued_timeout(now=now, executor=executor), 0)
     dag_callbacks = guarded("dag_callbacks", lambda: _phase_dag_callbacks(now=now, executor=executor), 0)
+    task_callbacks = guarded("task_callbacks", lambda: _phase_task_callbacks(now=now, executor=executor), 0)
     return TickReport(
         parsed_files=sync.parsed,
         import_errors=sync.import_errors,
@@ -632,4 +685,5 @@ def tick(*, now: dt.datetime, reparse: bool = True, executor: Executor | None = 
         zombies=zombies,
         requeued=requeued,
         dag_callbacks=dag_callbacks,
+        task_callbacks=task_callbacks,
     )

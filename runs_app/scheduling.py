@@ -49,6 +49,7 @@ OUTAGE_ERRORS = (OperationalError, InterfaceError)
 EMPTY_OPERATOR_CLASS = "dags_app.sdk.operators.EmptyOperator"
 TASK_RUNNER = "runs_app.jobs.run_task_instance"
 DAG_CALLBACK_RUNNER = "runs_app.jobs.run_dag_callbacks"
+TASK_CALLBACK_RUNNER = "runs_app.jobs.run_task_callbacks"
 # RQ's own job timeout sits this far above a task's execution_timeout, so that our supervisor,
 # not RQ, ends a task that runs too long.
 RQ_TIMEOUT_MARGIN = 300
@@ -62,6 +63,10 @@ def callback_job_id_for(run_id: int) -> str:
     return f"dagrun-{run_id}-callbacks"
 
 
+def task_callback_job_id_for(request_id: int) -> str:
+    return f"ti-callbacks-{request_id}"
+
+
 class Executor(Protocol):
     """Where queued tries go. ``queue`` is called inside the transaction that marks the try queued:
     an executor must act only once that commits (``transaction.on_commit``), or a worker may claim
@@ -71,6 +76,10 @@ class Executor(Protocol):
 
     def queue_dag_callbacks(self, *, run_id: int) -> None:
         """Hand a finished run's pending DAG callback to a worker (also only once committed)."""
+        ...
+
+    def queue_task_callbacks(self, *, request_id: int) -> None:
+        """Hand the callbacks owed by a try the repair ended to a worker (also only once committed)."""
         ...
 
 
@@ -169,6 +178,9 @@ class RQExecutor:
     def queue_dag_callbacks(self, *, run_id: int) -> None:
         transaction.on_commit(lambda: enqueue_dag_callbacks_now(run_id=run_id))
 
+    def queue_task_callbacks(self, *, request_id: int) -> None:
+        transaction.on_commit(lambda: enqueue_task_callbacks_now(request_id=request_id))
+
 
 def _log_enqueue_error(exc: Exception, what: str, consequence: str) -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -181,24 +193,40 @@ def _log_enqueue_error(exc: Exception, what: str, consequence: str) -> None:
         log.exception("enqueue: could not enqueue %s", what)
 
 
-def enqueue_dag_callbacks_now(*, run_id: int) -> bool:
-    """Push the job that calls run ``run_id``'s pending DAG callback; False (logged) if Redis failed.
-
-    A job lost here is handed out again by the scheduler (``callback_queued_at`` grows old)."""
+def _enqueue_callbacks_job(func: str, arg: int, *, job_id: str, what: str) -> bool:
+    """Push a callbacks job; False (logged) if Redis failed. A job lost here is handed out again
+    by the scheduler (its ``queued_at`` grows old)."""
     try:
         rq_queue(next(iter(settings.RQ_QUEUES))).enqueue_call(
-            DAG_CALLBACK_RUNNER,
-            args=(run_id,),
-            job_id=callback_job_id_for(run_id),
+            func,
+            args=(arg,),
+            job_id=job_id,
             timeout=int(settings.ORCHESTRATOR["CALLBACK_TIMEOUT"] + RQ_TIMEOUT_MARGIN),
             result_ttl=0,
             failure_ttl=24 * 3600,
-            description=f"DAG callbacks of run {run_id}",
+            description=what,
         )
     except Exception as exc:
-        _log_enqueue_error(exc, f"DAG callbacks of run {run_id}", "stay pending")
+        _log_enqueue_error(exc, what, "stay pending")
         return False
     return True
+
+
+def enqueue_dag_callbacks_now(*, run_id: int) -> bool:
+    """Push the job that calls run ``run_id``'s pending DAG callback."""
+    return _enqueue_callbacks_job(
+        DAG_CALLBACK_RUNNER, run_id, job_id=callback_job_id_for(run_id), what=f"DAG callbacks of run {run_id}"
+    )
+
+
+def enqueue_task_callbacks_now(*, request_id: int) -> bool:
+    """Push the job that calls the callbacks owed by task callback request ``request_id``."""
+    return _enqueue_callbacks_job(
+        TASK_CALLBACK_RUNNER,
+        request_id,
+        job_id=task_callback_job_id_for(request_id),
+        what=f"task callbacks of request {request_id}",
+    )
 
 
 def enqueue_now(
@@ -232,12 +260,16 @@ class InlineExecutor:
 
     queued: list[tuple[int, int]] = field(default_factory=list)
     callbacks: list[int] = field(default_factory=list)
+    task_callbacks: list[int] = field(default_factory=list)
 
     def queue(self, *, ti_id: int, try_number: int, queue: str, execution_timeout: float | None) -> None:
         self.queued.append((ti_id, try_number))
 
     def queue_dag_callbacks(self, *, run_id: int) -> None:
         self.callbacks.append(run_id)
+
+    def queue_task_callbacks(self, *, request_id: int) -> None:
+        self.task_callbacks.append(request_id)
 
 
 @dataclass

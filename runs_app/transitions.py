@@ -42,7 +42,7 @@ from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
-from runs_app.models import DagRun, TaskInstance
+from runs_app.models import DagRun, TaskCallbackRequest, TaskInstance
 from runs_app.states import TI_FINISHED, TI_UNFINISHED, DagRunState, TaskInstanceState
 
 TI = TaskInstanceState
@@ -351,6 +351,30 @@ def run_take_callback(run_pk: int) -> str | None:
         return None
     taken = DagRun.objects.filter(pk=run_pk, callback_pending=reason).update(callback_pending="")
     return reason if taken else None
+
+
+def ti_owe_callbacks(ti: TaskInstance, *, ended_state: str, error: str, now: dt.datetime) -> TaskCallbackRequest:
+    """Record that try ``ti.try_number``, ended by the repair as ``ended_state``, owes its task
+    callback: called in the transaction that writes that state, so it is owed exactly when the
+    state is written."""
+    return TaskCallbackRequest.objects.create(
+        task_instance_id=ti.pk, try_number=ti.try_number, ended_state=ended_state, error=error[:10000], created_at=now
+    )
+
+
+def ti_callbacks_handed_out(request_pks: Iterable[int], *, now: dt.datetime) -> int:
+    """Record that these task callback requests were given to a worker at ``now``."""
+    return TaskCallbackRequest.objects.filter(pk__in=list(request_pks)).update(queued_at=now)
+
+
+def ti_take_callbacks(request_pk: int) -> TaskCallbackRequest | None:
+    """Take (delete) a task callback request and return it; None if another worker took it first
+    or it is gone with its task instance: whoever deletes it calls it, so it runs once."""
+    request = TaskCallbackRequest.objects.filter(pk=request_pk).first()
+    if request is None:
+        return None
+    deleted, _ = TaskCallbackRequest.objects.filter(pk=request_pk).delete()
+    return request if deleted else None
 
 
 def run_reopen(run: DagRun, *, target: str, now: dt.datetime, from_queued: bool = False) -> bool:

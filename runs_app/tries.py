@@ -28,6 +28,31 @@ log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY_SECONDS = 24 * 3600
 
+# The callback each recorded state calls (Airflow's names).
+CALLBACK_FOR_STATE = {
+    TaskInstanceState.SUCCESS: "on_success_callback",
+    TaskInstanceState.FAILED: "on_failure_callback",
+    TaskInstanceState.UP_FOR_RETRY: "on_retry_callback",
+    TaskInstanceState.SKIPPED: "on_skipped_callback",
+}
+
+
+def alert_email_wanted(task: dict[str, Any], state: str) -> bool:
+    """Whether a try that ended as ``state`` sends Airflow's alert email: the task names an
+    ``email`` and its ``email_on_failure``/``email_on_retry`` (both on by default) asks for it."""
+    wanted = {
+        TaskInstanceState.FAILED: task.get("email_on_failure", True),
+        TaskInstanceState.UP_FOR_RETRY: task.get("email_on_retry", True),
+    }
+    return bool(task.get("email")) and bool(wanted.get(state))
+
+
+def callbacks_owed(task: dict[str, Any], state: str) -> bool:
+    """Whether a try that ended as ``state`` has a task callback (the serialized task lists the
+    ones its DAG file defines) or an alert email to send."""
+    name = CALLBACK_FOR_STATE.get(state)
+    return bool(name and name in (task.get("callbacks") or [])) or alert_email_wanted(task, state)
+
 
 def append_log(log_path: Path | None, message: str) -> None:
     """Append one line in the task logging's format to a try's log (stdout when ``log_path`` is None)."""
@@ -87,11 +112,13 @@ def task_instance_record_outcome(
     now: dt.datetime,
     executor: Executor | None = None,
     expected: tuple[str, ...] = (TaskInstanceState.RUNNING,),
+    owe_callbacks: bool = False,
 ) -> RunSchedule | None:
     """Write the final state of try ``ti.try_number`` and fast-follow in one transaction.
 
     Returns None when the row had moved on (cleared, marked, or a superseded try): then
-    nothing is written.
+    nothing is written. With ``owe_callbacks`` (the repair: no worker will call them) the try's
+    callback and alert email, if it has any, are recorded as owed in the same transaction.
     """
     task = ti.dag_run.dag.get_task(ti.task_id) or {}
     fields: dict[str, Any] = {
@@ -114,6 +141,8 @@ def task_instance_record_outcome(
     def write(run: DagRun) -> None:
         nonlocal recorded
         recorded = transitions.ti_record_outcome(ti, state=state, now=now, expected=expected, **fields)
+        if recorded and owe_callbacks and callbacks_owed(task, state):
+            transitions.ti_owe_callbacks(ti, ended_state=state, error=outcome.error, now=now)
         if recorded and outcome.xcoms:
             XCom.objects.bulk_create(
                 [

@@ -2,9 +2,9 @@
 
 - JSON serializer, always: RQ's default pickle would let anyone who can write to Redis run code,
   and ``manage.py rqworker`` uses pickle unless told otherwise.
-- Only our two jobs run (a try, a run's DAG callbacks): a job naming any other function, a
-  callback or a webhook is refused before anything is imported (a forged job cannot run code or
-  make the worker call out).
+- Only our jobs run (a try, a run's DAG callbacks, the task callbacks a repaired try owes): a
+  job naming any other function, a callback or a webhook is refused before anything is
+  imported (a forged job cannot run code or make the worker call out).
 - No fork per job (``SimpleWorker``): the runner forks its own supervised child per task, with
   the DAG already imported in the worker, which saves most of RQ's per-job fork cost.
 - The worker records a heartbeat row (``dags list-jobs``) while it lives.
@@ -30,8 +30,10 @@ from rq.job import Job  # noqa: E402
 from rq.serializers import JSONSerializer  # noqa: E402
 from rq.worker import SimpleWorker  # noqa: E402
 
-# Our two jobs (runs_app.jobs.JOB_FUNCTIONS), named here so that nothing is imported to check one.
-ALLOWED_FUNCTIONS = frozenset({"runs_app.jobs.run_task_instance", "runs_app.jobs.run_dag_callbacks"})
+# Our jobs (runs_app.jobs.JOB_FUNCTIONS), named here so that nothing is imported to check one.
+ALLOWED_FUNCTIONS = frozenset(
+    {"runs_app.jobs.run_task_instance", "runs_app.jobs.run_dag_callbacks", "runs_app.jobs.run_task_callbacks"}
+)
 
 
 class ForbiddenJob(Exception):
@@ -45,7 +47,7 @@ class OrchestratorJob(Job):
     def func(self) -> Any:
         name = self.func_name
         if name not in ALLOWED_FUNCTIONS or self.instance is not None:
-            allowed = " or ".join(sorted(ALLOWED_FUNCTIONS))
+            allowed = ", ".join(sorted(ALLOWED_FUNCTIONS))
             raise ForbiddenJob(f"Refusing job {self.id}: only {allowed} may run here, not {name!r}")
         from runs_app.jobs import JOB_FUNCTIONS
 

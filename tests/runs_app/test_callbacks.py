@@ -15,11 +15,13 @@ import pytest
 
 from dags_app.models import DagImportError, DagModel
 from runs_app import transitions
-from runs_app.runner import execute_dag_callbacks
+from runs_app.models import TaskCallbackRequest, TaskInstance
+from runs_app.runner import execute_dag_callbacks, execute_task_callbacks
 from runs_app.scheduler import tick
 from runs_app.scheduling import InlineExecutor
 from runs_app.services import dag_trigger
 from runs_app.states import DagRunState, TaskInstanceState
+from runs_app.tries import task_instance_claim
 from tests.runs_app.helpers import NOW, dag_source
 from tests.runs_app.test_runner import executes_tasks, log_of, run_dag, ti_of
 
@@ -493,3 +495,114 @@ def test_a_task_with_email_gets_airflow_s_alert_on_retry_and_on_failure(write_da
     assert any("Try 2 out of 2" in mail for mail in mails)
     assert "Sent the failed alert email to oncall@example.com" in log_of(run, "load", 2)
     assert "alert email" not in log_of(run, "quiet")
+
+
+# -- callbacks of tries the scheduler's repair ended (no worker is left to call them) ------------
+
+
+def zombie(make_dag, dag_id: str, task: str) -> TaskInstance:
+    """Return the claimed try of ``task`` in a fresh run of ``dag_id``; its worker then went silent."""
+    dag = make_dag(dag_id, body=task, schedule="None")
+    dag_trigger(dag=dag, now=NOW)
+    executor = InlineExecutor()
+    tick(now=NOW, reparse=False, executor=executor)
+    [(ti_id, try_number)] = executor.queued
+    ti = task_instance_claim(ti_id=ti_id, try_number=try_number, now=NOW)
+    assert ti is not None
+    return ti
+
+
+ZOMBIE_LATER = NOW + dt.timedelta(minutes=10)
+
+
+@executes_tasks
+def test_a_zombie_s_failure_callback_is_called_once_by_a_worker_after_the_repair(make_dag, tmp_path):
+    path = tmp_path / "marks"
+    ti = zombie(
+        make_dag,
+        "cb_zombie",
+        CALLBACKS.format(marks=str(path)) + "    BashOperator(task_id='t', bash_command='sleep 600', **callbacks)\n",
+    )
+    executor = InlineExecutor()
+
+    report = tick(now=ZOMBIE_LATER, reparse=False, executor=executor)
+
+    [request] = TaskCallbackRequest.objects.all()
+    assert (report.zombies, report.task_callbacks, executor.task_callbacks) == (1, 1, [request.pk])
+    assert (request.task_instance_id, request.try_number, request.ended_state) == (ti.pk, 1, TaskInstanceState.FAILED)
+    assert "Detected zombie" in request.error
+    # Handed out once; again only when its job is lost (a minute later, not taken).
+    assert tick(now=ZOMBIE_LATER + dt.timedelta(seconds=30), reparse=False, executor=executor).task_callbacks == 0
+    assert tick(now=ZOMBIE_LATER + dt.timedelta(seconds=61), reparse=False, executor=executor).task_callbacks == 1
+
+    assert execute_task_callbacks(request_id=request.pk) == TaskInstanceState.FAILED
+    assert execute_task_callbacks(request_id=request.pk) == "not pending"  # a second delivery
+
+    assert marks(path) == [f"failure t failed try=1 {request.error}"]
+    assert not TaskCallbackRequest.objects.exists()
+    text = log_of(ti.dag_run, "t")
+    assert "Calling the callbacks of try 1 (failed), which the scheduler ended" in text
+    assert "Running on_failure_callback" in text
+
+
+@executes_tasks
+def test_a_zombie_with_retries_left_calls_the_retry_callback_for_the_try_that_died(make_dag, tmp_path, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    path = tmp_path / "marks"
+    ti = zombie(
+        make_dag,
+        "cb_zombie_retry",
+        CALLBACKS.format(marks=str(path))
+        + "    BashOperator(task_id='t', bash_command='sleep 600', retries=1, email='oncall@example.com',\n"
+        + "                 **callbacks)\n",
+    )
+
+    tick(now=ZOMBIE_LATER, reparse=False, executor=InlineExecutor())
+    ti.refresh_from_db()
+    assert ti.state == TaskInstanceState.UP_FOR_RETRY
+    [request] = TaskCallbackRequest.objects.all()
+    # The retry starts before the callback job runs: the callback still gets the try that died.
+    executor = InlineExecutor()
+    tick(now=ZOMBIE_LATER + dt.timedelta(hours=1), reparse=False, executor=executor)
+    assert executor.queued == [(ti.pk, 2)]
+    assert task_instance_claim(ti_id=ti.pk, try_number=2, now=ZOMBIE_LATER + dt.timedelta(hours=1)) is not None
+    assert request.ended_state == TaskInstanceState.UP_FOR_RETRY
+
+    execute_task_callbacks(request_id=request.pk)
+
+    assert marks(path) == [f"retry t up_for_retry try=1 {request.error}"]
+    [mail] = (tmp_path / "mail").iterdir()
+    assert "[up_for_retry]" in mail.read_text()
+    assert "Sent the up_for_retry alert email to oncall@example.com" in log_of(ti.dag_run, "t", 1)
+
+
+@executes_tasks
+def test_a_zombie_without_callbacks_owes_nothing(make_dag):
+    zombie(make_dag, "cb_zombie_none", "    BashOperator(task_id='t', bash_command='sleep 600')\n")
+
+    report = tick(now=ZOMBIE_LATER, reparse=False, executor=InlineExecutor())
+
+    assert (report.zombies, report.task_callbacks) == (1, 0)
+    assert not TaskCallbackRequest.objects.exists()
+
+
+@executes_tasks
+def test_a_try_failed_for_staying_queued_owes_its_failure_callback(make_dag, tmp_path, settings):
+    settings.ORCHESTRATOR = {**settings.ORCHESTRATOR, "TASK_QUEUED_TIMEOUT": 60.0, "TASK_QUEUED_RETRIES": 0}
+    path = tmp_path / "marks"
+    dag = make_dag(
+        "cb_stuck",
+        body=CALLBACKS.format(marks=str(path)) + "    BashOperator(task_id='t', bash_command='true', **callbacks)\n",
+        schedule="None",
+    )
+    dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, reparse=False, executor=InlineExecutor())
+
+    executor = InlineExecutor()
+    tick(now=NOW + dt.timedelta(seconds=61), reparse=False, executor=executor)
+
+    [request] = TaskCallbackRequest.objects.all()
+    assert (request.ended_state, executor.task_callbacks) == (TaskInstanceState.FAILED, [request.pk])
+    execute_task_callbacks(request_id=request.pk)
+    assert marks(path) == [f"failure t failed try=1 {request.error}"]

@@ -49,7 +49,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from dags_app.models import DagModel
-from runs_app.models import DagRun, Job, Pool, TaskInstance
+from runs_app.models import DagRun, Job, Pool, TaskCallbackRequest, TaskInstance
 from runs_app.scheduling import InlineExecutor, dag_run_schedule_locked, enqueue_now, job_id_for, rq_queue
 from runs_app.services import dag_set_paused, dag_trigger
 from runs_app.states import DagRunState, JobType, TaskInstanceState
@@ -295,12 +295,19 @@ def test_example_xcom_triggered_from_the_cli_runs_to_success(cluster, dags_folde
 
 def test_a_task_of_a_sigkilled_worker_is_retried_after_the_zombie_threshold(cluster, dag_file, sync, tmp_path):
     counter, pidfile = tmp_path / "first-try-started", tmp_path / "first-try.pid"
+    marks = tmp_path / "retry-callbacks"
     # The first try records its pid and sleeps; the second (after the zombie repair) is quick.
     dag_file(
         "zombie.py",
         f"""
         import datetime
+        import pathlib
         from dags_app.sdk import DAG, BashOperator
+
+        def on_retry(context):
+            ti = context["ti"]
+            with pathlib.Path({str(marks)!r}).open("a") as out:
+                out.write(f"retry {{ti.task_id}} {{ti.state}} try={{ti.try_number}}\\n")
 
         start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
         with DAG("zombie", schedule=None, start_date=start) as dag:
@@ -308,6 +315,7 @@ def test_a_task_of_a_sigkilled_worker_is_retried_after_the_zombie_threshold(clus
                 task_id="sleepy",
                 retries=1,
                 retry_delay=datetime.timedelta(0),
+                on_retry_callback=on_retry,
                 bash_command=(
                     "if [ -e {counter} ]; then echo second try; "
                     "else touch {counter}; echo $$ > {pidfile}.tmp; mv {pidfile}.tmp {pidfile}; exec sleep 30; fi"
@@ -333,6 +341,11 @@ def test_a_task_of_a_sigkilled_worker_is_retried_after_the_zombie_threshold(clus
     assert (tis["after"].state, tis["after"].try_number) == (TaskInstanceState.SUCCESS, 1)
     assert "Detected zombie: zombie.sleepy try 1" in tis["sleepy"].log_path(1).read_text()
     assert "second try" in tis["sleepy"].log_path(2).read_text()
+    # No worker was left to call the dead try's on_retry_callback: the repair owed it and a
+    # worker called it, once, with the dead try's context.
+    cluster.wait_for(lambda: marks.exists(), "the dead try's retry callback")
+    cluster.wait_for(lambda: not TaskCallbackRequest.objects.exists(), "the callback request to be taken")
+    assert marks.read_text().splitlines() == ["retry sleepy up_for_retry try=1"]
     # The killed worker's task does not run on unsupervised: its processes end with the worker.
     cluster.wait_for(lambda: not _alive(sleep_pid), "the first try's sleep to end with its worker", timeout=10)
 
@@ -445,7 +458,10 @@ def test_forged_jobs_are_refused_and_the_worker_keeps_working(cluster, dag_file,
     assert lines(marker) == ["1"]
     assert not marker_json.exists()
     assert not marker_pickle.exists()
-    only = "only runs_app.jobs.run_dag_callbacks or runs_app.jobs.run_task_instance may run here"
+    only = (
+        "only runs_app.jobs.run_dag_callbacks, runs_app.jobs.run_task_callbacks, runs_app.jobs.run_task_instance"
+        " may run here"
+    )
     assert f"Refusing job forged-json: {only}" in worker.log()
 
 
