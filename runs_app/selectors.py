@@ -11,11 +11,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Min
 
 from dags_app.models import DagModel
 from runs_app.models import DagRun, TaskInstance
-from runs_app.states import aggregate_state
+from runs_app.states import TI_FINISHED, aggregate_state
 
 
 @dataclass
@@ -85,26 +85,41 @@ def task_instances_by_run(runs: Sequence[DagRun], *, mapped: bool = True) -> dic
     A mapped task is stood for by its first instance, read-only, whose ``state`` is replaced by
     the state its instances add up to (``aggregate_state``); ``mapped_count`` is how many
     instances it has (0 for a task that is not mapped) and ``mapped_states`` {state: count}.
+    ``mapped_start``/``mapped_end`` are when its first instance started and its last one ended
+    (None while one is unfinished), ``mapped_max_try`` the most tries one of them took.
     """
     result: dict[int, dict[str, TaskInstance]] = defaultdict(dict)
     pks = [r.pk for r in runs]
     for ti in TaskInstance.objects.filter(dag_run__in=pks, map_index__lte=0).defer("rendered_fields"):
         ti.mapped_count = 0
         ti.mapped_states = {}
+        ti.mapped_start = ti.mapped_end = None
+        ti.mapped_max_try = 0
         result[ti.dag_run_id][ti.task_id] = ti
     if not mapped:
         return result
     counts = (
         TaskInstance.objects.filter(dag_run__in=pks, map_index__gte=0)
         .values_list("dag_run_id", "task_id", "state")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), start=Min("start_date"), end=Max("end_date"), tries=Max("try_number"))
         .order_by()
     )
-    for run_pk, task_id, state, n in counts:
+    unfinished: set[tuple[int, str]] = set()
+    for run_pk, task_id, state, n, start, end, tries in counts:
         ti = result[run_pk].get(task_id)
-        if ti is not None:
-            ti.mapped_states[state] = n
-            ti.mapped_count += n
+        if ti is None:
+            continue
+        ti.mapped_states[state] = n
+        ti.mapped_count += n
+        ti.mapped_max_try = max(ti.mapped_max_try, tries or 0)
+        if start is not None and (ti.mapped_start is None or start < ti.mapped_start):
+            ti.mapped_start = start
+        if state not in TI_FINISHED:
+            unfinished.add((run_pk, task_id))
+        elif end is not None and (ti.mapped_end is None or end > ti.mapped_end):
+            ti.mapped_end = end
+    for run_pk, task_id in unfinished:
+        result[run_pk][task_id].mapped_end = None
     for tis in result.values():
         for ti in tis.values():
             if ti.mapped_count:

@@ -214,27 +214,44 @@ def _line_chart_page(
     )
 
 
+def _mapped(ti: TaskInstance) -> str:
+    """`` over its N mapped instances`` for a mapped task's point (its instances taken together)."""
+    return f" over its {ti.mapped_count} mapped instances" if ti.mapped_count else ""
+
+
+def _span(ti: TaskInstance) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """When the task started and ended: for a mapped task, its first instance's start and its last
+    one's end (no end while one is unfinished)."""
+    if ti.mapped_count:
+        return ti.mapped_start, ti.mapped_end
+    return ti.start_date, ti.end_date
+
+
 def _duration(ti: TaskInstance, run: DagRun) -> tuple[float, str] | None:
-    if ti.duration is not None:
-        seconds = ti.duration
-    elif ti.start_date and ti.end_date:
-        seconds = (ti.end_date - ti.start_date).total_seconds()
+    start, end = _span(ti)
+    if ti.duration is not None and not ti.mapped_count:
+        seconds = ti.duration  # a try's own duration (a mapped task has none: its span is taken)
+    elif start and end:
+        seconds = (end - start).total_seconds()
     else:
         return None
-    return seconds, f"Duration: {charts.format_seconds(seconds)} ({ti.state})"
+    return seconds, f"Duration: {charts.format_seconds(seconds)}{_mapped(ti)} ({ti.state})"
 
 
 def _tries(ti: TaskInstance, run: DagRun) -> tuple[float, str] | None:
+    if ti.mapped_count:
+        return float(ti.mapped_max_try), f"Tries: at most {ti.mapped_max_try}{_mapped(ti)} ({ti.state})"
     return float(ti.try_number), f"Tries: {ti.try_number} ({ti.state})"
 
 
 def _landing_time(ti: TaskInstance, run: DagRun) -> tuple[float, str] | None:
     """Return the time from the end of the run's data interval (when it was due) to the task's end."""
-    if ti.end_date is None:
+    _, end = _span(ti)
+    if end is None:
         return None
     due = run.data_interval_end or run.logical_date
-    seconds = (ti.end_date - due).total_seconds()
-    return seconds, f"Landed {charts.format_seconds(seconds)} after {charts.format_time(due)} ({ti.state})"
+    seconds = (end - due).total_seconds()
+    return seconds, f"Landed {charts.format_seconds(seconds)}{_mapped(ti)} after {charts.format_time(due)} ({ti.state})"
 
 
 def durations(request: HttpRequest, dag_id: str) -> HttpResponse:

@@ -167,3 +167,25 @@ def test_the_gantt_draws_a_bar_per_mapped_instance(admin, dag):
     page = reverse("runs:task-instance", args=[DAG_ID, run.run_id, "size"])
     for index in range(3):
         assert f"size [{index}]" in html and f"{page}?map_index={index}" in html
+
+
+def test_durations_tries_and_landing_times_take_a_mapped_task_s_instances_together(admin, dag):
+    run = mapped_run(dag, 0, 3)
+    due = run.data_interval_end
+    # Instance 0 ran first and quickly; instance 2 took three tries and ended last.
+    for index, (start, end, tries) in enumerate([(0, 5, 1), (2, 30, 2), (4, 90, 3)]):
+        TaskInstance.objects.filter(dag_run=run, task_id="size", map_index=index).update(
+            start_date=due + dt.timedelta(seconds=start), end_date=due + dt.timedelta(seconds=end), try_number=tries
+        )
+
+    durations = admin.get(url("runs:durations", DAG_ID)).content.decode()
+    tries = admin.get(url("runs:tries", DAG_ID)).content.decode()
+    landing = admin.get(url("runs:landing-times", DAG_ID)).content.decode()
+
+    assert "Duration: 1m 30s over its 3 mapped instances (success)" in durations
+    assert "Tries: at most 3 over its 3 mapped instances (success)" in tries
+    assert "Landed 1m 30s over its 3 mapped instances after" in landing
+
+    # While one instance runs the task has not ended: no duration, no landing time yet.
+    TaskInstance.objects.filter(dag_run=run, task_id="size", map_index=1).update(state=TI.RUNNING, end_date=None)
+    assert "mapped instances" not in admin.get(url("runs:landing-times", DAG_ID)).content.decode()
