@@ -134,6 +134,7 @@ def _apply_defaults(init: Callable[..., None]) -> Callable[..., None]:
                 kwargs["params"] = {**default_args["params"], **kwargs["params"]}
             _check_required(required, kwargs)
             init(self, **kwargs)
+            self._set_xcomargs_dependencies()
         finally:
             object.__setattr__(self, "_init_in_progress", False)
 
@@ -502,6 +503,16 @@ class BaseOperator(DependencyMixin):
 
     def post_execute(self, context: dict[str, Any], result: Any = None) -> None:
         """Run just after ``execute``; a hook for subclasses."""
+
+    def _set_xcomargs_dependencies(self) -> None:
+        """An upstream's XCom in a templated field (``bash_command=extract.output``) makes that
+        upstream run first, as Airflow's ``set_xcomargs_dependencies``."""
+        from dags_app.sdk.xcom_arg import find_xcom_args
+
+        for field in self.template_fields:
+            for arg in find_xcom_args(getattr(self, field, None)):
+                if arg.operator is not self:
+                    self.set_upstream(arg.operator)
 
     def render_template_fields(self, context: dict[str, Any], jinja_env: Any = None) -> None:
         """Render every field named in ``template_fields`` in place, with Jinja and ``context``."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.exceptions import AirflowException, AirflowSkipException
+from dags_app.sdk.templating import RESOLVABLE
 from dags_app.sdk.xcom_arg import resolve_xcom_args
 
 log = logging.getLogger("dags_app.task")
@@ -203,7 +204,7 @@ class BashOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(bash_command, str):
+        if not isinstance(bash_command, (str, *RESOLVABLE)):
             raise AirflowException(f"bash_command of task '{self.task_id}' must be a string")
         self.bash_command = bash_command
         self.env = env

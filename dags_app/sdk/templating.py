@@ -16,6 +16,13 @@ import jinja2
 import jinja2.nativetypes
 import jinja2.sandbox
 
+from dags_app.sdk.xcom_arg import DagParam, MappedArgument, XComArg
+
+# Values that stand for one known when the task runs: an upstream's XCom, a DAG param, a mapped
+# task group's argument. In a templated field they resolve to that value, which is not rendered
+# again (Airflow's ResolveMixin).
+RESOLVABLE = (XComArg, DagParam, MappedArgument)
+
 
 class _NativeSandboxedEnvironment(jinja2.sandbox.SandboxedEnvironment, jinja2.nativetypes.NativeEnvironment):
     """Render to native Python objects (``render_template_as_native_obj=True``), still sandboxed."""
@@ -45,7 +52,10 @@ def create_template_env(
 
 
 def render_value(value: Any, context: dict[str, Any], env: jinja2.Environment, template_ext: Sequence[str] = ()) -> Any:
-    """Return ``value`` rendered: strings through Jinja, containers member by member."""
+    """Return ``value`` rendered: strings through Jinja, containers member by member, and
+    ``RESOLVABLE`` values resolved."""
+    if isinstance(value, RESOLVABLE):
+        return value.resolve(context)
     if isinstance(value, str):
         if template_ext and value.endswith(tuple(template_ext)):
             return env.get_template(value).render(**context)

@@ -385,6 +385,51 @@ def test_a_mapped_task_group_runs_each_instance_of_the_group_with_its_own_value(
 
 
 @executes_tasks
+def test_a_classic_operator_in_a_mapped_task_group_gets_its_instance_s_value_in_a_templated_field(dag_file, sync):
+    dag_file(
+        "group_classic.py",
+        dag_source(
+            "group_classic",
+            schedule="None",
+            imports="from dags_app.sdk import DAG, BashOperator, task, task_group\n",
+            body="""\
+    @task
+    def commands():
+        return ["echo first", "echo second"]
+
+    @task_group
+    def each(command):
+        # bash_command is the group's argument itself, and inside a list of env values.
+        run = BashOperator(task_id="run", bash_command=command)
+        BashOperator(task_id="env", bash_command="echo $CMD", env={"CMD": command}) << run
+
+    each.expand(command=commands())
+""",
+        ),
+    )
+    assert sync().import_errors == 0, DagImportError.objects.values_list("stacktrace", flat=True)
+    run, final = run_dag("group_classic")
+    assert final == DagRunState.SUCCESS
+    assert xcoms(run, "each.run") == ["first", "second"]
+    assert xcoms(run, "each.env") == ["echo first", "echo second"]
+    rendered = TaskInstance.objects.get(dag_run=run, task_id="each.run", map_index=1).rendered_fields
+    assert rendered["bash_command"] == "echo second"
+
+
+def test_an_upstream_s_xcom_in_a_classic_operator_s_templated_field_makes_it_upstream():
+    with DAG("xcom_field", schedule=None, start_date=START):
+
+        @task
+        def command():
+            return "echo hi"
+
+        made = command()
+        echo = BashOperator(task_id="echo", bash_command=made)
+        env = BashOperator(task_id="env", bash_command="echo $X", env={"X": made})
+    assert echo.upstream_task_ids == {"command"} and env.upstream_task_ids == {"command"}
+
+
+@executes_tasks
 def test_in_a_mapped_task_group_a_failed_instance_fails_only_its_own_downstream_instance(dag_file, sync):
     dag_file(
         "group_fail.py",
