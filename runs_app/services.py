@@ -125,6 +125,11 @@ def task_instances_create(*, dag_run: DagRun, task_ids: Iterable[str] | None = N
     )
 
 
+def default_run_id(run_type: DagRunType, logical_date: dt.datetime) -> str:
+    """Airflow's run id for a run not given one: ``<type>__<logical date ISO>``."""
+    return f"{run_type.value}__{logical_date.isoformat()}"
+
+
 def dag_run_create(
     *,
     dag: DagModel,
@@ -140,7 +145,7 @@ def dag_run_create(
 
     Raises ServiceError when a run with the same logical date or run id exists.
     """
-    run_id = run_id or f"{run_type.value}__{logical_date.isoformat()}"
+    run_id = run_id or default_run_id(run_type, logical_date)
     validate_key("run_id", run_id)
     if data_interval is None:
         interval = timetable_from_dict(dag.serialized["timetable"]).infer_manual_data_interval(run_after=logical_date)
@@ -237,7 +242,7 @@ def dag_trigger_from_task(
         raise AirflowException(f"Dag {dag_id} is paused")
     now = timezone.now()
     when = logical_date or now
-    wanted_id = run_id or f"{DagRunType.MANUAL.value}__{when.isoformat()}"
+    wanted_id = run_id or default_run_id(DagRunType.MANUAL, when)
     existing = DagRun.objects.filter(dag=dag).filter(Q(run_id=wanted_id) | Q(logical_date=when)).first()
     if existing is not None:
         if not reset:

@@ -191,7 +191,7 @@ class Command(SubcommandCommand):
                 interval = timetable_from_dict(dag.serialized["timetable"]).infer_manual_data_interval(run_after=when)
                 run = DagRun(
                     dag=dag,
-                    run_id=f"manual__{when.isoformat()}",
+                    run_id=services.default_run_id(DagRunType.MANUAL, when),
                     logical_date=when,
                     data_interval_start=interval.start,
                     data_interval_end=interval.end,
