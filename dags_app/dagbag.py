@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dags_app.sdk import airflow_compat
 from dags_app.sdk.dag import DAG
 from dags_app.sdk.dag_context import DagContext
 from dags_app.serialization import serialize_dag
@@ -111,6 +112,7 @@ def load_dags(path: str) -> dict[str, DAG]:
     Raises whatever the file raises, ``AirflowDagCycleException`` for a cycle, and ValueError
     for a DAG id defined twice; a problem in any DAG fails the whole file, as in Airflow.
     """
+    airflow_compat.install()  # Airflow DAG files import airflow...: answered by our SDK here
     DagContext.reset()
     name = _module_name(path)
     folder = str(Path(path).parent)
