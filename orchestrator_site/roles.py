@@ -2,7 +2,8 @@
 
 - Viewer reads everything.
 - User also triggers, clears, marks, pauses and deletes DAGs and runs.
-- Op also manages pools (and variables and connections once they exist).
+- Op also manages pools and variables (and connections once they exist); as in Airflow, Viewer
+  and User do not see variables, whose values may be secrets.
 - Admin also manages users and groups.
 
 Each role's permission set is rebuilt on every ``migrate`` (post_migrate), so a permission added
@@ -47,6 +48,10 @@ OP_PERMISSIONS = USER_PERMISSIONS | {
     "runs_app.add_pool",
     "runs_app.change_pool",
     "runs_app.delete_pool",
+    "runs_app.view_variable",
+    "runs_app.add_variable",
+    "runs_app.change_variable",
+    "runs_app.delete_variable",
 }
 ADMIN_PERMISSIONS = OP_PERMISSIONS | {
     f"auth.{action}_{model}" for action in ("add", "change", "delete", "view") for model in ("user", "group")

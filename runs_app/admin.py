@@ -38,9 +38,10 @@ from dags_app.admin import DagAccessMixin, ReadOnlyAdmin
 from dags_app.errors import ServiceError
 from dags_app.graph import STATE_COLORS
 from dags_app.models import DagModel, DagTag
+from dags_app.sdk.secrets import MASK, should_hide_value_for_key
 from orchestrator_site.access import CLEAR, DELETE, MARK, PAUSE, TRIGGER, actionable, readable
 from runs_app import services
-from runs_app.models import AuditLog, DagRun, Job, Pool, TaskInstance, XCom
+from runs_app.models import AuditLog, DagRun, Job, Pool, TaskInstance, Variable, XCom
 from runs_app.states import DagRunState, TaskInstanceState
 
 CONFIRM_TEMPLATE = "admin/orchestrator_confirm_action.html"
@@ -539,6 +540,37 @@ class PoolAdmin(admin.ModelAdmin):
         if obj is not None and obj.name == Pool.DEFAULT_POOL_NAME:
             return False
         return super().has_delete_permission(request, obj)
+
+
+@admin.register(Variable)
+class VariableAdmin(admin.ModelAdmin):
+    """Airflow's Admin > Variables (Op and Admin): the value of a sensitive key is shown as ``***``
+    in the list; saving and deleting go through the same services as the CLI."""
+
+    list_display = ["key", "shown_value", "description"]
+    search_fields = ["key", "description"]
+    fields = ["key", "val", "description"]
+
+    @admin.display(description="value")
+    def shown_value(self, obj: Variable) -> str:
+        if should_hide_value_for_key(obj.key):
+            return MASK
+        return obj.val if len(obj.val) <= 200 else obj.val[:200] + "..."
+
+    def save_model(self, request: HttpRequest, obj: Variable, form: Any, change: bool) -> None:
+        if change and "key" in form.changed_data:
+            services.variable_delete(key=form.initial["key"], user=request.user, source="admin")
+        saved = services.variable_set(
+            key=obj.key, value=obj.val, description=obj.description, user=request.user, source="admin"
+        )
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: Variable) -> None:
+        services.variable_delete(key=obj.key, user=request.user, source="admin")
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for key in list(queryset.values_list("key", flat=True)):
+            services.variable_delete(key=key, user=request.user, source="admin")
 
 
 @admin.register(Job)

@@ -19,12 +19,19 @@ class RunsAppConfig(AppConfig):
         roles.connect_post_migrate(self)
         from django.conf import settings
 
-        from dags_app.sdk import mappedoperator, sensors, trigger_dagrun
+        from dags_app.sdk import mappedoperator, sensors, trigger_dagrun, variable
         from runs_app.selectors import dag_exists, dag_run_state, external_states
-        from runs_app.services import dag_trigger_from_task
+        from runs_app.services import dag_trigger_from_task, variable_delete, variable_get, variable_set
 
         # ExternalTaskSensor reads other runs through these (the SDK never imports Django).
         sensors.configure(external_states=external_states, dag_exists=dag_exists)
         mappedoperator.configure(max_map_length=settings.ORCHESTRATOR["MAX_MAP_LENGTH"])
         trigger_dagrun.configure(trigger=dag_trigger_from_task, run_state=dag_run_state)
+        variable.configure(
+            get=variable_get,
+            set=lambda key, value, description: variable_set(
+                key=key, value=value, description=description, source="task"
+            ),
+            delete=lambda key: variable_delete(key=key, source="task"),
+        )
         post_migrate.connect(_ensure_default_pool, sender=self, dispatch_uid="orchestrator_default_pool")

@@ -256,6 +256,21 @@ class Pool(models.Model):
         return self.name
 
 
+class Variable(models.Model):
+    """A key and a value DAGs read at run time (Airflow's Variable): ``Variable.get`` in task code,
+    ``{{ var.value.key }}`` and ``{{ var.json.key }}`` in templates."""
+
+    key = models.CharField(max_length=250, unique=True, validators=[key_validator])
+    val = models.TextField(blank=True, default="", verbose_name="value")
+    description = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class Job(models.Model):
     """A scheduler or worker process and its heartbeat (``dags list-jobs``, the health banner)."""
 

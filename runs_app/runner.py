@@ -59,6 +59,7 @@ from dags_app.sdk.macros import macros
 from dags_app.sdk.mappedoperator import check_pushed_for_mapping
 from dags_app.sdk.param import resolve_params
 from dags_app.sdk.templating import render_value
+from dags_app.sdk.variable import template_variables
 from dags_app.serialization import json_safe
 from runs_app import transitions
 from runs_app.models import DagRun, TaskInstance, XCom
@@ -254,6 +255,7 @@ def build_context(
         "params": params,
         "conf": dag_run.conf,
         "macros": macros,
+        "var": template_variables(),
         "test_mode": test_mode,
         "try_number": ti.try_number,
         "templates_dict": None,

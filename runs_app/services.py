@@ -8,6 +8,7 @@ request cannot be done.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import shutil
@@ -26,7 +27,7 @@ from dags_app.sdk.validation import validate_key
 from dags_app.timetables import TimeRestriction, timetable_from_dict
 from runs_app import transitions
 from runs_app.conf import validate_conf
-from runs_app.models import AuditLog, DagRun, Job, Pool, TaskInstance
+from runs_app.models import AuditLog, DagRun, Job, Pool, TaskInstance, Variable
 from runs_app.scheduling import Executor, RQExecutor, dag_run_schedule_locked, task_instance_queue
 from runs_app.states import (
     TI_FINISHED,
@@ -631,3 +632,95 @@ def scheduler_is_healthy(*, now: dt.datetime) -> bool:
     return Job.objects.filter(
         job_type=JobType.SCHEDULER, end_date__isnull=True, latest_heartbeat__gte=now - threshold
     ).exists()
+
+
+# -- variables ------------------------------------------------------------------------------------
+
+
+def _variable_key(key: str) -> str:
+    try:
+        return validate_key("variable key", key)
+    except (TypeError, ValueError) as exc:
+        raise ServiceError(str(exc)) from None
+
+
+def variable_get(key: str) -> str | None:
+    """The stored value of variable ``key`` (None if there is none); environment overrides are
+    the SDK's business (``Variable.get``), not the metastore's."""
+    return Variable.objects.filter(key=key).values_list("val", flat=True).first()
+
+
+def variable_set(
+    *,
+    key: str,
+    value: str,
+    description: str | None = None,
+    user: AbstractBaseUser | None = None,
+    source: str = "cli",
+) -> Variable:
+    """Create or update variable ``key`` (its description is kept unless one is given)."""
+    key = _variable_key(key)
+    if not isinstance(value, str):
+        raise ServiceError(f"The value of variable {key} must be text, not {type(value).__name__}")
+    defaults: dict[str, Any] = {"val": value}
+    if description is not None:
+        defaults["description"] = description
+    with transaction.atomic():
+        variable, created = Variable.objects.update_or_create(key=key, defaults=defaults)
+        audit_log_record(
+            event=AuditEvent.VARIABLE_SET, user=user, source=source, extra={"key": key, "created": created}
+        )
+    return variable
+
+
+def variable_delete(*, key: str, user: AbstractBaseUser | None = None, source: str = "cli") -> int:
+    """Delete variable ``key``; return how many rows went (0 or 1)."""
+    with transaction.atomic():
+        deleted, _ = Variable.objects.filter(key=key).delete()
+        if deleted:
+            audit_log_record(event=AuditEvent.VARIABLE_DELETE, user=user, source=source, extra={"key": key})
+    return deleted
+
+
+VARIABLE_IMPORT_ACTIONS = ("overwrite", "fail", "skip")
+
+
+def variables_import(
+    *, data: Any, action_on_existing_key: str = "overwrite", user: AbstractBaseUser | None = None, source: str = "cli"
+) -> dict[str, int]:
+    """Import ``{key: value}`` (a value that is not text is stored as its JSON, as Airflow does;
+    ``{"value": ..., "description": ...}`` sets both). All or nothing: one bad key, or an existing
+    key with ``fail``, imports none. Returns counts of created, updated and skipped keys."""
+    if not isinstance(data, dict):
+        raise ServiceError("A variables file must hold one JSON object of key: value pairs")
+    if action_on_existing_key not in VARIABLE_IMPORT_ACTIONS:
+        raise ServiceError(f"action_on_existing_key must be one of {', '.join(VARIABLE_IMPORT_ACTIONS)}")
+    rows = {}
+    for key, raw in data.items():
+        description = None
+        if isinstance(raw, dict) and set(raw) <= {"value", "description"} and "value" in raw:
+            raw, description = raw["value"], raw.get("description")
+        rows[_variable_key(key)] = (raw if isinstance(raw, str) else json.dumps(raw, indent=2), description)
+    counts = {"created": 0, "updated": 0, "skipped": 0}
+    with transaction.atomic():
+        existing = set(Variable.objects.filter(key__in=list(rows)).values_list("key", flat=True))
+        if existing and action_on_existing_key == "fail":
+            raise ServiceError(f"Failed. These keys exist already: {', '.join(sorted(existing))}")
+        for key, (value, description) in rows.items():
+            if key in existing and action_on_existing_key == "skip":
+                counts["skipped"] += 1
+                continue
+            variable_set(key=key, value=value, description=description, user=user, source=source)
+            counts["updated" if key in existing else "created"] += 1
+    return counts
+
+
+def variables_export() -> dict[str, Any]:
+    """Every variable as ``{key: value}``, a JSON value decoded (so an export imports back as it was)."""
+    result: dict[str, Any] = {}
+    for key, value in Variable.objects.order_by("key").values_list("key", "val"):
+        try:
+            result[key] = json.loads(value)
+        except ValueError:
+            result[key] = value
+    return result

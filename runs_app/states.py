@@ -80,6 +80,8 @@ class AuditEvent(models.TextChoices):
     DELETE = "delete", "delete"
     BACKFILL = "backfill", "backfill"
     RUN = "run", "run"
+    VARIABLE_SET = "variable_set", "variable set"
+    VARIABLE_DELETE = "variable_delete", "variable delete"
 
 
 # One state for a mapped task from its instances' states: while any instance is unfinished, the

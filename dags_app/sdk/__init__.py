@@ -44,6 +44,7 @@ from dags_app.sdk.sensors import (
 from dags_app.sdk.task_group import TaskGroup, task_group
 from dags_app.sdk.trigger_dagrun import TriggerDagRunOperator
 from dags_app.sdk.trigger_rule import TriggerRule
+from dags_app.sdk.variable import Variable
 from dags_app.sdk.xcom_arg import XComArg
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "TimeDeltaSensor",
     "TriggerDagRunOperator",
     "TriggerRule",
+    "Variable",
     "WebhookNotifier",
     "XComArg",
     "chain",

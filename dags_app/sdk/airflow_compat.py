@@ -106,6 +106,7 @@ _SDK = (
     | _from(f"{_S}.xcom_arg", "XComArg")
     | _from(f"{_S}.trigger_rule", "TriggerRule")
     | _from(f"{_S}.notifier", "BaseNotifier")
+    | _from(f"{_S}.variable", "Variable")
     | _from(f"{_S}.context", "Context")
     | {"timezone": f"{_S}.timezone:"}
 )
@@ -122,12 +123,13 @@ MODULES: dict[str, dict[str, str]] = {
     "airflow.models": _DAG
     | _from(f"{_S}.baseoperator", "BaseOperator")
     | _from(f"{_S}.param", "Param")
+    | _from(f"{_S}.variable", "Variable")
     | _from(f"{_S}.xcom_arg", "XComArg"),
     "airflow.models.dag": _DAG,
     "airflow.models.baseoperator": _BASEOPERATOR,
     "airflow.models.param": _from(f"{_S}.param", "Param"),
     "airflow.models.xcom_arg": _from(f"{_S}.xcom_arg", "XComArg"),
-    "airflow.models.variable": {},
+    "airflow.models.variable": _from(f"{_S}.variable", "Variable"),
     "airflow.utils.trigger_rule": _from(f"{_S}.trigger_rule", "TriggerRule"),
     "airflow.utils.task_group": _from(f"{_S}.task_group", "TaskGroup"),
     "airflow.utils.edgemodifier": _from(f"{_S}.edgemodifier", "Label", "EdgeModifier"),

@@ -48,6 +48,14 @@ SHEET = {
         ("users add-role --username U --role ROLE", "Add role to a user"),
         ("users remove-role --username U --role ROLE", "Remove role from a user"),
     ],
+    "Manage variables": [
+        ("variables get KEY [-d DEFAULT] [-j]", "Get variable"),
+        ("variables set KEY VALUE [--description D] [-j]", "Set variable"),
+        ("variables delete KEY", "Delete variable"),
+        ("variables list", "List variables"),
+        ("variables import FILE [-a overwrite|fail|skip]", "Import variables"),
+        ("variables export FILE", "Export all variables"),
+    ],
     "Manage roles": [
         ("roles create ROLE [ROLE ...]", "Create a team role (for DAGs' access_control)"),
         ("roles delete ROLE [ROLE ...]", "Delete a team role"),
