@@ -2,8 +2,8 @@
 
 - Viewer reads everything.
 - User also triggers, clears, marks, pauses and deletes DAGs and runs.
-- Op also manages pools and variables (and connections once they exist); as in Airflow, Viewer
-  and User do not see variables, whose values may be secrets.
+- Op also manages pools, variables and connections; as in Airflow, Viewer and User do not see
+  variables and connections, which hold secrets.
 - Admin also manages users and groups.
 
 Each role's permission set is rebuilt on every ``migrate`` (post_migrate), so a permission added
@@ -52,6 +52,10 @@ OP_PERMISSIONS = USER_PERMISSIONS | {
     "runs_app.add_variable",
     "runs_app.change_variable",
     "runs_app.delete_variable",
+    "runs_app.view_connection",
+    "runs_app.add_connection",
+    "runs_app.change_connection",
+    "runs_app.delete_connection",
 }
 ADMIN_PERMISSIONS = OP_PERMISSIONS | {
     f"auth.{action}_{model}" for action in ("add", "change", "delete", "view") for model in ("user", "group")

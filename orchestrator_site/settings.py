@@ -5,10 +5,10 @@ Every knob an operator may turn is an environment variable (see README "Settings
 ``ALLOWED_HOSTS`` and the ``ORCHESTRATOR_*`` knobs below.
 """
 
-import contextlib
 import datetime as dt
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
@@ -33,19 +33,36 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-def _development_secret_key() -> str:
-    """Return a secret key kept in a git-ignored file, generated on first use."""
-    path = BASE_DIR / ".secret_key"
+def _development_key(filename: str, generate: Callable[[], str]) -> str:
+    """Return a key kept in a git-ignored file, generated on first use. The file is created
+    exclusively, so processes starting together (a scheduler and its workers) agree on one key."""
+    path = BASE_DIR / filename
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        key = secrets.token_urlsafe(50)
-        with contextlib.suppress(OSError):
-            path.write_text(key)
-        return key
+        pass
+    key = generate()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()  # another process won the race: its key is the one
+    except OSError:
+        return key  # a read-only checkout: this process's own key
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY") or _development_secret_key()
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or _development_key(".secret_key", lambda: secrets.token_urlsafe(50))
+# Connections' passwords and extras are encrypted with it (Airflow's fernet_key). Several keys,
+# comma-separated: the first encrypts, all decrypt (``rotate-fernet-key`` re-encrypts with the first).
+FERNET_KEY = os.environ.get("FERNET_KEY") or _development_key(".fernet_key", _fernet_key)
 DEBUG = _env_bool("DEBUG", False)
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()
@@ -85,6 +102,8 @@ if PRODUCTION:
 
     if not os.environ.get("SECRET_KEY"):
         raise ImproperlyConfigured("ORCHESTRATOR_PRODUCTION=1 needs SECRET_KEY in the environment")
+    if not os.environ.get("FERNET_KEY"):
+        raise ImproperlyConfigured("ORCHESTRATOR_PRODUCTION=1 needs FERNET_KEY in the environment")
     if DEBUG:
         raise ImproperlyConfigured("ORCHESTRATOR_PRODUCTION=1 cannot run with DEBUG on")
     SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", True)

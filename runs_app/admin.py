@@ -22,6 +22,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -41,7 +42,7 @@ from dags_app.models import DagModel, DagTag
 from dags_app.sdk.secrets import MASK, should_hide_value_for_key
 from orchestrator_site.access import CLEAR, DELETE, MARK, PAUSE, TRIGGER, actionable, readable
 from runs_app import services
-from runs_app.models import AuditLog, DagRun, Job, Pool, TaskInstance, Variable, XCom
+from runs_app.models import AuditLog, Connection, DagRun, Job, Pool, TaskInstance, Variable, XCom
 from runs_app.states import DagRunState, TaskInstanceState
 
 CONFIRM_TEMPLATE = "admin/orchestrator_confirm_action.html"
@@ -571,6 +572,85 @@ class VariableAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
         for key in list(queryset.values_list("key", flat=True)):
             services.variable_delete(key=key, user=request.user, source="admin")
+
+
+class ConnectionForm(forms.ModelForm):
+    """The admin's connection form: the password is never sent back to the browser (left empty,
+    the stored one is kept) and the extra is edited as JSON; both are encrypted by the service."""
+
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the stored password.",
+    )
+    extra = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="A JSON object.")
+    clear_password = forms.BooleanField(required=False, label="Remove the stored password")
+
+    class Meta:
+        model = Connection
+        fields = ["conn_id", "conn_type", "description", "host", "schema", "login", "port"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["extra"].initial = self.instance.extra
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        password = data.get("password") or ""
+        if self.instance.pk and not password and not data.get("clear_password"):
+            password = self.instance.password
+        self.service_fields = {
+            "conn_type": data.get("conn_type"),
+            "description": data.get("description"),
+            "host": data.get("host"),
+            "schema": data.get("schema"),
+            "login": data.get("login"),
+            "port": data.get("port"),
+            "password": password,
+            "extra": data.get("extra") or "",
+        }
+        try:
+            services._connection_fields(data.get("conn_id") or "", self.service_fields)
+        except ServiceError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    """Airflow's Admin > Connections (Op and Admin): secrets are never shown, and saving goes
+    through the same service as the CLI (which encrypts them)."""
+
+    form = ConnectionForm
+    list_display = ["conn_id", "conn_type", "description", "host", "port", "login", "has_password"]
+    search_fields = ["conn_id", "conn_type", "host", "description"]
+    fieldsets = [
+        (None, {"fields": ["conn_id", "conn_type", "description"]}),
+        ("Where", {"fields": ["host", "schema", "port"]}),
+        ("Credentials", {"fields": ["login", "password", "clear_password", "extra"]}),
+    ]
+
+    @admin.display(description="password", boolean=True)
+    def has_password(self, obj: Connection) -> bool:
+        return bool(obj.encrypted_password)
+
+    def save_model(self, request: HttpRequest, obj: Connection, form: Any, change: bool) -> None:
+        if change and "conn_id" in form.changed_data:
+            services.connection_delete(conn_id=form.initial["conn_id"], user=request.user, source="admin")
+        saved = services.connection_set(
+            conn_id=obj.conn_id, fields=form.service_fields, replace=change, user=request.user, source="admin"
+        )
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: Connection) -> None:
+        services.connection_delete(conn_id=obj.conn_id, user=request.user, source="admin")
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for conn_id in list(queryset.values_list("conn_id", flat=True)):
+            services.connection_delete(conn_id=conn_id, user=request.user, source="admin")
 
 
 @admin.register(Job)

@@ -19,9 +19,15 @@ class RunsAppConfig(AppConfig):
         roles.connect_post_migrate(self)
         from django.conf import settings
 
-        from dags_app.sdk import mappedoperator, sensors, trigger_dagrun, variable
+        from dags_app.sdk import connection, mappedoperator, sensors, trigger_dagrun, variable
         from runs_app.selectors import dag_exists, dag_run_state, external_states
-        from runs_app.services import dag_trigger_from_task, variable_delete, variable_get, variable_set
+        from runs_app.services import (
+            connection_get,
+            dag_trigger_from_task,
+            variable_delete,
+            variable_get,
+            variable_set,
+        )
 
         # ExternalTaskSensor reads other runs through these (the SDK never imports Django).
         sensors.configure(external_states=external_states, dag_exists=dag_exists)
@@ -34,4 +40,5 @@ class RunsAppConfig(AppConfig):
             ),
             delete=lambda key: variable_delete(key=key, source="task"),
         )
+        connection.configure(get=connection_get)
         post_migrate.connect(_ensure_default_pool, sender=self, dispatch_uid="orchestrator_default_pool")

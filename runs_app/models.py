@@ -271,6 +271,40 @@ class Variable(models.Model):
         return self.key
 
 
+class Connection(models.Model):
+    """How to reach an external system (Airflow's Connection). The password and the extra (JSON)
+    are stored encrypted with the Fernet key (``runs_app.crypto``); read them through
+    ``password`` and ``extra``, never the ``_``-columns."""
+
+    conn_id = models.CharField(max_length=250, unique=True, validators=[key_validator], verbose_name="connection id")
+    conn_type = models.CharField(max_length=500, verbose_name="connection type")
+    description = models.TextField(blank=True, default="")
+    host = models.CharField(max_length=500, blank=True, default="")
+    schema = models.CharField(max_length=500, blank=True, default="")
+    login = models.CharField(max_length=500, blank=True, default="")
+    encrypted_password = models.TextField(blank=True, default="")
+    port = models.PositiveIntegerField(null=True, blank=True)
+    encrypted_extra = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["conn_id"]
+
+    def __str__(self) -> str:
+        return self.conn_id
+
+    @property
+    def password(self) -> str:
+        from runs_app.crypto import decrypt
+
+        return decrypt(self.encrypted_password)
+
+    @property
+    def extra(self) -> str:
+        from runs_app.crypto import decrypt
+
+        return decrypt(self.encrypted_extra)
+
+
 class Job(models.Model):
     """A scheduler or worker process and its heartbeat (``dags list-jobs``, the health banner)."""
 

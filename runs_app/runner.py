@@ -47,6 +47,7 @@ from django.utils import timezone
 from dags_app.dagbag import load_dags
 from dags_app.mail import send_mail
 from dags_app.sdk.baseoperator import BaseOperator
+from dags_app.sdk.connection import ConnectionAccessor
 from dags_app.sdk.context import set_current_context
 from dags_app.sdk.exceptions import (
     AirflowException,
@@ -256,6 +257,7 @@ def build_context(
         "conf": dag_run.conf,
         "macros": macros,
         "var": template_variables(),
+        "conn": ConnectionAccessor(),
         "test_mode": test_mode,
         "try_number": ti.try_number,
         "templates_dict": None,

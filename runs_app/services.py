@@ -27,7 +27,7 @@ from dags_app.sdk.validation import validate_key
 from dags_app.timetables import TimeRestriction, timetable_from_dict
 from runs_app import transitions
 from runs_app.conf import validate_conf
-from runs_app.models import AuditLog, DagRun, Job, Pool, TaskInstance, Variable
+from runs_app.models import AuditLog, Connection, DagRun, Job, Pool, TaskInstance, Variable
 from runs_app.scheduling import Executor, RQExecutor, dag_run_schedule_locked, task_instance_queue
 from runs_app.states import (
     TI_FINISHED,
@@ -724,3 +724,165 @@ def variables_export() -> dict[str, Any]:
         except ValueError:
             result[key] = value
     return result
+
+
+# -- connections ----------------------------------------------------------------------------------
+
+CONNECTION_FIELDS = ("conn_type", "description", "host", "schema", "login", "password", "port", "extra")
+
+
+def _connection_fields(conn_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Check a connection's fields: a type, a port that is a number, an extra that is a JSON object."""
+    unknown = set(fields) - set(CONNECTION_FIELDS)
+    if unknown:
+        raise ServiceError(f"Connection {conn_id}: unknown field(s) {', '.join(sorted(unknown))}")
+    clean = {name: fields.get(name) for name in CONNECTION_FIELDS}
+    if not clean["conn_type"]:
+        raise ServiceError(f"Connection {conn_id}: a connection type is required (--conn-type or a URI)")
+    port = clean["port"]
+    if port in ("", None):
+        clean["port"] = None
+    else:
+        try:
+            clean["port"] = int(port)
+        except (TypeError, ValueError):
+            raise ServiceError(f"Connection {conn_id}: the port must be a number, not {port!r}") from None
+        if not 0 < clean["port"] < 65536:
+            raise ServiceError(f"Connection {conn_id}: the port must be between 1 and 65535")
+    extra = clean["extra"]
+    if isinstance(extra, dict):
+        extra = json.dumps(extra)
+    if extra:
+        try:
+            decoded = json.loads(extra)
+        except ValueError as exc:
+            raise ServiceError(f"Connection {conn_id}: the extra is not valid JSON: {exc}") from None
+        if not isinstance(decoded, dict):
+            raise ServiceError(f"Connection {conn_id}: the extra must be a JSON object")
+    clean["extra"] = extra or ""
+    for name in ("conn_type", "description", "host", "schema", "login", "password"):
+        clean[name] = str(clean[name] or "")
+    return clean
+
+
+def connection_set(
+    *,
+    conn_id: str,
+    fields: dict[str, Any],
+    replace: bool = False,
+    user: AbstractBaseUser | None = None,
+    source: str = "cli",
+) -> Connection:
+    """Create connection ``conn_id`` (or, with ``replace``, overwrite it) from ``fields``; the
+    password and extra are encrypted before they reach the database."""
+    from runs_app.crypto import encrypt
+
+    try:
+        conn_id = validate_key("connection id", conn_id)
+    except (TypeError, ValueError) as exc:
+        raise ServiceError(str(exc)) from None
+    clean = _connection_fields(conn_id, fields)
+    values = {
+        "conn_type": clean["conn_type"],
+        "description": clean["description"],
+        "host": clean["host"],
+        "schema": clean["schema"],
+        "login": clean["login"],
+        "port": clean["port"],
+        "encrypted_password": encrypt(clean["password"]),
+        "encrypted_extra": encrypt(clean["extra"]),
+    }
+    with transaction.atomic():
+        exists = Connection.objects.filter(conn_id=conn_id).exists()
+        if exists and not replace:
+            raise ServiceError(f"A connection with `conn_id`={conn_id} already exists.")
+        connection, _ = Connection.objects.update_or_create(conn_id=conn_id, defaults=values)
+        audit_log_record(
+            event=AuditEvent.CONNECTION_SET, user=user, source=source, extra={"conn_id": conn_id, "created": not exists}
+        )
+    return connection
+
+
+def connection_delete(*, conn_id: str, user: AbstractBaseUser | None = None, source: str = "cli") -> int:
+    with transaction.atomic():
+        deleted, _ = Connection.objects.filter(conn_id=conn_id).delete()
+        if deleted:
+            audit_log_record(event=AuditEvent.CONNECTION_DELETE, user=user, source=source, extra={"conn_id": conn_id})
+    return deleted
+
+
+def connection_fields(connection: Connection) -> dict[str, Any]:
+    """A stored connection's fields, its secrets decrypted (for DAG code and exports only)."""
+    return {
+        "conn_type": connection.conn_type,
+        "description": connection.description,
+        "host": connection.host,
+        "schema": connection.schema,
+        "login": connection.login,
+        "password": connection.password,
+        "port": connection.port,
+        "extra": connection.extra,
+    }
+
+
+def connection_get(conn_id: str) -> dict[str, Any] | None:
+    """The fields of connection ``conn_id`` for ``BaseHook.get_connection`` (None if unknown)."""
+    connection = Connection.objects.filter(conn_id=conn_id).first()
+    return None if connection is None else connection_fields(connection)
+
+
+def connections_import(
+    *, data: Any, overwrite: bool = False, user: AbstractBaseUser | None = None, source: str = "cli"
+) -> dict[str, int]:
+    """Import ``{conn_id: {field: value}}`` or ``{conn_id: "uri"}``: all or nothing. An existing id
+    is skipped unless ``overwrite``. Returns counts of imported and skipped connections."""
+    from dags_app.sdk.connection import parse_uri
+    from dags_app.sdk.exceptions import AirflowException
+
+    if not isinstance(data, dict):
+        raise ServiceError("A connections file must hold one JSON object of conn_id: connection pairs")
+    parsed: dict[str, dict[str, Any]] = {}
+    for conn_id, value in data.items():
+        if isinstance(value, str):
+            try:
+                value = parse_uri(value)
+            except AirflowException as exc:
+                raise ServiceError(f"Connection {conn_id}: {exc}") from None
+        if not isinstance(value, dict):
+            raise ServiceError(f"Connection {conn_id}: expected an object of fields or a URI")
+        parsed[conn_id] = {k: v for k, v in value.items() if k != "conn_id"}
+    counts = {"imported": 0, "skipped": 0}
+    with transaction.atomic():
+        existing = set(Connection.objects.filter(conn_id__in=list(parsed)).values_list("conn_id", flat=True))
+        for conn_id, fields in parsed.items():
+            if conn_id in existing and not overwrite:
+                counts["skipped"] += 1
+                continue
+            connection_set(conn_id=conn_id, fields=fields, replace=True, user=user, source=source)
+            counts["imported"] += 1
+    return counts
+
+
+def connections_export() -> dict[str, dict[str, Any]]:
+    """Every connection's fields, secrets in clear (an export is for moving them elsewhere)."""
+    result = {}
+    for connection in Connection.objects.order_by("conn_id"):
+        fields = connection_fields(connection)
+        fields["extra"] = json.loads(fields["extra"]) if fields["extra"] else None
+        result[connection.conn_id] = fields
+    return result
+
+
+def fernet_key_rotate() -> int:
+    """Encrypt every stored secret again with the first FERNET_KEY; return how many rows."""
+    from runs_app.crypto import rotate
+
+    count = 0
+    with transaction.atomic():
+        for connection in Connection.objects.select_for_update().order_by("pk"):
+            Connection.objects.filter(pk=connection.pk).update(
+                encrypted_password=rotate(connection.encrypted_password),
+                encrypted_extra=rotate(connection.encrypted_extra),
+            )
+            count += 1
+    return count

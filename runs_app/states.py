@@ -82,6 +82,8 @@ class AuditEvent(models.TextChoices):
     RUN = "run", "run"
     VARIABLE_SET = "variable_set", "variable set"
     VARIABLE_DELETE = "variable_delete", "variable delete"
+    CONNECTION_SET = "connection_set", "connection set"
+    CONNECTION_DELETE = "connection_delete", "connection delete"
 
 
 # One state for a mapped task from its instances' states: while any instance is unfinished, the

@@ -49,7 +49,9 @@ def _from(module: str, *names: str) -> dict[str, str]:
 _DAG = _from(f"{_S}.dag", "DAG", "dag")
 _DECORATORS = _from(f"{_S}.decorators", "task", "setup", "teardown") | _from(f"{_S}.task_group", "task_group")
 _BASEOPERATOR = _from(f"{_S}.baseoperator", "BaseOperator", "chain", "chain_linear", "cross_downstream")
-_EXC = _from(f"{_S}.exceptions", *_EXCEPTIONS)
+_EXC = _from(f"{_S}.exceptions", *_EXCEPTIONS) | _from(f"{_S}.connection", "AirflowNotFoundException")
+_CONNECTION = _from(f"{_S}.connection", "Connection")
+_HOOK = _from(f"{_S}.connection", "BaseHook")
 _BASH = _from(f"{_S}.operators", "BashOperator")
 _PYTHON = _from(f"{_S}.operators", "PythonOperator", "BranchPythonOperator", "ShortCircuitOperator") | _from(
     f"{_S}.context", "get_current_context"
@@ -107,6 +109,8 @@ _SDK = (
     | _from(f"{_S}.trigger_rule", "TriggerRule")
     | _from(f"{_S}.notifier", "BaseNotifier")
     | _from(f"{_S}.variable", "Variable")
+    | _CONNECTION
+    | _HOOK
     | _from(f"{_S}.context", "Context")
     | {"timezone": f"{_S}.timezone:"}
 )
@@ -124,8 +128,12 @@ MODULES: dict[str, dict[str, str]] = {
     | _from(f"{_S}.baseoperator", "BaseOperator")
     | _from(f"{_S}.param", "Param")
     | _from(f"{_S}.variable", "Variable")
+    | _CONNECTION
     | _from(f"{_S}.xcom_arg", "XComArg"),
     "airflow.models.dag": _DAG,
+    "airflow.models.connection": _CONNECTION,
+    "airflow.hooks.base": _HOOK,
+    "airflow.sdk.bases.hook": _HOOK,
     "airflow.models.baseoperator": _BASEOPERATOR,
     "airflow.models.param": _from(f"{_S}.param", "Param"),
     "airflow.models.xcom_arg": _from(f"{_S}.xcom_arg", "XComArg"),

@@ -163,7 +163,9 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class WebhookNotifier(BaseNotifier):
-    """POST a JSON body to ``url`` (default: the ``ORCHESTRATOR_WEBHOOK_URL`` setting).
+    """POST a JSON body to ``url``, or to the connection ``conn_id`` (its host, port and schema as
+    the protocol, ``endpoint`` after it, its extra's ``headers`` or flat text fields as headers,
+    its login and password as basic auth), or else the ``ORCHESTRATOR_WEBHOOK_URL`` setting.
 
     ``payload`` (templated, any JSON value) is the body; by default a summary of what ended:
     dag_id, run_id, logical_date, reason, task_id, state, try_number, exception. A response that
@@ -171,25 +173,57 @@ class WebhookNotifier(BaseNotifier):
     callback's log.
     """
 
-    template_fields = ("url", "payload", "headers")
+    template_fields = ("url", "payload", "headers", "endpoint")
 
     def __init__(
         self,
         *,
         url: str | None = None,
+        conn_id: str | None = None,
+        endpoint: str = "",
         payload: Any = None,
         headers: dict[str, str] | None = None,
         timeout: float = 10.0,
     ) -> None:
+        if url and conn_id:
+            raise AirflowException("WebhookNotifier: pass url= or conn_id=, not both")
         self.url = url
+        self.conn_id = conn_id
+        self.endpoint = endpoint
         self.payload = payload
         self.headers = dict(headers or {})
         self.timeout = float(timeout)
 
+    def _from_connection(self) -> tuple[str, dict[str, str]]:
+        """The URL and headers the connection ``conn_id`` gives."""
+        import base64
+
+        from dags_app.sdk.connection import get_connection
+
+        conn = get_connection(str(self.conn_id))
+        host = conn.host or ""
+        base = host if "://" in host else f"{conn.schema or 'https'}://{host}"
+        if conn.port and "://" not in host:
+            base += f":{conn.port}"
+        extra = conn.extra_dejson
+        headers = extra.get("headers") if isinstance(extra.get("headers"), dict) else extra
+        headers = {str(k): v for k, v in headers.items() if isinstance(v, str)}
+        if conn.login:
+            token = base64.b64encode(f"{conn.login}:{conn.password or ''}".encode()).decode()
+            headers.setdefault("Authorization", f"Basic {token}")
+        endpoint = str(self.endpoint or "")
+        if endpoint:
+            base = base.rstrip("/") + "/" + endpoint.lstrip("/")
+        return base, headers
+
     def notify(self, context: dict[str, Any]) -> None:
-        url = str(self.url or _default_webhook_url or "")
+        conn_headers: dict[str, str] = {}
+        if self.conn_id:
+            url, conn_headers = self._from_connection()
+        else:
+            url = str(self.url or _default_webhook_url or "")
         if not url:
-            raise AirflowException("WebhookNotifier has no URL: pass url= or set ORCHESTRATOR_WEBHOOK_URL")
+            raise AirflowException("WebhookNotifier has no URL: pass url=, conn_id= or set ORCHESTRATOR_WEBHOOK_URL")
         if not url.startswith(("http://", "https://")):
             raise AirflowException(f"WebhookNotifier only posts to http:// or https:// URLs, not {url!r}")
         body = self.payload if self.payload is not None else _summary(context)
@@ -198,7 +232,12 @@ class WebhookNotifier(BaseNotifier):
             url,
             data=data,
             method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "orchestrator-webhook", **self.headers},
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "orchestrator-webhook",
+                **conn_headers,
+                **self.headers,
+            },
         )
         opener = urllib.request.build_opener(_NoRedirects)
         try:

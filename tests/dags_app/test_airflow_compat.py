@@ -105,7 +105,8 @@ def test_an_airflow_dag_file_parses_and_runs_unchanged(dag_file, sync):
         (
             "from airflow.sdk import DAG, KubernetesPodOperator\n",
             "AirflowNameNotProvided: cannot import name 'KubernetesPodOperator' from 'airflow.sdk': this "
-            "orchestrator does not provide airflow.sdk.KubernetesPodOperator. airflow.sdk offers: BaseNotifier,",
+            "orchestrator does not provide airflow.sdk.KubernetesPodOperator. airflow.sdk offers: BaseHook, "
+            "BaseNotifier,",
         ),
         (
             "from airflow.models import PythonOperator\n",

@@ -450,6 +450,50 @@ def test_a_webhook_that_redirects_or_fails_is_an_error_in_the_callback_log_and_t
     assert f"Webhook {url} answered 302" in log
 
 
+@executes_tasks
+def test_a_webhook_notifier_posts_to_the_url_of_a_connection_with_its_headers_and_credentials(
+    dag_file, sync, webhook_server
+):
+    import base64
+
+    from runs_app.services import connection_set
+
+    url, hook = webhook_server
+    port = int(url.rsplit(":", 1)[1])
+    connection_set(
+        conn_id="ops_hook",
+        fields={
+            "conn_type": "http",
+            "host": "127.0.0.1",
+            "port": port,
+            "schema": "http",
+            "login": "bot",
+            "password": "hook-pw",
+            "extra": {"headers": {"X-Team": "data"}},
+        },
+    )
+    dag_file(
+        "conn_hook.py",
+        dag_source(
+            "conn_hook",
+            imports="from dags_app.sdk import DAG, BashOperator, WebhookNotifier\n",
+            body="    BashOperator(task_id='load', bash_command='exit 4')\n",
+            schedule="None",
+            dag_args=", on_failure_callback=WebhookNotifier(conn_id='ops_hook', endpoint='/alerts/{{ dag.dag_id }}')",
+        ),
+    )
+    assert sync().import_errors == 0
+
+    _, final = run_dag("conn_hook")
+
+    assert final == DagRunState.FAILED
+    [(path, headers, summary)] = hook.received
+    assert path == "/alerts/conn_hook"
+    assert headers["X-Team"] == "data"
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"bot:hook-pw").decode()
+    assert summary["reason"] == "task_failure"
+
+
 def test_a_webhook_notifier_without_a_url_or_with_another_scheme_says_so():
     from dags_app.sdk import AirflowException, WebhookNotifier
     from dags_app.sdk import notifier as notifier_module
@@ -457,7 +501,7 @@ def test_a_webhook_notifier_without_a_url_or_with_another_scheme_says_so():
     saved = notifier_module._default_webhook_url
     notifier_module.configure(webhook_url="")
     try:
-        with pytest.raises(AirflowException, match="no URL: pass url= or set ORCHESTRATOR_WEBHOOK_URL"):
+        with pytest.raises(AirflowException, match="no URL: pass url=, conn_id= or set ORCHESTRATOR_WEBHOOK_URL"):
             WebhookNotifier()({"dag": None})
         with pytest.raises(AirflowException, match="only posts to http:// or https:// URLs"):
             WebhookNotifier(url="file:///etc/passwd")({"dag": None})

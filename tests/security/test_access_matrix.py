@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from runs_app.models import AuditLog, Pool, Variable, XCom
+from runs_app.models import AuditLog, Connection, Pool, Variable, XCom
 from runs_app.services import audit_log_record, job_start
 from runs_app.states import AuditEvent, JobType
 from tests.web.test_dag_views import DAG_ID, make_run, write_dag
@@ -76,6 +76,7 @@ ADMIN_MODELS: dict[str, tuple[str, str, str, str]] = {
     "runs_app_pool": ("Viewer", "Op", "Op", "Op"),
     # Variable values may be secrets: as in Airflow, Viewer and User do not see them.
     "runs_app_variable": ("Op", "Op", "Op", "Op"),
+    "runs_app_connection": ("Op", "Op", "Op", "Op"),
     "runs_app_job": ("Viewer", NOBODY, NOBODY, NOBODY),
     "runs_app_auditlog": ("Viewer", NOBODY, NOBODY, NOBODY),
     "axes_accessattempt": ("Admin", NOBODY, NOBODY, "Admin"),
@@ -181,6 +182,7 @@ def world(db, dag_file, sync, redis_url, admin_user, op_user, user_user, viewer_
         "runs_app_xcom": XCom.objects.create(task_instance=ti, dag_run=run, task_id=ti.task_id, key="k", value=1).pk,
         "runs_app_pool": Pool.objects.create(name="matrix", slots=3).pk,  # default_pool cannot go
         "runs_app_variable": Variable.objects.create(key="matrix", val="v").pk,
+        "runs_app_connection": Connection.objects.create(conn_id="matrix", conn_type="http").pk,
         "runs_app_job": job_start(job_type=JobType.SCHEDULER, now=run.logical_date).pk,
         "runs_app_auditlog": audit_log_record(event=AuditEvent.TRIGGER, user=None, source="test").pk,
         "axes_accessattempt": AccessAttempt.objects.create(

@@ -176,7 +176,7 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "ORCHESTRATOR_PRODUCTION", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+        if k not in {"DEBUG", "SECRET_KEY", "FERNET_KEY", "ORCHESTRATOR_PRODUCTION", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -189,7 +189,11 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-PRODUCTION = {"ORCHESTRATOR_PRODUCTION": "1", "ALLOWED_HOSTS": "orchestrator.example.com"}
+PRODUCTION = {
+    "ORCHESTRATOR_PRODUCTION": "1",
+    "ALLOWED_HOSTS": "orchestrator.example.com",
+    "FERNET_KEY": "h4Zx1kqv0XQp3eW2bQdYcR6b7p9pQnZ2Jf8a0tM5n1E=",
+}
 
 
 @pytest.mark.slow
@@ -213,3 +217,12 @@ def test_the_production_profile_refuses_to_start_without_a_secret_key():
 
     assert done.returncode != 0
     assert "ORCHESTRATOR_PRODUCTION=1 needs SECRET_KEY" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_production_profile_refuses_to_start_without_a_fernet_key():
+    without = {k: v for k, v in PRODUCTION.items() if k != "FERNET_KEY"}
+    done = _manage("check", SECRET_KEY=secrets.token_urlsafe(50), **without)
+
+    assert done.returncode != 0
+    assert "ORCHESTRATOR_PRODUCTION=1 needs FERNET_KEY" in done.stderr

@@ -56,6 +56,15 @@ SHEET = {
         ("variables import FILE [-a overwrite|fail|skip]", "Import variables"),
         ("variables export FILE", "Export all variables"),
     ],
+    "Manage connections": [
+        ("connections add CONN_ID --conn-uri URI | --conn-type T [--conn-host H ...]", "Add a connection"),
+        ("connections get CONN_ID", "Get a connection (its password shown as ***)"),
+        ("connections delete CONN_ID", "Delete a connection"),
+        ("connections list", "List connections"),
+        ("connections import FILE [--overwrite]", "Import connections from a file"),
+        ("connections export FILE", "Export all connections (secrets in clear, file mode 0600)"),
+        ("rotate-fernet-key", "Re-encrypt connection secrets with the first FERNET_KEY"),
+    ],
     "Manage roles": [
         ("roles create ROLE [ROLE ...]", "Create a team role (for DAGs' access_control)"),
         ("roles delete ROLE [ROLE ...]", "Delete a team role"),

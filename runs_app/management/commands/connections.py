@@ -1,0 +1,167 @@
+"""``python manage.py connections add|get|delete|list|import|export``: Airflow's ``airflow connections``.
+
+Listing and getting show a password as ``***``; only ``export`` writes secrets in clear (it is for
+moving connections elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+
+from dags_app.sdk.connection import parse_uri
+from dags_app.sdk.exceptions import AirflowException
+from dags_app.sdk.secrets import MASK
+from runs_app import services
+from runs_app.cli import SubcommandCommand, add_output_argument
+from runs_app.models import Connection
+
+COLUMNS = ["conn_id", "conn_type", "description", "host", "schema", "login", "password", "port", "extra"]
+
+
+def _add_args(parser: CommandParser) -> None:
+    parser.add_argument("conn_id", help="Connection id, required to get/add/delete/test a connection")
+    parser.add_argument("--conn-uri", help="Connection URI, required to add a connection without conn_type")
+    parser.add_argument("--conn-json", help="Connection JSON, required to add a connection using JSON representation")
+    parser.add_argument("--conn-type", help="Connection type, required to add a connection without conn_uri")
+    parser.add_argument("--conn-description", help="Connection description, optional when adding a connection")
+    parser.add_argument("--conn-host", help="Connection host, optional when adding a connection")
+    parser.add_argument("--conn-login", help="Connection login, optional when adding a connection")
+    parser.add_argument("--conn-password", help="Connection password, optional when adding a connection")
+    parser.add_argument("--conn-schema", help="Connection schema, optional when adding a connection")
+    parser.add_argument("--conn-port", help="Connection port, optional when adding a connection")
+    parser.add_argument("--conn-extra", help="Connection `Extra` field, optional when adding a connection")
+
+
+def _get_args(parser: CommandParser) -> None:
+    parser.add_argument("conn_id", help="Connection id")
+    add_output_argument(parser)
+
+
+def _delete_args(parser: CommandParser) -> None:
+    parser.add_argument("conn_id", help="Connection id")
+
+
+def _list_args(parser: CommandParser) -> None:
+    add_output_argument(parser)
+    parser.add_argument("--conn-id", help="If passed, only items with the specified connection ID will be displayed")
+
+
+def _import_args(parser: CommandParser) -> None:
+    parser.add_argument("file", help="Import connections from a JSON file ('-' reads standard input)")
+    parser.add_argument("--overwrite", action="store_true", help="Overwrite existing entries if a conflict occurs")
+
+
+def _export_args(parser: CommandParser) -> None:
+    parser.add_argument("file", help="Output file path for exporting the connections ('-' for standard output)")
+    parser.add_argument("--format", choices=["json"], default="json", help="Format of the connections data")
+
+
+def _row(connection: Connection) -> dict[str, Any]:
+    return {
+        "conn_id": connection.conn_id,
+        "conn_type": connection.conn_type,
+        "description": connection.description,
+        "host": connection.host,
+        "schema": connection.schema,
+        "login": connection.login,
+        "password": MASK if connection.encrypted_password else "",
+        "port": connection.port,
+        "extra": "***" if connection.encrypted_extra else "",
+    }
+
+
+class Command(SubcommandCommand):
+    help = "Manage connections: add, get, delete, list, import, export."
+
+    subcommands = {
+        "add": ("Add a connection", _add_args),
+        "get": ("Get a connection", _get_args),
+        "delete": ("Delete a connection", _delete_args),
+        "list": ("List connections", _list_args),
+        "import": ("Import connections from a file", _import_args),
+        "export": ("Export all connections", _export_args),
+    }
+
+    def handle_add(self, *, conn_id: str, conn_uri: str | None, conn_json: str | None, **options: Any) -> None:
+        given = {
+            name: options.get(name if name == "conn_type" else f"conn_{name}") for name in services.CONNECTION_FIELDS
+        }
+        given = {name: value for name, value in given.items() if value is not None}
+        if conn_uri and conn_json:
+            raise CommandError("Cannot supply both conn-uri and conn-json")
+        if (conn_uri or conn_json) and given.get("conn_type"):
+            raise CommandError("Cannot supply conn-type together with conn-uri or conn-json")
+        fields: dict[str, Any] = {}
+        if conn_uri:
+            try:
+                fields = parse_uri(conn_uri)
+            except AirflowException as exc:
+                raise CommandError(str(exc)) from None
+        elif conn_json:
+            try:
+                fields = json.loads(conn_json)
+            except ValueError as exc:
+                raise CommandError(f"The connection JSON is not valid: {exc}") from None
+            if not isinstance(fields, dict):
+                raise CommandError("The connection JSON must be an object of fields")
+        elif not given.get("conn_type"):
+            raise CommandError("Must supply either conn-uri or conn-json if not supplying conn-type")
+        fields = {**fields, **given}
+        services.connection_set(conn_id=conn_id, fields=fields, source="cli")
+        self.stdout.write(
+            f"Successfully added `conn_id`={conn_id} : {fields.get('conn_type')}://{fields.get('host') or ''}"
+        )
+
+    def handle_get(self, *, conn_id: str, output: str, **_: Any) -> None:
+        connection = Connection.objects.filter(conn_id=conn_id).first()
+        if connection is None:
+            raise CommandError(f"Connection not found: {conn_id}")
+        self.out([_row(connection)], output=output, columns=COLUMNS)
+
+    def handle_delete(self, *, conn_id: str, **_: Any) -> None:
+        if not services.connection_delete(conn_id=conn_id, source="cli"):
+            raise CommandError(f"Did not find a connection with `conn_id`={conn_id}")
+        self.stdout.write(f"Successfully deleted connection with `conn_id`={conn_id}")
+
+    def handle_list(self, *, output: str, conn_id: str | None, **_: Any) -> None:
+        connections = Connection.objects.order_by("conn_id")
+        if conn_id:
+            connections = connections.filter(conn_id=conn_id)
+        self.out([_row(c) for c in connections], output=output, columns=COLUMNS)
+
+    def handle_import(self, *, file: str, overwrite: bool, **_: Any) -> None:
+        text = sys.stdin.read() if file == "-" else _read(file)
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise CommandError(f"Invalid connections file {file}: {exc}") from None
+        counts = services.connections_import(data=data, overwrite=overwrite, source="cli")
+        self.stdout.write(
+            f"Imported {counts['imported']} connection(s)"
+            + (f"; {counts['skipped']} existing skipped (use --overwrite)" if counts["skipped"] else "")
+        )
+
+    def handle_export(self, *, file: str, format: str, **_: Any) -> None:
+        data = services.connections_export()
+        text = json.dumps(data, indent=4, sort_keys=True) + "\n"
+        if file == "-":
+            self.stdout.write(text, ending="")
+            return
+        try:
+            Path(file).write_text(text)
+            Path(file).chmod(0o600)  # it holds secrets in clear
+        except OSError as exc:
+            raise CommandError(f"Cannot write {file}: {exc.strerror}") from None
+        self.stdout.write(f"{len(data)} connections successfully exported to {file}.")
+
+
+def _read(file: str) -> str:
+    try:
+        return Path(file).read_text()
+    except OSError as exc:
+        raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
