@@ -26,7 +26,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
-from django.db.models import Count, Model, QuerySet
+from django.db.models import Count, Model, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, reverse
@@ -532,10 +533,45 @@ class XComAdmin(DagAccessMixin, ReadOnlyAdmin):
         return _link(reverse("runs:task-instance", args=args), "Task instance")
 
 
+def _slots_in(state: str) -> Subquery:
+    used = (
+        TaskInstance.objects.filter(pool=OuterRef("name"), state=state)
+        .order_by()
+        .values("pool")
+        .annotate(used=Sum("pool_slots"))
+        .values("used")
+    )
+    return Coalesce(Subquery(used), Value(0))
+
+
 @admin.register(Pool)
 class PoolAdmin(admin.ModelAdmin):
-    list_display = ["name", "slots", "description"]
+    """Airflow's Admin > Pools: slots, and the pool slots running and queued task instances hold
+    and those still open (one query for the page, the counts as subqueries)."""
+
+    list_display = ["name", "slots", "running_slots", "queued_slots", "open_slots", "description"]
     search_fields = ["name", "description"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                running_slots=_slots_in(TaskInstanceState.RUNNING), queued_slots=_slots_in(TaskInstanceState.QUEUED)
+            )
+        )
+
+    @admin.display(description="running slots", ordering="running_slots")
+    def running_slots(self, obj: Pool) -> int:
+        return obj.running_slots
+
+    @admin.display(description="queued slots", ordering="queued_slots")
+    def queued_slots(self, obj: Pool) -> int:
+        return obj.queued_slots
+
+    @admin.display(description="open slots")
+    def open_slots(self, obj: Pool) -> str | int:
+        return "unlimited" if obj.slots < 0 else obj.slots - obj.running_slots - obj.queued_slots
 
     def has_delete_permission(self, request: HttpRequest, obj: Pool | None = None) -> bool:
         if obj is not None and obj.name == Pool.DEFAULT_POOL_NAME:

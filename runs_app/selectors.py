@@ -10,12 +10,13 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import Count, Max, Min
+from django.db.models import Count, Max, Min, Sum
 
 from dags_app.models import DagModel
-from runs_app.models import DagRun, TaskInstance
-from runs_app.states import TI_FINISHED, aggregate_state
+from runs_app.models import DagRun, Pool, TaskInstance
+from runs_app.states import TI_FINISHED, TaskInstanceState, aggregate_state
 
 
 @dataclass
@@ -148,3 +149,30 @@ def dag_run_state(dag_id: str, run_id: str) -> str | None:
     """The state of one run of ``dag_id`` (TriggerDagRunOperator's wait), or None."""
     state = DagRun.objects.filter(dag__dag_id=dag_id, run_id=run_id).values_list("state", flat=True).first()
     return str(state) if state is not None else None
+
+
+def pool_stats(names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Each pool (or the ``names`` ones) with its slots and, counted in pool slots, its running,
+    queued and scheduled task instances and its open slots (Airflow's pool list). Two queries."""
+    pools = Pool.objects.order_by("name")
+    if names is not None:
+        pools = pools.filter(name__in=list(names))
+    rows = list(pools.values("name", "slots", "description"))
+    wanted = [TaskInstanceState.RUNNING, TaskInstanceState.QUEUED, TaskInstanceState.SCHEDULED]
+    used = {
+        (pool, state): slots or 0
+        for pool, state, slots in TaskInstance.objects.filter(state__in=wanted, pool__in=[r["name"] for r in rows])
+        .values_list("pool", "state")
+        .annotate(slots=Sum("pool_slots"))
+        .order_by()
+    }
+    for row in rows:
+        running = used.get((row["name"], TaskInstanceState.RUNNING), 0)
+        queued = used.get((row["name"], TaskInstanceState.QUEUED), 0)
+        row.update(
+            running_slots=running,
+            queued_slots=queued,
+            scheduled_slots=used.get((row["name"], TaskInstanceState.SCHEDULED), 0),
+            open_slots="unlimited" if row["slots"] < 0 else row["slots"] - running - queued,
+        )
+    return rows

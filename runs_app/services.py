@@ -886,3 +886,48 @@ def fernet_key_rotate() -> int:
             )
             count += 1
     return count
+
+
+# -- pools ----------------------------------------------------------------------------------------
+
+
+def pool_set(*, name: str, slots: Any, description: str = "") -> Pool:
+    """Create or update pool ``name`` with ``slots`` (-1: unlimited) and ``description``."""
+    try:
+        name = validate_key("pool name", name)
+    except (TypeError, ValueError) as exc:
+        raise ServiceError(str(exc)) from None
+    try:
+        slots = int(slots)
+    except (TypeError, ValueError):
+        raise ServiceError(f"Pool {name}: slots must be a whole number, not {slots!r}") from None
+    if slots < -1:
+        raise ServiceError(f"Pool {name}: slots must be -1 (unlimited) or more")
+    pool, _ = Pool.objects.update_or_create(name=name, defaults={"slots": slots, "description": description or ""})
+    return pool
+
+
+def pool_delete(*, name: str) -> None:
+    if name == Pool.DEFAULT_POOL_NAME:
+        raise ServiceError("default_pool cannot be deleted")
+    if not Pool.objects.filter(name=name).delete()[0]:
+        raise NotFound(f"Pool {name} does not exist")
+
+
+def pools_import(*, data: Any) -> int:
+    """Import ``{name: {"slots": n, "description": "..."}}``, all or nothing; return how many."""
+    if not isinstance(data, dict):
+        raise ServiceError("A pools file must hold one JSON object of name: {slots, description}")
+    with transaction.atomic():
+        for name, fields in data.items():
+            if not isinstance(fields, dict) or "slots" not in fields:
+                raise ServiceError(f"Pool {name}: expected an object with slots (and a description)")
+            pool_set(name=name, slots=fields["slots"], description=fields.get("description") or "")
+    return len(data)
+
+
+def pools_export() -> dict[str, dict[str, Any]]:
+    return {
+        name: {"slots": slots, "description": description}
+        for name, slots, description in Pool.objects.order_by("name").values_list("name", "slots", "description")
+    }

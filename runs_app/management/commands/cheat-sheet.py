@@ -56,6 +56,14 @@ SHEET = {
         ("variables import FILE [-a overwrite|fail|skip]", "Import variables"),
         ("variables export FILE", "Export all variables"),
     ],
+    "Manage pools": [
+        ("pools set NAME SLOTS DESCRIPTION", "Configure pool"),
+        ("pools get NAME", "Get pool size (running, queued and open slots)"),
+        ("pools delete NAME", "Delete pool"),
+        ("pools list", "List pools"),
+        ("pools import FILE", "Import pools"),
+        ("pools export FILE", "Export all pools"),
+    ],
     "Manage connections": [
         ("connections add CONN_ID --conn-uri URI | --conn-type T [--conn-host H ...]", "Add a connection"),
         ("connections get CONN_ID", "Get a connection (its password shown as ***)"),
