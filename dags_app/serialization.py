@@ -173,6 +173,11 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "dagrun_timeout": _seconds(dag.dagrun_timeout),
         "tags": list(dag.tags),
         "params": json_safe(dag.params),
+        # The trigger form and the trigger's check: each param's default, description and schema.
+        "param_specs": {
+            str(key): json_safe(value.dump() if isinstance(value, Param) else {"default": value, "schema": {}})
+            for key, value in dag.params.items()
+        },
         "default_args": json_safe({k: v for k, v in dag.default_args.items() if k != "params"}),
         "is_paused_upon_creation": dag.is_paused_upon_creation,
         "render_template_as_native_obj": dag.render_template_as_native_obj,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django import forms
 
 from dags_app.errors import ServiceError
@@ -24,11 +27,103 @@ class TriggerForm(forms.Form):
         help_text="A JSON object passed to the run as dag_run.conf (and overriding params).",
     )
 
+    def __init__(self, *args: Any, params: dict[str, dict[str, Any]] | None = None, **kwargs: Any) -> None:
+        """``params``: the DAG's param specs; each gets a field of its type, filled with its default."""
+        super().__init__(*args, **kwargs)
+        self.params = params or {}
+        conf = self.fields.pop("conf")
+        for name, spec in self.params.items():
+            self.fields[PARAM_PREFIX + name] = _param_field(name, spec)
+        if self.params:
+            conf.help_text = "A JSON object passed to the run as dag_run.conf; the params above are merged into it."
+        self.fields["conf"] = conf
+
     def clean_conf(self) -> dict:
         try:
             return parse_conf(self.cleaned_data.get("conf"))
         except ServiceError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "conf" not in data:
+            return data
+        conf = dict(data["conf"])
+        for name, spec in self.params.items():
+            key = PARAM_PREFIX + name
+            if key not in data:
+                continue
+            try:
+                value = _param_value(data[key], spec)
+            except ValueError as exc:
+                self.add_error(key, f"Not valid JSON: {exc}")
+                continue
+            if value is not _OMIT:
+                conf[name] = value
+        data["conf"] = conf
+        return data
+
+
+PARAM_PREFIX = "param__"
+_OMIT = object()
+
+
+def _types(spec: dict[str, Any]) -> list[str]:
+    """The param's JSON types but null: from its schema, or, for a plain value, its default's type."""
+    kind = (spec.get("schema") or {}).get("type")
+    if kind is None:
+        default = spec.get("default")
+        inferred = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "object", list: "array"}
+        kind = inferred.get(type(default))
+    types = [kind] if isinstance(kind, str) else list(kind or [])
+    return [t for t in types if t != "null"]
+
+
+def _param_field(name: str, spec: dict[str, Any]) -> forms.Field:
+    """A form field for one param, by its schema: a checkbox, a number, a select, a date, a JSON
+    text or a text field, with the param's description as help."""
+    schema = spec.get("schema") or {}
+    default = spec.get("default")
+    types = _types(spec)
+    options: dict[str, Any] = {
+        "required": False,
+        "label": schema.get("title") or name,
+        "help_text": spec.get("description") or schema.get("description") or "",
+    }
+    if "enum" in schema:
+        labels = schema.get("values_display") or {}
+        choices = [(json.dumps(v), labels.get(str(v), str(v))) for v in schema["enum"]]
+        return forms.ChoiceField(choices=choices, initial=json.dumps(default), **options)
+    if types == ["boolean"]:
+        return forms.BooleanField(initial=bool(default), **options)
+    if types and set(types) <= {"integer", "number"}:
+        field = forms.IntegerField if types == ["integer"] else forms.FloatField
+        bounds = {k: schema[k] for k in ("minimum", "maximum") if k in schema}
+        return field(initial=default, min_value=bounds.get("minimum"), max_value=bounds.get("maximum"), **options)
+    if types == ["string"] and schema.get("format") in ("date", "date-time", "time"):
+        kind = {"date": "date", "date-time": "datetime-local", "time": "time"}[schema["format"]]
+        return forms.CharField(initial=default, widget=forms.TextInput(attrs={"type": kind}), **options)
+    if set(types) & {"array", "object"}:
+        widget = forms.Textarea(attrs={"rows": 3, "class": "font-monospace"})
+        return forms.CharField(initial=json.dumps(default, indent=2), widget=widget, **options)
+    return forms.CharField(initial="" if default is None else str(default), **options)
+
+
+def _param_value(raw: Any, spec: dict[str, Any]) -> Any:
+    """The conf value of a param field (``_OMIT``: left empty, the default applies)."""
+    schema = spec.get("schema") or {}
+    types = _types(spec)
+    if "enum" in schema:
+        return json.loads(raw) if raw else _OMIT
+    if isinstance(raw, bool | int | float):
+        return raw
+    if raw is None or raw == "":
+        return _OMIT
+    if set(types) & {"array", "object"}:
+        return json.loads(raw)  # a ValueError is the field's error
+    if schema.get("format") == "date-time" and len(raw) == 16:
+        return raw + ":00+00:00"  # the browser's datetime-local has no seconds and no zone (UTC here)
+    return raw
 
 
 class ClearForm(forms.Form):

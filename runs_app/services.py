@@ -28,6 +28,7 @@ from dags_app.timetables import TimeRestriction, timetable_from_dict
 from runs_app import transitions
 from runs_app.conf import validate_conf
 from runs_app.models import AuditLog, Connection, DagRun, Job, Pool, TaskInstance, Variable
+from runs_app.params import params_check
 from runs_app.scheduling import Executor, RQExecutor, dag_run_schedule_locked, task_instance_queue
 from runs_app.states import (
     TI_FINISHED,
@@ -184,13 +185,15 @@ def dag_trigger(
 ) -> DagRun:
     """Create a manual run of ``dag`` (default logical date: now) and record who asked.
 
-    Raises ServiceError for an inactive DAG, a conf that is not a JSON object, a bad run id or a
-    run that already exists.
+    Raises ServiceError for an inactive DAG, a conf that is not a JSON object, params that do not
+    fit their schema (the DAG's defaults merged with the conf), a bad run id or a run that already
+    exists.
     """
     if not dag.is_active:
         raise ServiceError(f"DAG {dag.dag_id} is not active: its file no longer defines it")
     if conf is not None:
         validate_conf(conf)
+    params_check(dag.serialized, conf or {})
     if run_id is not None:
         try:
             validate_key("run_id", run_id)

@@ -49,7 +49,11 @@ def _from(module: str, *names: str) -> dict[str, str]:
 _DAG = _from(f"{_S}.dag", "DAG", "dag")
 _DECORATORS = _from(f"{_S}.decorators", "task", "setup", "teardown") | _from(f"{_S}.task_group", "task_group")
 _BASEOPERATOR = _from(f"{_S}.baseoperator", "BaseOperator", "chain", "chain_linear", "cross_downstream")
-_EXC = _from(f"{_S}.exceptions", *_EXCEPTIONS) | _from(f"{_S}.connection", "AirflowNotFoundException")
+_EXC = (
+    _from(f"{_S}.exceptions", *_EXCEPTIONS)
+    | _from(f"{_S}.connection", "AirflowNotFoundException")
+    | _from(f"{_S}.param", "ParamValidationError")
+)
 _CONNECTION = _from(f"{_S}.connection", "Connection")
 _HOOK = _from(f"{_S}.connection", "BaseHook")
 _BASH = _from(f"{_S}.operators", "BashOperator")
@@ -135,7 +139,7 @@ MODULES: dict[str, dict[str, str]] = {
     "airflow.hooks.base": _HOOK,
     "airflow.sdk.bases.hook": _HOOK,
     "airflow.models.baseoperator": _BASEOPERATOR,
-    "airflow.models.param": _from(f"{_S}.param", "Param"),
+    "airflow.models.param": _from(f"{_S}.param", "Param", "ParamValidationError"),
     "airflow.models.xcom_arg": _from(f"{_S}.xcom_arg", "XComArg"),
     "airflow.models.variable": _from(f"{_S}.variable", "Variable"),
     "airflow.utils.trigger_rule": _from(f"{_S}.trigger_rule", "TriggerRule"),

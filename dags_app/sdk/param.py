@@ -1,16 +1,40 @@
-"""DAG and task params: a default value, optionally described by a JSON-schema-like type."""
+"""DAG and task params: a default value, described by a JSON schema (Airflow's ``Param``).
+
+Values are checked with the ``jsonschema`` library, with its format checker (``format: date``,
+``date-time``, ``email``, ...), as Airflow does.
+"""
 
 from typing import Any
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list, tuple),
-    "object": (dict,),
-    "null": (type(None),),
-}
+import jsonschema
+from jsonschema import FormatChecker
+
+from dags_app.sdk.exceptions import AirflowException
+
+
+class ParamValidationError(AirflowException, ValueError):
+    """A param's value does not fit its schema (Airflow's ``ParamValidationError``)."""
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists: JSON has no tuple, and jsonschema's ``array`` is a list."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def validate_value(value: Any, schema: dict[str, Any]) -> None:
+    """Raise ParamValidationError when ``value`` does not fit ``schema``."""
+    try:
+        jsonschema.validate(_plain(value), schema, format_checker=FormatChecker())
+    except jsonschema.ValidationError as exc:
+        raise ParamValidationError(exc.message) from None
+    except jsonschema.SchemaError as exc:
+        raise ParamValidationError(f"the schema is not valid: {exc.message}") from None
 
 
 class Param:
@@ -22,25 +46,21 @@ class Param:
         self.schema = schema
 
     def resolve(self, value: Any = None, *, use_default: bool = True) -> Any:
-        """Return ``value`` (or the default), checked against the schema's ``type`` and ``enum``.
+        """Return ``value`` (or the default), checked against the schema.
 
-        Raises ValueError when the value does not fit.
+        Raises ParamValidationError (a ValueError) when the value does not fit.
         """
         final = self.value if value is None and use_default else value
-        types = self.schema.get("type")
-        if types is not None:
-            names = [types] if isinstance(types, str) else list(types)
-            allowed = tuple(t for name in names for t in _TYPES.get(name, (object,)))
-            is_bool_as_number = isinstance(final, bool) and "boolean" not in names
-            if not isinstance(final, allowed) or is_bool_as_number:
-                raise ValueError(f"Param value {final!r} is not of type {types}")
-        enum = self.schema.get("enum")
-        if enum is not None and final not in enum:
-            raise ValueError(f"Param value {final!r} is not one of {enum}")
+        if self.schema:
+            validate_value(final, self.schema)
         return final
 
     def serialize(self) -> dict[str, Any]:
         return {"default": self.value, "description": self.description, "schema": self.schema}
+
+    def dump(self) -> dict[str, Any]:
+        """What the metastore keeps of the param: its default, description and schema."""
+        return self.serialize()
 
     def __repr__(self) -> str:
         return f"Param({self.value!r})"

@@ -17,6 +17,7 @@ from dags_app.models import DagTag
 from orchestrator_site.access import DELETE, PAUSE, READ, TRIGGER, can, dag_can, get_dag, readable, require
 from runs_app import selectors, services
 from runs_app.forms import TriggerForm
+from runs_app.params import param_specs
 from runs_app.states import DagRunState, TaskInstanceState
 from runs_app.views.common import safe_next
 
@@ -93,7 +94,7 @@ def dag_trigger(request: HttpRequest, dag_id: str) -> HttpResponse:
     """Show the trigger form (GET) or trigger a run (POST); bad date or JSON is a form error."""
     dag = get_dag(request, dag_id)
     require(request, TRIGGER, dag)
-    form = TriggerForm(request.POST or None)
+    form = TriggerForm(request.POST or None, params=param_specs(dag.serialized))
     if request.method == "POST" and form.is_valid():
         try:
             run = services.dag_trigger(
