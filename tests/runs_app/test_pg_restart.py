@@ -2,7 +2,7 @@
 
 The test has a PostgreSQL server of its own (``private_postgres``), so that stopping it leaves
 the other tests' server alone. A worker and a scheduler run against it; a counter task signals
-that it runs, then the server is stopped (``pg_ctl stop -m fast``: every connection is cut, as
+that it runs and waits, then the server is stopped (``pg_ctl stop -m fast``: every connection is cut, as
 a restart does) so that the task ends with the database gone. The server is started again once
 the worker has said it is waiting to record the outcome. The try's result must not be lost: it
 is recorded once the database is back, the task ran once, its downstream ran once, and the
@@ -26,7 +26,14 @@ import datetime
 from dags_app.sdk import DAG, BashOperator
 
 with DAG("restart", schedule=None, start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)) as dag:
-    slow = BashOperator(task_id="slow", bash_command="echo 1 >> {markers}/slow; touch {markers}/started; sleep 2")
+    # It ends only once the test has stopped the server (the "go" file), however slow the machine.
+    slow = BashOperator(
+        task_id="slow",
+        bash_command=(
+            "echo 1 >> {markers}/slow; touch {markers}/started; "
+            "for i in $(seq 600); do [ -e {markers}/go ] && break; sleep 0.1; done"
+        ),
+    )
     after = BashOperator(task_id="after", bash_command="echo 1 >> {markers}/after")
     slow >> after
 """
@@ -77,7 +84,8 @@ def test_the_final_write_of_a_task_waits_out_a_postgresql_restart_and_the_task_r
         cluster.manage("dags", "trigger", "restart")
         cluster.wait_for(lambda: (markers / "started").exists(), "the task to start", timeout=60)
 
-        private_postgres.stop("fast")  # the task ends 2 s later, with the database gone
+        private_postgres.stop("fast")
+        (markers / "go").touch()  # now the task ends, with the database gone
         cluster.wait_for(
             lambda: "database unavailable while recording" in worker.log(),
             "the worker to wait for the database to record the outcome",
