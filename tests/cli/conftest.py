@@ -61,13 +61,7 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
-def manage(dags_folder: Path, tmp_path: Path) -> Callable[..., Completed]:
-    """Run ``python manage.py ARGS`` in a subprocess against the test database and DAG folder.
-
-    Use it from ``@pytest.mark.django_db(transaction=True)`` tests, so the rows a test writes are
-    committed and the subprocess sees them.
-    """
+def _runner(dags_folder: Path, tmp_path: Path, command: list[str], cwd: Path) -> Callable[..., Completed]:
     env = {
         **os.environ,
         "DAGS_FOLDER": str(dags_folder),
@@ -78,8 +72,8 @@ def manage(dags_folder: Path, tmp_path: Path) -> Callable[..., Completed]:
 
     def run(*args: str) -> Completed:
         done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=settings.BASE_DIR,
+            [*command, *args],
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -90,3 +84,19 @@ def manage(dags_folder: Path, tmp_path: Path) -> Callable[..., Completed]:
         return Completed(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+@pytest.fixture
+def manage(dags_folder: Path, tmp_path: Path) -> Callable[..., Completed]:
+    """Run ``python manage.py ARGS`` in a subprocess against the test database and DAG folder.
+
+    Use it from ``@pytest.mark.django_db(transaction=True)`` tests, so the rows a test writes are
+    committed and the subprocess sees them.
+    """
+    return _runner(dags_folder, tmp_path, [sys.executable, "manage.py"], settings.BASE_DIR)
+
+
+@pytest.fixture
+def airflow(dags_folder: Path, tmp_path: Path) -> Callable[..., Completed]:
+    """Run the ``airflow`` console script of the virtualenv, from a folder outside the project."""
+    return _runner(dags_folder, tmp_path, [str(Path(sys.executable).parent / "airflow")], tmp_path)

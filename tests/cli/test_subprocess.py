@@ -139,3 +139,24 @@ def test_cheat_sheet_exits_zero_and_lists_dags_list(manage):
 
     assert done.returncode == 0, done.stderr
     assert "python manage.py dags list" in done.stdout
+
+
+def test_the_seed_s_airflow_commands_work_as_typed_there(airflow, example_dags):
+    done = airflow(
+        "users", "create", "--role", "Admin", "--username", "ps", "--email", "qwer3@kakao.com",
+        "--firstname", "k", "--lastname", "ps", "--password", "admin090",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == 'User "ps" created with role "Admin"'
+
+    listed = airflow("dags", "list", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["dag_id"] for r in json.loads(listed.stdout)] == ["example", "other"]
+
+    triggered = airflow("dags", "trigger", "-e", "2022-01-01", "example")
+    assert triggered.returncode == 0, triggered.stderr
+    assert DagRun.objects.get().logical_date.date().isoformat() == "2022-01-01"
+
+    assert airflow("version").stdout.startswith("3.3.0")
+    assert "python manage.py dags list" in airflow().stdout  # no command: the cheat sheet
+    assert_one_line_error(airflow("dags", "trigger", "nope"), "Dag id nope not found in DagModel")
