@@ -579,8 +579,34 @@ class PoolAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
 
+class KeyedServiceAdmin(admin.ModelAdmin):
+    """An admin whose rows are named by ``key_field`` and saved and deleted only through the
+    services (audited, and the same code as the CLI): ``save_by_service(request, obj, form,
+    change)`` and ``delete_by_service(request, key)``. Renaming a row deletes the old name."""
+
+    key_field = ""
+
+    def save_by_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> Model:
+        raise NotImplementedError
+
+    def delete_by_service(self, request: HttpRequest, key: str) -> None:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change and self.key_field in form.changed_data:
+            self.delete_by_service(request, form.initial[self.key_field])
+        obj.pk = self.save_by_service(request, obj, form, change).pk
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.delete_by_service(request, getattr(obj, self.key_field))
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for key in list(queryset.values_list(self.key_field, flat=True)):
+            self.delete_by_service(request, key)
+
+
 @admin.register(Variable)
-class VariableAdmin(admin.ModelAdmin):
+class VariableAdmin(KeyedServiceAdmin):
     """Airflow's Admin > Variables (Op and Admin): the value of a sensitive key is shown as ``***``
     in the list; saving and deleting go through the same services as the CLI."""
 
@@ -594,20 +620,15 @@ class VariableAdmin(admin.ModelAdmin):
             return MASK
         return obj.val if len(obj.val) <= 200 else obj.val[:200] + "..."
 
-    def save_model(self, request: HttpRequest, obj: Variable, form: Any, change: bool) -> None:
-        if change and "key" in form.changed_data:
-            services.variable_delete(key=form.initial["key"], user=request.user, source="admin")
-        saved = services.variable_set(
+    key_field = "key"
+
+    def save_by_service(self, request: HttpRequest, obj: Variable, form: Any, change: bool) -> Variable:
+        return services.variable_set(
             key=obj.key, value=obj.val, description=obj.description, user=request.user, source="admin"
         )
-        obj.pk = saved.pk
 
-    def delete_model(self, request: HttpRequest, obj: Variable) -> None:
-        services.variable_delete(key=obj.key, user=request.user, source="admin")
-
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        for key in list(queryset.values_list("key", flat=True)):
-            services.variable_delete(key=key, user=request.user, source="admin")
+    def delete_by_service(self, request: HttpRequest, key: str) -> None:
+        services.variable_delete(key=key, user=request.user, source="admin")
 
 
 class ConnectionForm(forms.ModelForm):
@@ -656,7 +677,7 @@ class ConnectionForm(forms.ModelForm):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(KeyedServiceAdmin):
     """Airflow's Admin > Connections (Op and Admin): secrets are never shown, and saving goes
     through the same service as the CLI (which encrypts them)."""
 
@@ -673,20 +694,15 @@ class ConnectionAdmin(admin.ModelAdmin):
     def has_password(self, obj: Connection) -> bool:
         return bool(obj.encrypted_password)
 
-    def save_model(self, request: HttpRequest, obj: Connection, form: Any, change: bool) -> None:
-        if change and "conn_id" in form.changed_data:
-            services.connection_delete(conn_id=form.initial["conn_id"], user=request.user, source="admin")
-        saved = services.connection_set(
+    key_field = "conn_id"
+
+    def save_by_service(self, request: HttpRequest, obj: Connection, form: Any, change: bool) -> Connection:
+        return services.connection_set(
             conn_id=obj.conn_id, fields=form.service_fields, replace=change, user=request.user, source="admin"
         )
-        obj.pk = saved.pk
 
-    def delete_model(self, request: HttpRequest, obj: Connection) -> None:
-        services.connection_delete(conn_id=obj.conn_id, user=request.user, source="admin")
-
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        for conn_id in list(queryset.values_list("conn_id", flat=True)):
-            services.connection_delete(conn_id=conn_id, user=request.user, source="admin")
+    def delete_by_service(self, request: HttpRequest, key: str) -> None:
+        services.connection_delete(conn_id=key, user=request.user, source="admin")
 
 
 @admin.register(Job)

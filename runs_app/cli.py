@@ -11,6 +11,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pendulum
@@ -174,3 +175,34 @@ class SubcommandCommand(BaseCommand):
 
     def out(self, rows: Iterable[dict[str, Any]], *, output: str, columns: Sequence[str] | None = None) -> None:
         render(self.stdout, list(rows), output=output, columns=columns)
+
+
+def read_json_file(file: str, *, what: str) -> Any:
+    """The JSON value in ``file`` (``-``: standard input) for an ``import`` subcommand; a missing
+    file or bad JSON is one CommandError line naming ``what``."""
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text()
+    except OSError as exc:
+        raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"Invalid {what} file {file}: {exc}") from None
+
+
+def write_json_file(stdout: Any, file: str, data: Any, *, private: bool = False) -> bool:
+    """Write ``data`` as indented JSON to ``file`` (``-``: ``stdout``) for an ``export``
+    subcommand; ``private`` makes the file mode 0600 (it holds secrets). Returns whether a file
+    was written (the caller then says so)."""
+    text = json.dumps(data, indent=4, sort_keys=True) + "\n"
+    if file == "-":
+        stdout.write(text, ending="")
+        return False
+    try:
+        path = Path(file)
+        path.write_text(text)
+        if private:
+            path.chmod(0o600)
+    except OSError as exc:
+        raise CommandError(f"Cannot write {file}: {exc.strerror}") from None
+    return True

@@ -7,8 +7,6 @@ moving connections elsewhere).
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
@@ -17,7 +15,7 @@ from dags_app.sdk.connection import parse_uri
 from dags_app.sdk.exceptions import AirflowException
 from dags_app.sdk.secrets import MASK
 from runs_app import services
-from runs_app.cli import SubcommandCommand, add_output_argument
+from runs_app.cli import SubcommandCommand, add_output_argument, read_json_file, write_json_file
 from runs_app.models import Connection
 
 COLUMNS = ["conn_id", "conn_type", "description", "host", "schema", "login", "password", "port", "extra"]
@@ -135,11 +133,7 @@ class Command(SubcommandCommand):
         self.out([_row(c) for c in connections], output=output, columns=COLUMNS)
 
     def handle_import(self, *, file: str, overwrite: bool, **_: Any) -> None:
-        text = sys.stdin.read() if file == "-" else _read(file)
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise CommandError(f"Invalid connections file {file}: {exc}") from None
+        data = read_json_file(file, what="connections")
         counts = services.connections_import(data=data, overwrite=overwrite, source="cli")
         self.stdout.write(
             f"Imported {counts['imported']} connection(s)"
@@ -148,20 +142,5 @@ class Command(SubcommandCommand):
 
     def handle_export(self, *, file: str, format: str, **_: Any) -> None:
         data = services.connections_export()
-        text = json.dumps(data, indent=4, sort_keys=True) + "\n"
-        if file == "-":
-            self.stdout.write(text, ending="")
-            return
-        try:
-            Path(file).write_text(text)
-            Path(file).chmod(0o600)  # it holds secrets in clear
-        except OSError as exc:
-            raise CommandError(f"Cannot write {file}: {exc.strerror}") from None
-        self.stdout.write(f"{len(data)} connections successfully exported to {file}.")
-
-
-def _read(file: str) -> str:
-    try:
-        return Path(file).read_text()
-    except OSError as exc:
-        raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
+        if write_json_file(self.stdout, file, data, private=True):  # secrets in clear: mode 0600
+            self.stdout.write(f"{len(data)} connections successfully exported to {file}.")

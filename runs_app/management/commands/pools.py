@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
 from runs_app import selectors, services
-from runs_app.cli import SubcommandCommand, add_output_argument
+from runs_app.cli import SubcommandCommand, add_output_argument, read_json_file, write_json_file
 
 COLUMNS = ["pool", "slots", "description", "running_slots", "queued_slots", "scheduled_slots", "open_slots"]
 
@@ -68,25 +65,11 @@ class Command(SubcommandCommand):
         self._show(None, output)
 
     def handle_import(self, *, file: str, **_: Any) -> None:
-        try:
-            text = sys.stdin.read() if file == "-" else Path(file).read_text()
-        except OSError as exc:
-            raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise CommandError(f"Invalid pools file {file}: {exc}") from None
+        data = read_json_file(file, what="pools")
         count = services.pools_import(data=data)
         self.stdout.write(f"Uploaded {count} pool(s)")
 
     def handle_export(self, *, file: str, **_: Any) -> None:
         data = services.pools_export()
-        text = json.dumps(data, indent=4, sort_keys=True) + "\n"
-        if file == "-":
-            self.stdout.write(text, ending="")
-            return
-        try:
-            Path(file).write_text(text)
-        except OSError as exc:
-            raise CommandError(f"Cannot write {file}: {exc.strerror}") from None
-        self.stdout.write(f"Exported {len(data)} pools to {file}")
+        if write_json_file(self.stdout, file, data):
+            self.stdout.write(f"Exported {len(data)} pools to {file}")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
 from dags_app.sdk.variable import Variable
 from runs_app import services
-from runs_app.cli import SubcommandCommand, add_output_argument
+from runs_app.cli import SubcommandCommand, add_output_argument, read_json_file, write_json_file
 from runs_app.models import Variable as VariableRow
 
 
@@ -88,11 +86,7 @@ class Command(SubcommandCommand):
         self.out(rows, output=output, columns=["key", "description"])
 
     def handle_import(self, *, file: str, action_on_existing_key: str, **_: Any) -> None:
-        text = _read(file)
-        try:
-            data = _loads(text)
-        except ValueError as exc:
-            raise CommandError(f"Invalid variables file {file}: {exc}") from None
+        data = read_json_file(file, what="variables")
         counts = services.variables_import(data=data, action_on_existing_key=action_on_existing_key, source="cli")
         done = counts["created"] + counts["updated"]
         self.stdout.write(
@@ -102,15 +96,8 @@ class Command(SubcommandCommand):
 
     def handle_export(self, *, file: str, **_: Any) -> None:
         data = services.variables_export()
-        text = _dumps(data) + "\n"
-        if file == "-":
-            self.stdout.write(text, ending="")
-            return
-        try:
-            Path(file).write_text(text)
-        except OSError as exc:
-            raise CommandError(f"Cannot write {file}: {exc.strerror}") from None
-        self.stdout.write(f"{len(data)} variables successfully exported to {file}")
+        if write_json_file(self.stdout, file, data):
+            self.stdout.write(f"{len(data)} variables successfully exported to {file}")
 
 
 def _loads(text: str) -> Any:
@@ -119,12 +106,3 @@ def _loads(text: str) -> Any:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, indent=4, sort_keys=True)
-
-
-def _read(file: str) -> str:
-    if file == "-":
-        return sys.stdin.read()
-    try:
-        return Path(file).read_text()
-    except OSError as exc:
-        raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
