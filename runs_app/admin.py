@@ -670,7 +670,7 @@ class ConnectionForm(forms.ModelForm):
             "extra": data.get("extra") or "",
         }
         try:
-            services._connection_fields(data.get("conn_id") or "", self.service_fields)
+            services.connection_fields_check(data.get("conn_id") or "", self.service_fields)
         except ServiceError as exc:
             raise forms.ValidationError(str(exc)) from None
         return data

@@ -734,7 +734,7 @@ def variables_export() -> dict[str, Any]:
 CONNECTION_FIELDS = ("conn_type", "description", "host", "schema", "login", "password", "port", "extra")
 
 
-def _connection_fields(conn_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+def connection_fields_check(conn_id: str, fields: dict[str, Any]) -> dict[str, Any]:
     """Check a connection's fields: a type, a port that is a number, an extra that is a JSON object."""
     unknown = set(fields) - set(CONNECTION_FIELDS)
     if unknown:
@@ -784,7 +784,7 @@ def connection_set(
         conn_id = validate_key("connection id", conn_id)
     except (TypeError, ValueError) as exc:
         raise ServiceError(str(exc)) from None
-    clean = _connection_fields(conn_id, fields)
+    clean = connection_fields_check(conn_id, fields)
     values = {
         "conn_type": clean["conn_type"],
         "description": clean["description"],

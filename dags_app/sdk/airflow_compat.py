@@ -27,17 +27,19 @@ AIRFLOW_VERSION = "3.3.0"
 
 _S = "dags_app.sdk"
 
-_EXCEPTIONS = (
-    "AirflowDagCycleException",
-    "AirflowException",
-    "AirflowFailException",
-    "AirflowRescheduleException",
-    "AirflowSensorTimeout",
-    "AirflowSkipException",
-    "AirflowTaskTimeout",
-    "DuplicateTaskIdFound",
-    "TaskNotFound",
-)
+
+def _exception_names() -> tuple[str, ...]:
+    """Every exception class our SDK defines (``dags_app.sdk.exceptions``), by name."""
+    from dags_app.sdk import exceptions
+
+    return tuple(
+        name
+        for name, value in vars(exceptions).items()
+        if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == exceptions.__name__
+    )
+
+
+_EXCEPTIONS = _exception_names()
 
 
 def _from(module: str, *names: str) -> dict[str, str]:
