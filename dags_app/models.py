@@ -151,3 +151,71 @@ class DagFile(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+class AssetModel(models.Model):
+    """An asset some DAG names (in a schedule, an outlet or an inlet) or some event updated.
+
+    The name identifies it (Airflow 3); its URI defaults to the name. Rows stay when no DAG
+    names them any more, so their events keep their history.
+    """
+
+    name = models.CharField(max_length=1500, unique=True)
+    uri = models.CharField(max_length=1500, db_index=True)
+    group = models.CharField(max_length=1500, default="asset")
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "asset"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("runs_app:asset_detail", args=[self.pk])
+
+
+class AssetAliasModel(models.Model):
+    """An alias a task attaches assets to at run time; ``assets`` are the ones attached so far."""
+
+    name = models.CharField(max_length=1500, unique=True)
+    group = models.CharField(max_length=1500, default="asset")
+    assets = models.ManyToManyField(AssetModel, related_name="aliases", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "asset alias"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DagAssetReference(models.Model):
+    """A DAG's use of an asset or alias: scheduled on it, or a task's outlet or inlet. Rewritten on
+    each parse that changes the DAG, so producers and consumers are one indexed query away."""
+
+    class Kind(models.TextChoices):
+        SCHEDULE = "schedule", "schedule"
+        OUTLET = "outlet", "outlet"
+        INLET = "inlet", "inlet"
+
+    dag = models.ForeignKey(DagModel, on_delete=models.CASCADE, related_name="asset_references")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    task_id = models.CharField(max_length=250, blank=True, default="")
+    asset = models.ForeignKey(AssetModel, null=True, blank=True, on_delete=models.CASCADE, related_name="references")
+    alias = models.ForeignKey(
+        AssetAliasModel, null=True, blank=True, on_delete=models.CASCADE, related_name="references"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["asset", "kind"], name="asset_ref_asset_kind"),
+            models.Index(fields=["alias", "kind"], name="asset_ref_alias_kind"),
+        ]
+
+    def __str__(self) -> str:
+        target = self.asset or self.alias
+        return f"{self.dag_id} {self.kind} {target}"

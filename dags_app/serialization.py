@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from dags_app.sdk.assets import Asset, AssetAlias
 from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.callbacks import DAG_CALLBACKS, TASK_CALLBACKS, defined_callbacks
 from dags_app.sdk.dag import DAG
@@ -145,7 +146,16 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "python_callable": _callable_name(task),
         # Which callbacks the DAG file defines: the worker starts a callback child only for these.
         "callbacks": defined_callbacks(task, TASK_CALLBACKS),
+        # The assets a successful try updates, and the ones it reads.
+        "outlets": [_asset_ref(a) for a in task.outlets],
+        "inlets": [_asset_ref(a) for a in task.inlets],
     }
+
+
+def _asset_ref(value: Asset | AssetAlias) -> dict[str, Any]:
+    if isinstance(value, AssetAlias):
+        return {"alias": value.name, "group": value.group}
+    return json_safe(value.as_ref())
 
 
 def serialize_dag(dag: DAG) -> dict[str, Any]:
@@ -164,6 +174,9 @@ def serialize_dag(dag: DAG) -> dict[str, Any]:
         "timetable": dag.timetable.serialize(),
         "timetable_summary": dag.timetable.summary,
         "timetable_description": dag.timetable.description,
+        # schedule=<assets>: the condition on asset events that triggers a run (None otherwise).
+        "asset_condition": dag.asset_condition.as_condition() if dag.asset_condition is not None else None,
+        "schedule_assets": [_asset_ref(a) for a in dag.asset_condition.iter_assets()] if dag.asset_condition else [],
         "timezone": dag.timezone,
         "start_date": json_safe(dag.start_date),
         "end_date": json_safe(dag.end_date),

@@ -18,7 +18,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from dags_app.dagbag import DagFileProcessorPool, FileResult, file_hash, list_dag_files
-from dags_app.models import DagFile, DagImportError, DagModel, DagTag
+from dags_app.models import AssetAliasModel, AssetModel, DagAssetReference, DagFile, DagImportError, DagModel, DagTag
+from dags_app.sdk.assets import condition_names
 from dags_app.timetables import DataInterval, TimeRestriction, timetable_from_dict
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,15 @@ def _apply_dag(
     data: dict[str, Any], existing: DagModel | None, *, now: dt.datetime, source_hash: str
 ) -> tuple[DagModel, bool]:
     """Create or update the DagModel for one serialized DAG; return it and whether it is new."""
+    previous = existing.serialized if existing is not None else {}
+    dag, created = _apply_dag_fields(data, existing, now=now, source_hash=source_hash)
+    _sync_asset_references(dag, data, previous)
+    return dag, created
+
+
+def _apply_dag_fields(
+    data: dict[str, Any], existing: DagModel | None, *, now: dt.datetime, source_hash: str
+) -> tuple[DagModel, bool]:
     fields: dict[str, Any] = {
         "fileloc": data["fileloc"],
         "owners": data["owner"],
@@ -125,6 +135,83 @@ def _apply_dag(
     for name, value in fields.items():
         setattr(existing, name, value)
     return existing, False
+
+
+def _asset_references(data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, task_id, asset or alias ref) for each use of an asset a serialized DAG makes."""
+    refs: list[tuple[str, str, dict[str, Any]]] = [
+        (DagAssetReference.Kind.SCHEDULE, "", ref) for ref in data.get("schedule_assets") or []
+    ]
+    refs += [
+        (DagAssetReference.Kind.SCHEDULE, "", {"alias": name})
+        for name in sorted(condition_names(data.get("asset_condition"))[1])
+    ]
+    for task in data.get("tasks", []):
+        for kind, key in ((DagAssetReference.Kind.OUTLET, "outlets"), (DagAssetReference.Kind.INLET, "inlets")):
+            refs += [(kind, task["task_id"], ref) for ref in task.get(key) or []]
+    return refs
+
+
+def assets_ensure(refs: list[dict[str, Any]]) -> dict[str, AssetModel]:
+    """The AssetModel rows for asset refs ({name, uri, group, extra}), created when new; by name."""
+    wanted = {ref["name"]: ref for ref in refs}
+    rows = {a.name: a for a in AssetModel.objects.filter(name__in=list(wanted))}
+    missing = [name for name in wanted if name not in rows]
+    if missing:
+        AssetModel.objects.bulk_create(
+            [
+                AssetModel(
+                    name=name,
+                    uri=wanted[name].get("uri") or name,
+                    group=wanted[name].get("group") or "asset",
+                    extra=wanted[name].get("extra") or {},
+                )
+                for name in missing
+            ],
+            ignore_conflicts=True,  # another parser or worker may create the same asset meanwhile
+        )
+        rows.update({a.name: a for a in AssetModel.objects.filter(name__in=missing)})
+    return rows
+
+
+def asset_aliases_ensure(names: set[str]) -> dict[str, AssetAliasModel]:
+    """The AssetAliasModel rows named ``names``, created when new."""
+    rows = {a.name: a for a in AssetAliasModel.objects.filter(name__in=list(names))}
+    missing = names - set(rows)
+    if missing:
+        AssetAliasModel.objects.bulk_create([AssetAliasModel(name=n) for n in sorted(missing)], ignore_conflicts=True)
+        rows.update({a.name: a for a in AssetAliasModel.objects.filter(name__in=list(missing))})
+    return rows
+
+
+def _sync_asset_references(dag: DagModel, data: dict[str, Any], previous: dict[str, Any]) -> None:
+    """Rewrite the DAG's asset references when its parse names assets (or named some before).
+
+    A DAG that never names an asset costs no query here.
+    """
+    refs = _asset_references(data)
+    if not refs and not _asset_references(previous):
+        return
+    asset_refs = [ref for _, _, ref in refs if "alias" not in ref]
+    for ref in (r for r in asset_refs if not r.get("by_name")):
+        # A definition the DAG file changed (its URI or extra) is stored as the file says now.
+        AssetModel.objects.filter(name=ref["name"]).exclude(uri=ref["uri"], extra=ref.get("extra") or {}).update(
+            uri=ref["uri"], extra=ref.get("extra") or {}
+        )
+    assets = assets_ensure(asset_refs)
+    aliases = asset_aliases_ensure({ref["alias"] for _, _, ref in refs if "alias" in ref})
+    DagAssetReference.objects.filter(dag=dag).delete()
+    rows = {
+        (kind, task_id, ref.get("alias"), ref.get("name")): DagAssetReference(
+            dag=dag,
+            kind=kind,
+            task_id=task_id,
+            asset=assets[ref["name"]] if "alias" not in ref else None,
+            alias=aliases[ref["alias"]] if "alias" in ref else None,
+        )
+        for kind, task_id, ref in refs
+    }
+    DagAssetReference.objects.bulk_create(list(rows.values()))
 
 
 @dataclass

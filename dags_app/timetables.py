@@ -458,6 +458,74 @@ class DeltaDataIntervalTimetable(_DataIntervalTimetable):
         return DataInterval(start=end - self.delta, end=end)
 
 
+class CronTriggerTimetable(CronDataIntervalTimetable):
+    """Run at each cron time, the run's logical date being that time (Airflow's ``CronTriggerTimetable``).
+
+    Unlike the data-interval timetable a run is due *at* its cron time, not after the interval that
+    starts there; its data interval is ``[time - interval, time]`` (empty by default). Without
+    catchup the first run is the next cron time after ``now``, or, with ``run_immediately``, the
+    latest one before it.
+    """
+
+    def __init__(
+        self,
+        cron: str,
+        *,
+        timezone: str | Any = "UTC",
+        interval: dt.timedelta = dt.timedelta(0),
+        run_immediately: bool = False,
+    ) -> None:
+        super().__init__(cron, str(getattr(timezone, "name", None) or getattr(timezone, "key", None) or timezone))
+        if not isinstance(interval, dt.timedelta):
+            raise InvalidScheduleError(f"CronTriggerTimetable interval must be a timedelta, got {interval!r}")
+        self.interval = interval
+        self.run_immediately = bool(run_immediately)
+
+    @property
+    def description(self) -> str:
+        return f"{super().description} (trigger)"
+
+    def serialize(self) -> dict[str, Any]:
+        """Return ``{"type": "cron_trigger", "expression", "timezone", "interval", "run_immediately"}``."""
+        return {
+            "type": "cron_trigger",
+            "expression": self.expression,
+            "timezone": self.timezone,
+            "interval": self.interval.total_seconds(),
+            "run_immediately": self.run_immediately,
+        }
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+        now: dt.datetime,
+    ) -> DagRunInfo | None:
+        restriction = _restriction_to_utc(restriction)
+        if restriction.earliest is None:
+            return None
+        earliest = self._align_to_next(restriction.earliest)
+        if last_automated_data_interval is not None:
+            at = self._get_next(_to_utc(last_automated_data_interval.end))
+            if not restriction.catchup:
+                at = max(at, self._latest_allowed(_to_utc(now)))
+        elif restriction.catchup:
+            at = earliest
+        else:
+            at = max(earliest, self._latest_allowed(_to_utc(now)))
+        if restriction.latest is not None and at > restriction.latest:
+            return None
+        return DagRunInfo(run_after=at, data_interval=DataInterval(start=at - self.interval, end=at))
+
+    def _latest_allowed(self, now: dt.datetime) -> dt.datetime:
+        return self._align_to_prev(now) if self.run_immediately else self._align_to_next(now)
+
+    def infer_manual_data_interval(self, *, run_after: dt.datetime) -> DataInterval:
+        at = _to_utc(run_after)
+        return DataInterval(start=at - self.interval, end=at)
+
+
 def create_timetable(schedule: Any, timezone: str = "UTC") -> Timetable:
     """Return the timetable for a DAG's ``schedule``, evaluating crons in ``timezone``.
 
@@ -494,6 +562,13 @@ def timetable_from_dict(data: dict[str, Any]) -> Timetable:
             return OnceTimetable()
         if kind == "cron":
             return _cron_timetable(data["expression"], data.get("timezone", "UTC"))
+        if kind == "cron_trigger":
+            return CronTriggerTimetable(
+                data["expression"],
+                timezone=data.get("timezone", "UTC"),
+                interval=dt.timedelta(seconds=data.get("interval", 0)),
+                run_immediately=data.get("run_immediately", False),
+            )
         if kind == "delta":
             return DeltaDataIntervalTimetable(dt.timedelta(seconds=data["delta"]))
     except (KeyError, TypeError) as exc:

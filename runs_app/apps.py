@@ -19,7 +19,8 @@ class RunsAppConfig(AppConfig):
         roles.connect_post_migrate(self)
         from django.conf import settings
 
-        from dags_app.sdk import connection, mappedoperator, sensors, trigger_dagrun, variable
+        from dags_app.sdk import assets, connection, mappedoperator, sensors, trigger_dagrun, variable
+        from runs_app.assets import read_events
         from runs_app.selectors import dag_exists, dag_run_state, external_states
         from runs_app.services import (
             connection_get,
@@ -41,4 +42,5 @@ class RunsAppConfig(AppConfig):
             delete=lambda key: variable_delete(key=key, source="task"),
         )
         connection.configure(get=connection_get)
+        assets.configure(read_events=read_events)
         post_migrate.connect(_ensure_default_pool, sender=self, dispatch_uid="orchestrator_default_pool")

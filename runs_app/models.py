@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from dags_app.models import DagModel, key_validator
+from dags_app.models import AssetModel, DagModel, key_validator
 from runs_app.states import (
     DAG_RUN_FINISHED,
     TI_FINISHED,
@@ -92,6 +92,70 @@ class DagRun(models.Model):
         if not path.is_relative_to(root):
             raise ValueError(f"Log path {path} leaves the logs folder")
         return path
+
+
+class AssetEvent(models.Model):
+    """An update of an asset: written with the success of the try that produced it (or by hand).
+
+    The source fields are copies, so an event outlives the run and the DAG that produced it.
+    ``created_dagruns`` are the asset-triggered runs this event took part in triggering.
+    """
+
+    asset = models.ForeignKey(AssetModel, on_delete=models.CASCADE, related_name="events")
+    extra = models.JSONField(default=dict, blank=True)
+    source_task_instance = models.ForeignKey(
+        "TaskInstance", null=True, blank=True, on_delete=models.SET_NULL, related_name="asset_events"
+    )
+    source_dag_id = models.CharField(max_length=250, blank=True, default="")
+    source_task_id = models.CharField(max_length=250, blank=True, default="")
+    source_run_id = models.CharField(max_length=250, blank=True, default="")
+    source_map_index = models.IntegerField(default=-1)
+    source_alias = models.CharField(max_length=1500, blank=True, default="")
+    timestamp = models.DateTimeField(db_index=True)
+    created_dagruns = models.ManyToManyField(DagRun, related_name="consumed_asset_events", blank=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-pk"]
+        verbose_name = "asset event"
+        indexes = [models.Index(fields=["asset", "-timestamp"], name="asset_event_asset_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.asset} @ {self.timestamp.isoformat()}"
+
+    def as_view(self) -> dict:
+        """The event as the SDK's ``AssetEventView.from_dict`` reads it."""
+        return {
+            "id": self.pk,
+            "name": self.asset.name,
+            "uri": self.asset.uri,
+            "group": self.asset.group,
+            "extra": self.extra,
+            "timestamp": self.timestamp.isoformat(),
+            "source_dag_id": self.source_dag_id or None,
+            "source_task_id": self.source_task_id or None,
+            "source_run_id": self.source_run_id or None,
+            "source_map_index": self.source_map_index,
+        }
+
+
+class AssetDagRunQueue(models.Model):
+    """An asset that has had an event since the last asset-triggered run of a DAG scheduled on it.
+
+    Written with the event; the scheduler creates the DAG's run once its asset condition holds
+    over these rows, and deletes them in the same transaction. ``created_at`` is the first such
+    event's time: the run consumes the events from there on.
+    """
+
+    asset = models.ForeignKey(AssetModel, on_delete=models.CASCADE, related_name="queued_dags")
+    target_dag = models.ForeignKey(DagModel, on_delete=models.CASCADE, related_name="queued_assets")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "queued asset event"
+        constraints = [models.UniqueConstraint(fields=["asset", "target_dag"], name="unique_asset_dag_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.asset} -> {self.target_dag}"
 
 
 class TaskInstance(models.Model):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ from django.utils import timezone
 
 from dags_app.dagbag import load_dags
 from dags_app.mail import send_mail
+from dags_app.sdk.assets import InletEventsAccessors, Metadata, OutletEventAccessors, TriggeringAssetEvents
 from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.connection import ConnectionAccessor
 from dags_app.sdk.context import set_current_context
@@ -63,6 +65,7 @@ from dags_app.sdk.templating import render_value
 from dags_app.sdk.variable import template_variables
 from dags_app.serialization import json_safe
 from runs_app import transitions
+from runs_app.assets import consumed_events
 from runs_app.models import DagRun, TaskInstance, XCom
 from runs_app.scheduling import OUTAGE_ERRORS, Executor, dag_run_schedule_locked
 from runs_app.states import DagRunState, TaskInstanceState
@@ -237,6 +240,7 @@ def build_context(
         start_date=_pendulum(run.start_date),
         external_trigger=run.run_type == "manual",
     )
+    triggering = TriggeringAssetEvents(consumed_events(run))
     return {
         "dag": dag,
         "task": task,
@@ -261,8 +265,13 @@ def build_context(
         "test_mode": test_mode,
         "try_number": ti.try_number,
         "templates_dict": None,
-        "inlets": [],
-        "outlets": [],
+        "task_instance_key_str": f"{run.dag.dag_id}__{task.task_id}__{logical.strftime('%Y%m%d')}",
+        "inlets": list(task.inlets),
+        "outlets": list(task.outlets),
+        "outlet_events": OutletEventAccessors(),
+        "inlet_events": InletEventsAccessors(task.inlets),
+        "triggering_asset_events": triggering,
+        "triggering_dataset_events": triggering,
     }
 
 
@@ -320,6 +329,8 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
             run_callbacks(task, context, "on_execute_callback")
             task.pre_execute(context)
             result = task.execute(context)
+            if inspect.isgenerator(result):
+                result = _drain_metadata(result, context["outlet_events"])
             task.post_execute(context, result)
             if task.do_xcom_push and result is not None:
                 ti.xcom_push(key=RETURN_VALUE, value=result)
@@ -329,7 +340,11 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
                 outcome["rendered_map_index"] = str(
                     render_value(task.map_index_template, context, task.dag.get_template_env())
                 )
-        outcome.update(state=TaskInstanceState.SUCCESS.value, skip=sorted(ti.skipped))
+        outcome.update(
+            state=TaskInstanceState.SUCCESS.value,
+            skip=sorted(ti.skipped),
+            asset_events=json_safe(context["outlet_events"].events(task.outlets)),
+        )
         log.info(
             "Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s%s",
             ti.dag_id,
@@ -355,6 +370,18 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
     # What it pushed before failing is kept too, as in Airflow.
     outcome["xcoms"] = ti.pushed
     return outcome
+
+
+def _drain_metadata(result: Any, outlet_events: OutletEventAccessors) -> Any:
+    """Run a task callable that yields: ``Metadata`` gives an outlet event its extra; anything else
+    it yields is the return value (a list, or None when it yielded only metadata)."""
+    values = []
+    for item in result:
+        if isinstance(item, Metadata):
+            outlet_events.take(item)
+        else:
+            values.append(item)
+    return values or None
 
 
 def run_callbacks(task: BaseOperator, context: dict[str, Any], name: str) -> int:
@@ -752,6 +779,7 @@ def supervise(
         xcoms=data.get("xcoms", {}),
         reschedule_at=data.get("reschedule_at", ""),
         rendered_map_index=data.get("rendered_map_index", ""),
+        asset_events=data.get("asset_events", []),
     )
 
 

@@ -4,7 +4,8 @@ Phases, in order:
 
 1. reparse the DAG files that changed (in child processes, with a timeout), when ``reparse``;
 2. create the DAG runs that are due (each unpaused DAG's next data interval has ended), within
-   ``max_active_runs``, with their task instances; advance the DAG's next run;
+   ``max_active_runs``, with their task instances; advance the DAG's next run; and the
+   asset-triggered runs of DAGs whose asset condition holds over the events queued for them;
 3. start queued runs (manual, backfill, cleared) while ``max_active_runs`` allows;
 4. schedule every running run: ``dagrun_timeout``, trigger rules, retries whose time has come,
    queueing within ``max_active_tasks`` / pools / priority, finishing runs
@@ -50,6 +51,8 @@ from dags_app.models import DagModel
 from dags_app.services import SyncReport, compute_next_dagrun, dag_folder_sync
 from dags_app.timetables import DataInterval
 from runs_app import transitions
+from runs_app.assets import asset_triggered_run_create
+from runs_app.assets import load_due as asset_runs_due
 from runs_app.models import DagRun, TaskCallbackRequest, TaskInstance
 from runs_app.scheduling import (
     OUTAGE_ERRORS,
@@ -251,11 +254,9 @@ def _create_due_runs(dag: DagModel, *, now: dt.datetime, active: dict[int, int])
     created = 0
     if not serialized.get("catchup", True) and dag.next_dagrun_data_interval_start is not None:
         # Without catchup only the latest complete interval runs: recompute from now, as the DAG
-        # may have been paused (or the scheduler down) for several intervals.
-        start = dag.next_dagrun_data_interval_start
-        latest = compute_next_dagrun(
-            serialized, last_automated_data_interval=DataInterval(start=start, end=start), now=now
-        )
+        # may have been paused (or the scheduler down) for several intervals: that is the first
+        # run a DAG without catchup would get now (it replaces the pending run only if later).
+        latest = compute_next_dagrun(serialized, last_automated_data_interval=None, now=now)
         if latest["next_dagrun"] is not None and latest["next_dagrun"] > dag.next_dagrun:
             for name, value in latest.items():
                 setattr(dag, name, value)
@@ -316,6 +317,22 @@ def _phase_create_runs(*, now: dt.datetime) -> int:
         load=load,
         step=lambda dag, active, _: _create_due_runs(dag, now=now, active=active),
         what=lambda dag: f"DAG {dag.dag_id}",
+        now=now,
+    )
+    return sum(created)
+
+
+def _phase_asset_runs(*, now: dt.datetime) -> int:
+    """Create an asset-triggered run for each unpaused DAG whose asset condition now holds."""
+
+    def load() -> tuple[list[DagModel], dict[int, dict[int, dt.datetime]]]:
+        return asset_runs_due(now)
+
+    created = _isolated_pass(
+        DagModel,
+        load=load,
+        step=lambda dag, queue, _: asset_triggered_run_create(dag, queue[dag.pk], now=now) is not None,
+        what=lambda dag: f"DAG {dag.dag_id} (asset-triggered run)",
         now=now,
     )
     return sum(created)
@@ -665,6 +682,7 @@ def tick(*, now: dt.datetime, reparse: bool = True, executor: Executor | None = 
 
     sync = guarded("reparse", lambda: _phase_reparse(now=now), SyncReport()) if reparse else SyncReport()
     runs_created = guarded("create_runs", lambda: _phase_create_runs(now=now), 0)
+    runs_created += guarded("asset_runs", lambda: _phase_asset_runs(now=now), 0)
     runs_started = guarded("start_runs", lambda: _phase_start_runs(now=now), 0)
     queued, changed, finished = guarded(
         "schedule_runs", lambda: _phase_schedule_runs(now=now, executor=executor), (0, 0, 0)

@@ -18,6 +18,7 @@ class DagRunType(models.TextChoices):
     SCHEDULED = "scheduled", "scheduled"
     MANUAL = "manual", "manual"
     BACKFILL = "backfill", "backfill"
+    ASSET_TRIGGERED = "asset_triggered", "asset_triggered"
 
 
 class TaskInstanceState(models.TextChoices):

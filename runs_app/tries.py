@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from runs_app import transitions
+from runs_app.assets import asset_events_record
 from runs_app.models import DagRun, TaskInstance, XCom
 from runs_app.scheduling import Executor, RunSchedule, dag_run_schedule_locked
 from runs_app.states import TaskInstanceState
@@ -86,6 +87,8 @@ class Outcome:
     reschedule_at: str = ""
     # A mapped instance's name from its task's map_index_template.
     rendered_map_index: str = ""
+    # success: the asset events of the task's outlets ({name, uri, group, extra, event_extra, alias?}).
+    asset_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def next_retry_at(*, ti: TaskInstance, task: dict[str, Any], ended: dt.datetime) -> dt.datetime:
@@ -160,6 +163,8 @@ def task_instance_record_outcome(
                 unique_fields=["task_instance", "key"],
                 update_fields=["value", "timestamp"],
             )
+        if recorded and outcome.asset_events and state == TaskInstanceState.SUCCESS:
+            asset_events_record(events=outcome.asset_events, now=now, ti=ti)
         if recorded and outcome.skip and state == TaskInstanceState.SUCCESS:
             transitions.tis_skip(run=run, task_ids=outcome.skip, now=now)
         if recorded and state == TaskInstanceState.FAILED and run.dag.serialized.get("fail_stop"):

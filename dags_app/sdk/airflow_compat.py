@@ -85,6 +85,8 @@ _OPERATORS = {
     "datetime": _DATETIME,
     "weekday": _WEEKDAY,
 }
+_ASSET = _from(f"{_S}.assets", "Asset", "AssetAlias", "AssetAll", "AssetAny", "Metadata")
+_DATASET = _from(f"{_S}.assets", "Dataset", "DatasetAlias", "DatasetAll", "DatasetAny", "Metadata")
 _TIMEZONE = _from(
     f"{_S}.timezone",
     "utc",
@@ -101,6 +103,9 @@ _TIMETABLES = {
     "base": _from("dags_app.timetables", "Timetable", "DataInterval", "TimeRestriction", "DagRunInfo"),
     "interval": _from("dags_app.timetables", "CronDataIntervalTimetable", "DeltaDataIntervalTimetable"),
     "simple": _from("dags_app.timetables", "NullTimetable", "OnceTimetable"),
+    "trigger": _from("dags_app.timetables", "CronTriggerTimetable"),
+    "assets": _from(f"{_S}.assets", "AssetOrTimeSchedule"),
+    "datasets": _from(f"{_S}.assets", "DatasetOrTimeSchedule=AssetOrTimeSchedule"),
 }
 _SDK = (
     _DAG
@@ -119,11 +124,22 @@ _SDK = (
     | _HOOK
     | _from(f"{_S}.context", "Context")
     | {"timezone": f"{_S}.timezone:"}
+    | _ASSET
+    | _from(f"{_S}.assets", "asset", "AssetOrTimeSchedule")
+    | _from("dags_app.timetables", "CronTriggerTimetable")
 )
 
 # Airflow module path -> {name: "our module:attribute"} ("our module:" is the module itself).
 MODULES: dict[str, dict[str, str]] = {
-    "airflow": _DAG | _from(f"{_S}.xcom_arg", "XComArg") | {"__version__": f"{__name__}:AIRFLOW_VERSION"},
+    "airflow": _DAG
+    | _from(f"{_S}.xcom_arg", "XComArg")
+    | _from(f"{_S}.assets", "Dataset")
+    | {"__version__": f"{__name__}:AIRFLOW_VERSION"},
+    "airflow.datasets": _DATASET,
+    "airflow.datasets.metadata": _from(f"{_S}.assets", "Metadata"),
+    "airflow.sdk.definitions.asset": _ASSET | _from(f"{_S}.assets", "AssetDefinition"),
+    "airflow.sdk.definitions.asset.decorators": _from(f"{_S}.assets", "asset", "AssetDefinition"),
+    "airflow.sdk.definitions.asset.metadata": _from(f"{_S}.assets", "Metadata"),
     "airflow.sdk": _SDK,
     "airflow.sdk.exceptions": _EXC,
     "airflow.sdk.timezone": _TIMEZONE,

@@ -15,6 +15,7 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from dags_app.sdk.assets import Asset, AssetAlias
 from dags_app.sdk.callbacks import validate_callbacks
 from dags_app.sdk.dag_context import DagContext
 from dags_app.sdk.dependencies import DependencyMixin
@@ -53,9 +54,21 @@ UNSUPPORTED_OPERATOR_ARGS = {
     "use queue= to send the task to chosen workers",
     "run_as_user": "workers run every task as their own user",
     "resources": "RQ workers reserve no CPU or memory per task; use pool= and pool_slots=",
-    "inlets": "assets and lineage are not supported yet",
-    "outlets": "assets and lineage are not supported yet",
 }
+
+
+def _assets_of(name: str, value: Any, task_id: str) -> list:
+    """A task's ``inlets``/``outlets`` as a list of assets and aliases (one may be given alone)."""
+    if value is None:
+        return []
+    items = list(value) if isinstance(value, list | tuple | set) else [value]
+    for item in items:
+        if not isinstance(item, Asset | AssetAlias):
+            raise AirflowException(
+                f"Task '{task_id}': {name} take Asset or AssetAlias objects (lineage objects are not "
+                f"supported), got {item!r}"
+            )
+    return items
 
 
 def _refuse_unsupported(task_id: str, **given: Any) -> None:
@@ -210,9 +223,14 @@ class BaseOperator(DependencyMixin):
         task_display_name: str | None = None,
         map_index_template: str | None = None,
         task_group: TaskGroup | None = None,
+        pre_execute: Callable[[dict[str, Any]], Any] | None = None,
+        post_execute: Callable[[dict[str, Any], Any], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         validate_key("task_id", task_id)
+        # Airflow's pre_execute=/post_execute= hooks, called with the methods of the same name.
+        self._pre_execute_hook = pre_execute
+        self._post_execute_hook = post_execute
         if dag is None:
             dag = DagContext.get_current_dag()
         if task_group is None:
@@ -275,15 +293,13 @@ class BaseOperator(DependencyMixin):
             executor_config=executor_config,
             run_as_user=run_as_user,
             resources=resources,
-            inlets=inlets,
-            outlets=outlets,
         )
         self.sla = None
         self.executor_config: dict = {}
         self.run_as_user = None
         self.resources = None
-        self.inlets: list = []
-        self.outlets: list = []
+        self.inlets: list = _assets_of("inlets", inlets, task_id)
+        self.outlets: list = _assets_of("outlets", outlets, task_id)
         self.doc = doc
         self.doc_md = doc_md
         self.doc_json = doc_json
@@ -499,10 +515,14 @@ class BaseOperator(DependencyMixin):
         raise NotImplementedError(f"{type(self).__name__} must implement execute()")
 
     def pre_execute(self, context: dict[str, Any]) -> None:
-        """Run just before ``execute``; a hook for subclasses."""
+        """Run just before ``execute``: the ``pre_execute=`` hook; subclasses may add to it."""
+        if self._pre_execute_hook is not None:
+            self._pre_execute_hook(context)
 
     def post_execute(self, context: dict[str, Any], result: Any = None) -> None:
-        """Run just after ``execute``; a hook for subclasses."""
+        """Run just after ``execute``: the ``post_execute=`` hook; subclasses may add to it."""
+        if self._post_execute_hook is not None:
+            self._post_execute_hook(context, result)
 
     def _set_xcomargs_dependencies(self) -> None:
         """An upstream's XCom in a templated field (``bash_command=extract.output``) makes that

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dags_app.sdk.access_control import normalize_access_control
+from dags_app.sdk.assets import AssetOrTimeSchedule, AssetTriggeredTimetable, condition_of
 from dags_app.sdk.callbacks import validate_callbacks
 from dags_app.sdk.dag_context import DagContext
 from dags_app.sdk.exceptions import AirflowDagCycleException, AirflowException, DuplicateTaskIdFound, TaskNotFound
@@ -193,6 +194,12 @@ class DAG:
         if len(given) > 1:
             raise AirflowException(f"DAG '{self.dag_id}': pass only one of schedule, schedule_interval and timetable")
         value = given[0] if given else DEFAULT_SCHEDULE
+        if isinstance(value, AssetOrTimeSchedule):
+            self.asset_condition = value.condition
+            return value, value
+        self.asset_condition = condition_of(value)
+        if self.asset_condition is not None:
+            return value, AssetTriggeredTimetable()
         try:
             return value, create_timetable(value, self.timezone)
         except InvalidScheduleError as exc:

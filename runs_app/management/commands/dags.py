@@ -130,6 +130,7 @@ class Command(SubcommandCommand):
         "set-state": ("Mark a DAG run success or failed (the UI's Mark; running tries are stopped)", _set_state_args),
         "list-import-errors": ("List all the DAGs that have import errors", _output_only),
         "report": ("Show DagBag loading report", _output_only),
+        "reserialize": ("Parse every DAG file again, changed or not, and store the result", _output_only),
         "test": ("Execute one run of a DAG in this process, without Redis or a worker", _test_args),
         "backfill": ("Create runs for every schedule in a date range and wait for them", _backfill_args),
         "list-jobs": ("List the scheduler and worker processes and their heartbeats", _list_jobs_args),
@@ -414,6 +415,13 @@ class Command(SubcommandCommand):
         self._sync()
         rows = [{"filepath": e.filename, "error": e.message} for e in DagImportError.objects.order_by("filename")]
         self.out(rows, output=output, columns=["filepath", "error"])
+
+    def handle_reserialize(self, *, output: str, **_: Any) -> None:
+        report = dag_folder_sync(now=timezone.now(), force=True)
+        self.out(
+            [{"files": report.files, "parsed": report.parsed, "import_errors": report.import_errors}],
+            output=output,
+        )
 
     def handle_report(self, *, output: str, **_: Any) -> None:
         paths = list_dag_files(settings.DAGS_FOLDER)
