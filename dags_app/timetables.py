@@ -463,8 +463,7 @@ class CronTriggerTimetable(CronDataIntervalTimetable):
 
     Unlike the data-interval timetable a run is due *at* its cron time, not after the interval that
     starts there; its data interval is ``[time - interval, time]`` (empty by default). Without
-    catchup the first run is the next cron time after ``now``, or, with ``run_immediately``, the
-    latest one before it.
+    catchup the next run is the latest cron time at or before ``now`` if that is later.
     """
 
     def __init__(
@@ -519,7 +518,9 @@ class CronTriggerTimetable(CronDataIntervalTimetable):
         return DagRunInfo(run_after=at, data_interval=DataInterval(start=at - self.interval, end=at))
 
     def _latest_allowed(self, now: dt.datetime) -> dt.datetime:
-        return self._align_to_prev(now) if self.run_immediately else self._align_to_next(now)
+        # As Airflow: without catchup the latest cron time at or before now still runs. (Airflow's
+        # run_immediately only matters for a DAG without a start date, which never runs here.)
+        return self._align_to_prev(now)
 
     def infer_manual_data_interval(self, *, run_after: dt.datetime) -> DataInterval:
         at = _to_utc(run_after)
