@@ -32,6 +32,7 @@ from typing import Any
 from dags_app.sdk import airflow_compat
 from dags_app.sdk.dag import DAG
 from dags_app.sdk.dag_context import DagContext
+from dags_app.sdk.secrets import redact
 from dags_app.serialization import serialize_dag
 
 IGNORE_FILE = ".airflowignore"
@@ -155,8 +156,9 @@ def import_dag_file(path: str) -> FileResult:
     except BaseException as exc:  # a DAG file may raise anything, SystemExit included
         return FileResult(
             path=path,
-            error=f"{type(exc).__name__}: {exc}",
-            traceback="".join(traceback.format_exception(exc)),
+            # Masked: the file may have fetched a secret (a Connection, a sensitive Variable) before failing.
+            error=redact(f"{type(exc).__name__}: {exc}"),
+            traceback=redact("".join(traceback.format_exception(exc))),
             duration=time.monotonic() - started,
         )
 

@@ -61,6 +61,7 @@ from dags_app.sdk.exceptions import (
 from dags_app.sdk.macros import macros
 from dags_app.sdk.mappedoperator import check_pushed_for_mapping
 from dags_app.sdk.param import resolve_params
+from dags_app.sdk.secrets import masker, redact
 from dags_app.sdk.templating import render_value
 from dags_app.sdk.variable import template_variables
 from dags_app.serialization import json_safe
@@ -295,12 +296,74 @@ def _forget_inherited_connections() -> None:
     _forget_inherited_connections.kept = inherited  # type: ignore[attr-defined]
 
 
+class _MaskingPipe:
+    """The task child's fd 1 and 2 (its prints, its logging, the commands it runs) write into a
+    pipe; a thread writes each line on to the log with every secret known so far as ``***``.
+
+    Secrets are known once the task fetched them (a Connection's password, a sensitive Variable,
+    ``mask_secret``), in this same process, so a line printed after the fetch is masked. Lines
+    are masked whole (a secret is never split across two writes of the thread).
+    """
+
+    LIMIT = 1 << 16
+
+    def __init__(self, target_fd: int) -> None:
+        self.target = target_fd
+        self.read_fd, write_fd = os.pipe()
+        os.dup2(write_fd, 1)
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+        self.thread = threading.Thread(target=self._pump, name="log-masking", daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        pending = b""
+        while chunk := os.read(self.read_fd, self.LIMIT):
+            pending += chunk
+            if b"\n" in pending:
+                head, _, pending = pending.rpartition(b"\n")
+                self._write(head + b"\n")
+            if len(pending) >= self.LIMIT:
+                self._write(pending)
+                pending = b""
+        if pending:
+            self._write(pending)
+
+    def _write(self, data: bytes) -> None:
+        masked = masker().redact_text(data.decode("utf-8", "surrogateescape"))
+        view = memoryview(masked.encode("utf-8", "surrogateescape"))
+        while view:
+            view = view[os.write(self.target, view) :]
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Let the thread write what is left: the task's own fds go to /dev/null, so the pipe
+        ends once the commands the task started (which hold it too) have ended, or ``timeout``."""
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+        self.thread.join(timeout)
+
+
+_output: _MaskingPipe | None = None
+
+
+def _close_child_output() -> None:
+    """Write the rest of the task's output (masked) before the child reports its outcome."""
+    global _output
+    if _output is not None:
+        _output.close()
+        _output = None
+
+
 def _setup_child_output(log_path: Path | None) -> None:
-    if log_path is not None:
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+    global _output
+    # The try's log file; for dags test and tasks test, the terminal.
+    target = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if log_path else os.dup(1)
+    _output = _MaskingPipe(target)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -618,10 +681,12 @@ def _child_main(prepare: Prepare, log_path: Path | None, write_fd: int, alive_fd
             outcome = body(task, context)
         if os.getpid() != me:
             os._exit(0)  # forked by the task itself: only the child reports the outcome
+        for key in ("error", "rendered"):
+            if key in outcome:
+                outcome[key] = redact(outcome[key])
+        _close_child_output()
         with os.fdopen(write_fd, "w") as pipe:
             pipe.write(json.dumps(outcome))
-        sys.stdout.flush()
-        sys.stderr.flush()
         connections.close_all()
     except BaseException:
         if os.getpid() != me:
@@ -629,6 +694,8 @@ def _child_main(prepare: Prepare, log_path: Path | None, write_fd: int, alive_fd
         traceback.print_exc()
         code = 1
     finally:
+        if os.getpid() == me:
+            _close_child_output()
         os._exit(code)
 
 

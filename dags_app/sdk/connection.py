@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from dags_app.sdk.exceptions import AirflowException
+from dags_app.sdk.secrets import mask_secret
 
 FIELDS = ("conn_type", "description", "host", "schema", "login", "password", "port", "extra")
 
@@ -162,16 +163,21 @@ def from_env(conn_id: str) -> Connection | None:
 
 
 def get_connection(conn_id: str) -> Connection:
-    """The connection ``conn_id``: from ``AIRFLOW_CONN_<ID>``, else the metastore."""
+    """The connection ``conn_id``: from ``AIRFLOW_CONN_<ID>``, else the metastore.
+
+    Its password and the sensitive fields of its extra are masked from then on (``secrets``).
+    """
     found = from_env(conn_id)
-    if found is not None:
-        return found
-    if _get is None:
-        raise RuntimeError("Connections are only available where the orchestrator runs DAG code")
-    fields = _get(conn_id)
-    if fields is None:
-        raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
-    return Connection(conn_id=conn_id, **fields)
+    if found is None:
+        if _get is None:
+            raise RuntimeError("Connections are only available where the orchestrator runs DAG code")
+        fields = _get(conn_id)
+        if fields is None:
+            raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
+        found = Connection(conn_id=conn_id, **fields)
+    mask_secret(found.password)
+    mask_secret(found.extra_dejson)
+    return found
 
 
 class BaseHook:

@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from dags_app.sdk.secrets import mask_secret, should_hide_value_for_key
+
 _NOTSET: Any = object()
 
 _get: Callable[[str], str | None] | None = None
@@ -55,6 +57,8 @@ class Variable:
             if default_var is not _NOTSET:
                 return default_var
             raise KeyError(f"Variable {key} does not exist")
+        if should_hide_value_for_key(key):
+            mask_secret(value)  # a sensitive variable's value is masked in the task's log from now on
         if deserialize_json:
             return json.loads(value)
         return value

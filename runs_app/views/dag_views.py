@@ -29,6 +29,7 @@ from dags_app.task_groups import GROUP_STATE_PRIORITY, GroupNode, group_state, g
 from orchestrator_site.access import get_dag
 from runs_app import selectors
 from runs_app.deps import count_upstream, evaluate_trigger_rule, needs_past, past_reason
+from runs_app.masking import PageMasker
 from runs_app.models import DagRun, TaskInstance
 from runs_app.scheduling import Capacity, previous_run_states
 from runs_app.states import (
@@ -181,10 +182,10 @@ def waiting_reasons(
     return reasons
 
 
-def _rendered_fields(ti: TaskInstance, task: dict | None) -> tuple[list[tuple[str, str]], bool]:
+def _rendered_fields(ti: TaskInstance, task: dict | None, mask: PageMasker) -> tuple[list[tuple[str, str]], bool]:
     """Return ([(field, text)], rendered?): the try's rendered values, else the templates as written."""
     if ti.rendered_fields:
-        return [(name, _pretty(value)) for name, value in ti.rendered_fields.items()], True
+        return [(name, _pretty(mask.value(value))) for name, value in ti.rendered_fields.items()], True
     values = (task or {}).get("template_values") or {}
     return [(name, _pretty(value)) for name, value in values.items()], False
 
@@ -209,8 +210,9 @@ def task_panel_context(
     now = timezone.now()
     if states is None and ti.state in WAITING_STATES:
         states = TaskStates.from_rows(run.task_instances.values_list("task_id", "map_index", "state"))
-    rendered, is_rendered = _rendered_fields(ti, task)
-    xcoms = [(x.key, _pretty(x.value)) for x in ti.xcoms.order_by("key").only("key", "value")]
+    mask = PageMasker()
+    rendered, is_rendered = _rendered_fields(ti, task, mask)
+    xcoms = [(x.key, _pretty(mask.value(x.value))) for x in ti.xcoms.order_by("key").only("key", "value")]
     mapped = []
     if (task or {}).get("is_mapped"):
         # Every instance of the mapped task in this run: state, try, duration, link (one query).
@@ -515,6 +517,7 @@ def _read_log(ti: TaskInstance, try_number: int, offset: int | None) -> dict[str
 
 def _log_context(ti: TaskInstance, try_number: int, offset: int | None) -> dict[str, Any]:
     chunk = _read_log(ti, try_number, offset)
+    chunk["text"] = PageMasker().text(chunk["text"])
     # Poll while this try may still write (or a tail is left to read); stop once it has finished.
     live = (try_number == ti.try_number and ti.state in LIVE_LOG_STATES) or chunk["more"]
     fragment = reverse("runs:task-log-fragment", args=[ti.dag_run.dag.dag_id, ti.dag_run.run_id, ti.task_id])
