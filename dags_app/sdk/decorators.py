@@ -17,6 +17,12 @@ from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.dag_context import DagContext
 from dags_app.sdk.exceptions import AirflowException
 from dags_app.sdk.operators import BashOperator, BranchPythonOperator, PythonOperator, ShortCircuitOperator
+from dags_app.sdk.python_virtualenv import (
+    BranchExternalPythonOperator,
+    BranchPythonVirtualenvOperator,
+    ExternalPythonOperator,
+    PythonVirtualenvOperator,
+)
 from dags_app.sdk.sensors import DecoratedSensorOperator
 from dags_app.sdk.task_group import TaskGroupContext
 from dags_app.sdk.templating import render_value
@@ -65,6 +71,28 @@ class _BranchDecoratedOperator(_DecoratedMixin, BranchPythonOperator):
 
 class _ShortCircuitDecoratedOperator(_DecoratedMixin, ShortCircuitOperator):
     custom_operator_name = "@task.short_circuit"
+
+
+class _VirtualenvDecoratedOperator(_DecoratedMixin, PythonVirtualenvOperator):
+    custom_operator_name = "@task.virtualenv"
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        return self._handle_output(context, super().execute(context))
+
+
+class _ExternalPythonDecoratedOperator(_DecoratedMixin, ExternalPythonOperator):
+    custom_operator_name = "@task.external_python"
+
+    def execute(self, context: dict[str, Any]) -> Any:
+        return self._handle_output(context, super().execute(context))
+
+
+class _BranchVirtualenvDecoratedOperator(_DecoratedMixin, BranchPythonVirtualenvOperator):
+    custom_operator_name = "@task.branch_virtualenv"
+
+
+class _BranchExternalPythonDecoratedOperator(_DecoratedMixin, BranchExternalPythonOperator):
+    custom_operator_name = "@task.branch_external_python"
 
 
 class _BashDecoratedOperator(BashOperator):
@@ -195,13 +223,18 @@ def _make_decorator(operator_class: type[BaseOperator]) -> Callable[..., Any]:
 
 class _TaskDecoratorCollection:
     """``@task`` and its variants ``@task.python``, ``@task.branch``, ``@task.short_circuit``,
-    ``@task.bash`` and ``@task.sensor`` (the function is the poke; sensor arguments apply)."""
+    ``@task.bash``, ``@task.sensor`` (the function is the poke; sensor arguments apply),
+    ``@task.virtualenv``, ``@task.external_python`` and their ``branch_`` forms."""
 
     python = staticmethod(_make_decorator(_PythonDecoratedOperator))
     branch = staticmethod(_make_decorator(_BranchDecoratedOperator))
     short_circuit = staticmethod(_make_decorator(_ShortCircuitDecoratedOperator))
     bash = staticmethod(_make_decorator(_BashDecoratedOperator))
     sensor = staticmethod(_make_decorator(DecoratedSensorOperator))
+    virtualenv = staticmethod(_make_decorator(_VirtualenvDecoratedOperator))
+    external_python = staticmethod(_make_decorator(_ExternalPythonDecoratedOperator))
+    branch_virtualenv = staticmethod(_make_decorator(_BranchVirtualenvDecoratedOperator))
+    branch_external_python = staticmethod(_make_decorator(_BranchExternalPythonDecoratedOperator))
 
     def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         return self.python(python_callable, **kwargs)
