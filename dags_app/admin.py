@@ -1,14 +1,15 @@
-"""Admin for parse results: import errors, tags and the parse bookkeeping (all read-only).
+"""Admin for parse results: import errors, tags, the parse bookkeeping and the assets DAGs name
+(all read-only).
 
 ``DagModel``'s admin lives in ``runs_app.admin``: its actions (trigger, pause, delete) are run
 services, and definitions never import executions.
 """
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from dags_app.models import DagFile, DagImportError, DagModel, DagTag
+from dags_app.models import AssetAliasModel, AssetModel, DagAssetReference, DagFile, DagImportError, DagModel, DagTag
 from orchestrator_site.access import hidden_dags, readable, sees_every_dag, without_hidden_files
 
 
@@ -83,3 +84,45 @@ class DagFileAdmin(DagAccessMixin, ReadOnlyAdmin):
     @admin.display(description="hash")
     def short_hash(self, obj: DagFile) -> str:
         return obj.source_hash[:12]
+
+
+@admin.register(AssetModel)
+class AssetModelAdmin(ReadOnlyAdmin):
+    """Assets as the parse and the events wrote them; "View on site" opens the Assets page."""
+
+    list_display = ["name", "uri", "group", "event_count", "updated_at"]
+    list_filter = ["group", "updated_at"]
+    search_fields = ["name", "uri"]
+    readonly_fields = ["name", "uri", "group", "extra", "created_at", "updated_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The events are runs_app's rows: counted through the reverse relation, never imported.
+        return super().get_queryset(request).annotate(event_count=Count("events"))
+
+    @admin.display(description="events", ordering="event_count")
+    def event_count(self, obj: AssetModel) -> int:
+        return obj.event_count
+
+
+@admin.register(AssetAliasModel)
+class AssetAliasModelAdmin(ReadOnlyAdmin):
+    list_display = ["name", "group", "asset_names"]
+    search_fields = ["name", "assets__name"]
+    readonly_fields = ["name", "group", "assets"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("assets")
+
+    @admin.display(description="assets attached")
+    def asset_names(self, obj: AssetAliasModel) -> str:
+        return ", ".join(asset.name for asset in obj.assets.all())
+
+
+@admin.register(DagAssetReference)
+class DagAssetReferenceAdmin(DagAccessMixin, ReadOnlyAdmin):
+    dag_path = "dag"
+    list_display = ["dag", "kind", "task_id", "asset", "alias"]
+    list_filter = ["kind"]
+    search_fields = ["dag__dag_id", "task_id", "asset__name", "alias__name"]
+    list_select_related = ["dag", "asset", "alias"]
+    readonly_fields = ["dag", "kind", "task_id", "asset", "alias"]

@@ -175,7 +175,7 @@ class AssetModel(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("runs_app:asset_detail", args=[self.pk])
+        return reverse("runs:asset-detail", args=[self.pk])
 
 
 class AssetAliasModel(models.Model):

@@ -195,9 +195,8 @@ def _sync_asset_references(dag: DagModel, data: dict[str, Any], previous: dict[s
     asset_refs = [ref for _, _, ref in refs if "alias" not in ref]
     for ref in (r for r in asset_refs if not r.get("by_name")):
         # A definition the DAG file changed (its URI or extra) is stored as the file says now.
-        AssetModel.objects.filter(name=ref["name"]).exclude(uri=ref["uri"], extra=ref.get("extra") or {}).update(
-            uri=ref["uri"], extra=ref.get("extra") or {}
-        )
+        defined = {"uri": ref["uri"], "group": ref.get("group") or "asset", "extra": ref.get("extra") or {}}
+        AssetModel.objects.filter(name=ref["name"]).exclude(**defined).update(**defined)
     assets = assets_ensure(asset_refs)
     aliases = asset_aliases_ensure({ref["alias"] for _, _, ref in refs if "alias" in ref})
     DagAssetReference.objects.filter(dag=dag).delete()

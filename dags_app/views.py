@@ -25,7 +25,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from dags_app.models import DagModel
+from dags_app.models import DagAssetReference, DagModel
 from orchestrator_site.access import get_dag
 from orchestrator_site.navigation import DAG_TABS
 
@@ -126,6 +126,12 @@ def dag_details(request: HttpRequest, dag_id: str) -> HttpResponse:
         }
         for task in dag.tasks
     ]
+    # schedule=<assets>: the assets and aliases it waits on, linked to their Assets pages.
+    schedule_refs = (
+        list(dag.asset_references.filter(kind=DagAssetReference.Kind.SCHEDULE).select_related("asset", "alias"))
+        if data.get("asset_condition")
+        else []
+    )
     acl = dag.access_control or {}
     existing_roles = set(Group.objects.filter(name__in=acl).values_list("name", flat=True)) if acl else set()
     access = [
@@ -148,5 +154,6 @@ def dag_details(request: HttpRequest, dag_id: str) -> HttpResponse:
             "run_states": run_states,
             "run_total": sum(counts.values()),
             "access": access,
+            "schedule_refs": sorted(schedule_refs, key=lambda ref: str(ref.asset or ref.alias)),
         },
     )

@@ -31,6 +31,11 @@ _READABLE = [
     ("runs_app", "pool"),
     ("runs_app", "job"),
     ("runs_app", "auditlog"),
+    ("dags_app", "assetmodel"),
+    ("dags_app", "assetaliasmodel"),
+    ("dags_app", "dagassetreference"),
+    ("runs_app", "assetevent"),
+    ("runs_app", "assetdagrunqueue"),
 ]
 
 VIEWER_PERMISSIONS = {f"{app}.view_{model}" for app, model in _READABLE}

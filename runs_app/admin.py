@@ -43,7 +43,19 @@ from dags_app.models import DagModel, DagTag
 from dags_app.sdk.secrets import MASK, should_hide_value_for_key
 from orchestrator_site.access import CLEAR, DELETE, MARK, PAUSE, TRIGGER, actionable, readable
 from runs_app import services
-from runs_app.models import AuditLog, Connection, DagRun, Job, Pool, TaskInstance, Variable, XCom
+from runs_app.masking import PageMasker
+from runs_app.models import (
+    AssetDagRunQueue,
+    AssetEvent,
+    AuditLog,
+    Connection,
+    DagRun,
+    Job,
+    Pool,
+    TaskInstance,
+    Variable,
+    XCom,
+)
 from runs_app.states import DagRunState, TaskInstanceState
 
 CONFIRM_TEMPLATE = "admin/orchestrator_confirm_action.html"
@@ -521,11 +533,17 @@ class XComAdmin(DagAccessMixin, ReadOnlyAdmin):
     list_filter = ["key", "timestamp"]
     search_fields = ["key", "task_id", "dag_run__run_id", "dag_run__dag__dag_id"]
     list_select_related = ["dag_run", "dag_run__dag"]
-    readonly_fields = ["task_instance", "dag_run", "task_id", "key", "value", "timestamp"]
+    readonly_fields = ["task_instance", "dag_run", "task_id", "key", "masked_value", "timestamp"]
+    fields = readonly_fields
 
     @admin.display(description="value")
     def short_value(self, obj: XCom) -> str:
-        return short_json(obj.value)
+        return short_json(PageMasker().value(obj.value))
+
+    @admin.display(description="value")
+    def masked_value(self, obj: XCom) -> str:
+        """The value with every stored secret as ``***`` (the tasks that pull it get it whole)."""
+        return json.dumps(PageMasker().value(obj.value), indent=2, default=str)
 
     @admin.display(description="UI")
     def ui_links(self, obj: XCom) -> str:
@@ -605,11 +623,36 @@ class KeyedServiceAdmin(admin.ModelAdmin):
             self.delete_by_service(request, key)
 
 
+class VariableForm(forms.ModelForm):
+    """The admin's variable form: a sensitive variable's value is never sent back to the browser
+    (left empty, the stored value is kept), as a connection's password."""
+
+    class Meta:
+        model = Variable
+        fields = ["key", "val", "description"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden_value = bool(self.instance.pk and should_hide_value_for_key(self.instance.key))
+        if self.hidden_value:
+            self.initial["val"] = ""
+            self.fields["val"].required = False
+            self.fields["val"].help_text = "A sensitive value: it is not shown. Leave empty to keep the stored value."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.hidden_value and not data.get("val"):
+            data["val"] = Variable.objects.filter(pk=self.instance.pk).values_list("val", flat=True).first() or ""
+            self.instance.val = data["val"]
+        return data
+
+
 @admin.register(Variable)
 class VariableAdmin(KeyedServiceAdmin):
     """Airflow's Admin > Variables (Op and Admin): the value of a sensitive key is shown as ``***``
     in the list; saving and deleting go through the same services as the CLI."""
 
+    form = VariableForm
     list_display = ["key", "shown_value", "description"]
     search_fields = ["key", "description"]
     fields = ["key", "val", "description"]
@@ -631,6 +674,29 @@ class VariableAdmin(KeyedServiceAdmin):
         services.variable_delete(key=key, user=request.user, source="admin")
 
 
+def _masked_extra(extra: str) -> str:
+    try:
+        value = json.loads(extra) if extra else None
+    except ValueError:
+        return extra
+    if not isinstance(value, dict):
+        return extra
+    return json.dumps(
+        {k: MASK if should_hide_value_for_key(k) and v not in (None, "") else v for k, v in value.items()}
+    )
+
+
+def _unmasked_extra(submitted: str, stored: str) -> str:
+    """The submitted extra, each sensitive field left as *** taking back its stored value."""
+    try:
+        value, old = json.loads(submitted) if submitted else None, json.loads(stored) if stored else {}
+    except ValueError:
+        return submitted  # the service reports the bad JSON
+    if not isinstance(value, dict) or not isinstance(old, dict):
+        return submitted
+    return json.dumps({k: old.get(k, v) if v == MASK and should_hide_value_for_key(k) else v for k, v in value.items()})
+
+
 class ConnectionForm(forms.ModelForm):
     """The admin's connection form: the password is never sent back to the browser (left empty,
     the stored one is kept) and the extra is edited as JSON; both are encrypted by the service."""
@@ -650,7 +716,8 @@ class ConnectionForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            self.fields["extra"].initial = self.instance.extra
+            # The extra's sensitive fields are shown as ***; saved back as *** they keep their value.
+            self.fields["extra"].initial = _masked_extra(self.instance.extra)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -667,7 +734,7 @@ class ConnectionForm(forms.ModelForm):
             "login": data.get("login"),
             "port": data.get("port"),
             "password": password,
-            "extra": data.get("extra") or "",
+            "extra": _unmasked_extra(data.get("extra") or "", self.instance.extra if self.instance.pk else ""),
         }
         try:
             services.connection_fields_check(data.get("conn_id") or "", self.service_fields)
@@ -723,6 +790,51 @@ class AuditLogAdmin(DagAccessMixin, ReadOnlyAdmin):
     @admin.display(description="extra")
     def short_extra(self, obj: AuditLog) -> str:
         return short_json(obj.extra) if obj.extra else ""
+
+
+# -- Asset events ----------------------------------------------------------------------------------
+
+
+@admin.register(AssetEvent)
+class AssetEventAdmin(DagAccessMixin, ReadOnlyAdmin):
+    """Asset events are written with the producing success (or by hand): read-only here. An event
+    of a DAG hidden from the user is left out, as its audit rows are. The extra, which a task may
+    have given a secret, is shown masked on the event's page only (masking costs queries per call)."""
+
+    dag_id_field = "source_dag_id"
+    list_display = ["asset", "timestamp", "source_dag_id", "source_task_id", "source_run_id", "source_map_index"]
+    list_filter = ["timestamp", "asset__group"]
+    search_fields = ["asset__name", "asset__uri", "source_dag_id", "source_task_id", "source_run_id"]
+    list_select_related = ["asset"]
+    readonly_fields = [
+        "asset",
+        "timestamp",
+        "masked_extra",
+        "source_dag_id",
+        "source_task_id",
+        "source_run_id",
+        "source_map_index",
+        "source_alias",
+        "source_task_instance",
+        "created_dagruns",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="extra")
+    def masked_extra(self, obj: AssetEvent) -> str:
+        return json.dumps(PageMasker().value(obj.extra), indent=2, sort_keys=True, default=str)
+
+
+@admin.register(AssetDagRunQueue)
+class AssetDagRunQueueAdmin(DagAccessMixin, ReadOnlyAdmin):
+    """The assets updated since a DAG scheduled on them last ran (the scheduler consumes them)."""
+
+    dag_path = "target_dag"
+    list_display = ["asset", "target_dag", "created_at"]
+    list_filter = ["created_at"]
+    search_fields = ["asset__name", "target_dag__dag_id"]
+    list_select_related = ["asset", "target_dag"]
+    readonly_fields = ["asset", "target_dag", "created_at"]
 
 
 # -- The django-rq dashboard, for Admins only -----------------------------------------------------

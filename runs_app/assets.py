@@ -101,20 +101,17 @@ def asset_events_record(
     return rows
 
 
-def asset_event_create(
-    *, asset: AssetModel, extra: dict[str, Any] | None, now: dt.datetime, user: str = ""
-) -> AssetEvent:
-    """An event made by hand (the CLI's ``assets materialize``-less update, the API): no producing task."""
+def asset_event_create(*, asset: AssetModel, extra: dict[str, Any] | None, now: dt.datetime) -> AssetEvent:
+    """An event made by hand (the REST API's ``POST /assets/events``): no task produced it."""
     ref = {"name": asset.name, "uri": asset.uri, "group": asset.group, "event_extra": extra or {}}
-    source = {"source_dag_id": "", "source_task_id": "", "source_run_id": f"manual:{user}" if user else ""}
-    return asset_events_record(events=[ref], now=now, source=source)[0]
+    return asset_events_record(events=[ref], now=now, source={})[0]
 
 
 def read_events(kind: str, value: str) -> list[dict[str, Any]]:
-    """The events of the asset named (``kind="asset"``), with URI (``"uri"``) or attached to the
-    alias (``"alias"``) ``value``, oldest first, as the SDK's ``inlet_events`` reads them."""
+    """The events of the asset named (``kind="asset"``) or with URI (``"uri"``) ``value``, or
+    emitted through the alias ``value`` (``"alias"``), oldest first, as ``inlet_events`` reads them."""
     if kind == "alias":
-        query = Q(asset__aliases__name=value)
+        query = Q(source_alias=value)  # the events emitted through the alias, as Airflow's
     elif kind == "uri":
         query = Q(asset__uri=value)
     else:
@@ -172,7 +169,8 @@ def asset_triggered_run_create(dag: DagModel, queued: dict[int, dt.datetime], *,
     """Create ``dag``'s asset-triggered run consuming the events of its queued assets; clear its queue.
 
     The run's logical date is ``now`` (as in Airflow 2) and its data interval spans the consumed
-    events. Returns None when a run at that date exists already (another scheduler).
+    events. Returns None when another scheduler took the queue meanwhile; raises ServiceError when
+    a run exists at that date (the caller's savepoint then keeps the queue).
     """
     from runs_app.services import dag_run_create
 

@@ -1,4 +1,4 @@
-"""FilterSets of the browse pages (django-filter): DAG runs, task instances, XComs, audit log.
+"""FilterSets of the browse pages (django-filter): DAG runs, task instances, XComs, audit log, assets.
 
 Parameter names are part of the UI's contract: the DAG list's run circles link to the DAG runs
 page with ``?dag_id=<id>&state=<state>``, so those two names stay as they are. A ``dag_id``
@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
+from django.db.models import Q, QuerySet
 from django_filters.widgets import DateRangeWidget, SuffixedMultiWidget
 
+from dags_app.models import AssetModel
 from runs_app.models import AuditLog, DagRun, TaskInstance, XCom
 from runs_app.states import AuditEvent, DagRunState, DagRunType, TaskInstanceState
 
@@ -108,3 +110,14 @@ class AuditLogFilter(BrowseFilterSet):
     class Meta:
         model = AuditLog
         fields: list[str] = []
+
+
+class AssetFilter(BrowseFilterSet):
+    search = django_filters.CharFilter(method="filter_search", label="Name or URI contains")
+
+    class Meta:
+        model = AssetModel
+        fields: list[str] = []
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(name__icontains=value) | Q(uri__icontains=value))

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Max, Min, Prefetch, QuerySet, Sum
 
-from dags_app.models import DagModel
-from runs_app.models import DagRun, Pool, TaskInstance
+from dags_app.models import AssetModel, DagAssetReference, DagModel
+from orchestrator_site.access import readable
+from runs_app.models import AssetEvent, DagRun, Pool, TaskInstance
 from runs_app.states import TI_FINISHED, TaskInstanceState, aggregate_state
 
 
@@ -176,3 +177,85 @@ def pool_stats(names: Sequence[str] | None = None) -> list[dict[str, Any]]:
             open_slots="unlimited" if row["slots"] < 0 else row["slots"] - running - queued,
         )
     return rows
+
+
+@dataclass
+class AssetRow:
+    """One asset with the DAGs that use it (only those the user may read, active ones).
+
+    ``producers`` and ``readers`` are (dag id, task id) of the tasks with the asset in their
+    outlets or inlets; ``consumers`` are (dag id, alias name or "") of the DAGs scheduled on it,
+    directly or through an alias the asset is attached to.
+    """
+
+    asset: AssetModel
+    producers: list[tuple[str, str]] = field(default_factory=list)
+    consumers: list[tuple[str, str]] = field(default_factory=list)
+    readers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def assets_with_stats() -> QuerySet[AssetModel]:
+    """Assets by name, each annotated with ``event_count`` and ``last_event_at`` (None without events)."""
+    return AssetModel.objects.annotate(event_count=Count("events"), last_event_at=Max("events__timestamp")).order_by(
+        "name"
+    )
+
+
+def asset_rows(assets: Sequence[AssetModel], *, user: Any = None) -> list[AssetRow]:
+    """Return the rows of ``assets`` in two queries, whatever their number: one for the direct
+    references (outlets, inlets, schedules), one for the DAGs scheduled through aliases.
+
+    With ``user``, DAGs hidden from them by their access_control are left out.
+    """
+    rows = {asset.pk: AssetRow(asset=asset) for asset in assets}
+    if not rows:
+        return []
+    direct = DagAssetReference.objects.filter(asset__in=list(rows), dag__is_active=True)
+    # One filter() call: alias__assets is a single join that values_list() reuses.
+    via_alias = DagAssetReference.objects.filter(
+        kind=DagAssetReference.Kind.SCHEDULE, dag__is_active=True, alias__assets__in=list(rows)
+    )
+    if user is not None:
+        direct, via_alias = readable(user, direct, "dag"), readable(user, via_alias, "dag")
+    # The parse writes one reference per (DAG, kind, task, asset): no duplicates to drop.
+    for asset_id, kind, dag_id, task_id in direct.values_list("asset_id", "kind", "dag__dag_id", "task_id").order_by(
+        "dag__dag_id", "task_id"
+    ):
+        row = rows[asset_id]
+        if kind == DagAssetReference.Kind.OUTLET:
+            row.producers.append((dag_id, task_id))
+        elif kind == DagAssetReference.Kind.INLET:
+            row.readers.append((dag_id, task_id))
+        else:
+            row.consumers.append((dag_id, ""))
+    for asset_id, dag_id, alias in via_alias.values_list("alias__assets", "dag__dag_id", "alias__name").order_by(
+        "dag__dag_id", "alias__name"
+    ):
+        row = rows[asset_id]
+        if all(existing != dag_id for existing, _ in row.consumers):
+            row.consumers.append((dag_id, alias))
+    return [rows[asset.pk] for asset in assets]
+
+
+def asset_find(*, name: str = "", uri: str = "") -> list[AssetModel]:
+    """The assets named ``name`` and/or with URI ``uri`` (at most two: enough to tell "more than one")."""
+    assets = assets_with_stats()
+    if name:
+        assets = assets.filter(name=name)
+    if uri:
+        assets = assets.filter(uri=uri)
+    return list(assets[:2])
+
+
+def asset_events(asset: AssetModel, *, user: Any = None) -> QuerySet[AssetEvent]:
+    """The events of ``asset``, newest first, each with the asset-triggered runs it took part in
+    triggering (``created_dagruns``, one more query; with ``user``, only runs of DAGs they may read)."""
+    runs = DagRun.objects.select_related("dag").order_by("dag__dag_id", "logical_date")
+    if user is not None:
+        runs = readable(user, runs, "dag")
+    return (
+        AssetEvent.objects.filter(asset=asset)
+        .select_related("asset")
+        .order_by("-timestamp", "-pk")
+        .prefetch_related(Prefetch("created_dagruns", queryset=runs))
+    )

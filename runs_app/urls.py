@@ -3,7 +3,7 @@ which are validated at creation (letters, digits, ``_ . ~ : + -``), so they are 
 
 from django.urls import path
 
-from runs_app.views import actions, browse, charts, dag_views, dags
+from runs_app.views import actions, assets, browse, charts, dag_views, dags
 
 app_name = "runs"
 
@@ -38,4 +38,6 @@ urlpatterns = [
     path("browse/task-instances/", browse.task_instances, name="browse-task-instances"),
     path("browse/xcoms/", browse.xcoms, name="browse-xcoms"),
     path("browse/audit-log/", browse.audit_log, name="browse-audit-log"),
+    path("assets/", assets.asset_list, name="asset-list"),
+    path("assets/<int:asset_id>/", assets.asset_detail, name="asset-detail"),
 ]

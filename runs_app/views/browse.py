@@ -19,6 +19,7 @@ from django.shortcuts import render
 from dags_app.models import DagModel
 from orchestrator_site.access import READ, hidden_dags, readable, require, sees_every_dag
 from runs_app.filters import AuditLogFilter, BrowseFilterSet, DagRunFilter, TaskInstanceFilter, XComFilter
+from runs_app.masking import PageMasker
 from runs_app.models import AuditLog, DagRun, TaskInstance, XCom
 
 PAGE_SIZE = 50
@@ -110,8 +111,9 @@ def xcoms(request: HttpRequest) -> HttpResponse:
         title="XComs",
         dag_path="dag_run__dag",
     )
+    mask = PageMasker()
     for xcom in context["rows"]:
-        xcom.value_text, xcom.value_cut = json_text(xcom.value, limit=XCOM_CHARS, pretty=True)
+        xcom.value_text, xcom.value_cut = json_text(mask.value(xcom.value), limit=XCOM_CHARS, pretty=True)
     return render(request, "runs_app/browse/xcoms.html", context)
 
 

@@ -15,7 +15,7 @@ from django.db import connection
 from dags_app.sdk.secrets import SecretsMasker, mask_secret, masker
 from runs_app import services
 from runs_app.masking import PageMasker
-from runs_app.models import XCom
+from runs_app.models import Connection, Variable, XCom
 from runs_app.states import DagRunState
 from tests.runs_app.test_runner import executes_tasks, run_dag
 
@@ -155,9 +155,9 @@ def test_a_secret_never_appears_in_clear_in_the_database_a_log_a_page_or_an_erro
         ti_pages + "templated/",
         ti_pages + "fails/log/",
         "/browse/xcoms/",
-        "/admin/runs_app/xcom/1/change/",
-        "/admin/runs_app/variable/1/change/",
-        "/admin/runs_app/connection/1/change/",
+        f"/admin/runs_app/xcom/{XCom.objects.get(dag_run=run, task_id='show').pk}/change/",
+        f"/admin/runs_app/variable/{Variable.objects.get(key='api_token').pk}/change/",
+        f"/admin/runs_app/connection/{Connection.objects.get(conn_id='warehouse').pk}/change/",
         "/admin/runs_app/auditlog/",
     ):
         assert wanted in pages, wanted

@@ -48,6 +48,8 @@ APP_RULES: dict[str, tuple[str, str]] = {
     "runs:browse-task-instances": ("Viewer", NOBODY),
     "runs:browse-xcoms": ("Viewer", NOBODY),
     "runs:browse-audit-log": ("Viewer", NOBODY),
+    "runs:asset-list": ("Viewer", NOBODY),
+    "runs:asset-detail": ("Viewer", NOBODY),
     "runs:dag-pause": (NOBODY, "User"),
     "runs:dag-trigger": ("User", "User"),
     "runs:dag-delete": ("User", "User"),
@@ -79,6 +81,12 @@ ADMIN_MODELS: dict[str, tuple[str, str, str, str]] = {
     "runs_app_connection": ("Op", "Op", "Op", "Op"),
     "runs_app_job": ("Viewer", NOBODY, NOBODY, NOBODY),
     "runs_app_auditlog": ("Viewer", NOBODY, NOBODY, NOBODY),
+    # Assets come from the parse and asset events from successes (or the scheduler): read-only.
+    "dags_app_assetmodel": ("Viewer", NOBODY, NOBODY, NOBODY),
+    "dags_app_assetaliasmodel": ("Viewer", NOBODY, NOBODY, NOBODY),
+    "dags_app_dagassetreference": ("Viewer", NOBODY, NOBODY, NOBODY),
+    "runs_app_assetevent": ("Viewer", NOBODY, NOBODY, NOBODY),
+    "runs_app_assetdagrunqueue": ("Viewer", NOBODY, NOBODY, NOBODY),
     "axes_accessattempt": ("Admin", NOBODY, NOBODY, "Admin"),
     "axes_accesslog": ("Admin", NOBODY, NOBODY, "Admin"),
     "axes_accessfailurelog": ("Admin", NOBODY, NOBODY, "Admin"),
@@ -162,12 +170,28 @@ def world(db, dag_file, sync, redis_url, admin_user, op_user, user_user, viewer_
     from django.contrib.auth import get_user_model
     from django.contrib.contenttypes.models import ContentType
 
-    from dags_app.models import DagFile, DagImportError, DagModel, DagTag
+    from dags_app.models import (
+        AssetAliasModel,
+        AssetModel,
+        DagAssetReference,
+        DagFile,
+        DagImportError,
+        DagModel,
+        DagTag,
+    )
+    from runs_app.assets import asset_events_record
+    from runs_app.models import AssetDagRunQueue
 
     dag = write_dag(dag_file, sync)
     run = make_run(dag)
     ti = run.task_instances.get(task_id="extract")
     tag = DagTag.objects.create(dag=dag, name="matrix")
+    asset = AssetModel.objects.create(name="matrix", uri="s3://matrix")
+    alias = AssetAliasModel.objects.create(name="matrix-alias")
+    reference = DagAssetReference.objects.create(
+        dag=dag, kind=DagAssetReference.Kind.OUTLET, task_id="extract", asset=asset
+    )
+    [asset_event] = asset_events_record(events=[{"name": asset.name, "uri": asset.uri}], now=run.logical_date, ti=ti)
     ids = {
         "auth_user": viewer_user.pk,
         "auth_group": Group.objects.get(name="Viewer").pk,
@@ -190,6 +214,13 @@ def world(db, dag_file, sync, redis_url, admin_user, op_user, user_user, viewer_
         ).pk,
         "axes_accesslog": AccessLog.objects.create(username="x", ip_address="10.0.0.1").pk,
         "axes_accessfailurelog": AccessFailureLog.objects.create(username="x", ip_address="10.0.0.1").pk,
+        "dags_app_assetmodel": asset.pk,
+        "dags_app_assetaliasmodel": alias.pk,
+        "dags_app_dagassetreference": reference.pk,
+        "runs_app_assetevent": asset_event.pk,
+        "runs_app_assetdagrunqueue": AssetDagRunQueue.objects.create(
+            asset=asset, target_dag=dag, created_at=run.logical_date
+        ).pk,
         "django_rq_dashboard": 1,
     }
     clients = {"anonymous": Client()}
@@ -215,6 +246,7 @@ def world(db, dag_file, sync, redis_url, admin_user, op_user, user_user, viewer_
         "app_label": "runs_app",
         "token": "x",
         "url": "x",
+        "asset_id": str(asset.pk),
     }
     return {"dag": DagModel.objects.get(pk=dag.pk), "ids": ids, "clients": clients, "users": users, "values": values}
 

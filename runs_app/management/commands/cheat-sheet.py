@@ -41,6 +41,11 @@ SHEET = {
         ("tasks clear DAG_ID [-t REGEX] [-u] [-d] [-f]", "Clear task instances so they run again"),
         ("tasks states-for-dag-run DAG_ID RUN_ID", "Get the status of all task instances in a DAG run"),
     ],
+    "Manage assets": [
+        ("assets list [--alias] [--columns C,...]", "List assets (or asset aliases)"),
+        ("assets details --name NAME | --uri URI [--alias]", "Show asset details"),
+        ("assets events --name NAME | --uri URI [--limit N]", "List an asset's events, newest first"),
+    ],
     "Manage users": [
         ("users create --role ROLE --username U --email E --firstname F --lastname L --password P", "Create a user"),
         ("users list", "List users"),
