@@ -72,10 +72,15 @@ _SENSORS = {
     "base": _SENSOR_BASE,
     "python": _from(f"{_S}.sensors", "PythonSensor"),
     "filesystem": _from(f"{_S}.sensors", "FileSensor"),
-    "time_delta": _from(f"{_S}.sensors", "TimeDeltaSensor"),
-    "date_time": _from(f"{_S}.sensors", "DateTimeSensor"),
-    "external_task": _from(f"{_S}.sensors", "ExternalTaskSensor"),
+    "time_delta": _from(f"{_S}.sensors", "TimeDeltaSensor", "TimeDeltaSensorAsync"),
+    "date_time": _from(f"{_S}.sensors", "DateTimeSensor", "DateTimeSensorAsync"),
+    "time": _from(f"{_S}.sensors", "TimeSensor", "TimeSensorAsync"),
+    "weekday": _from(f"{_S}.sensors", "DayOfWeekSensor"),
+    "bash": _from(f"{_S}.sensors", "BashSensor"),
+    "external_task": _from(f"{_S}.sensors", "ExternalTaskSensor", "ExternalTaskMarker"),
 }
+# The standard provider's sensor modules that Airflow 2 named otherwise (``airflow.sensors.<name>``).
+_AIRFLOW2_SENSOR_MODULES = {"time": "time_sensor"}
 _OPERATORS = {
     "bash": _BASH,
     "python": _PYTHON,
@@ -84,6 +89,7 @@ _OPERATORS = {
     "trigger_dagrun": _TRIGGER,
     "datetime": _DATETIME,
     "weekday": _WEEKDAY,
+    "latest_only": _from(f"{_S}.branch", "LatestOnlyOperator"),
 }
 _ASSET = _from(f"{_S}.assets", "Asset", "AssetAlias", "AssetAll", "AssetAny", "Metadata")
 _DATASET = _from(f"{_S}.assets", "Dataset", "DatasetAlias", "DatasetAll", "DatasetAny", "Metadata")
@@ -170,7 +176,7 @@ MODULES: dict[str, dict[str, str]] = {
     **{f"airflow.operators.{name}": names for name, names in _OPERATORS.items()},
     **{f"airflow.providers.standard.operators.{name}": names for name, names in _OPERATORS.items()},
     "airflow.operators.empty_operator": _EMPTY,
-    **{f"airflow.sensors.{name}": names for name, names in _SENSORS.items()},
+    **{f"airflow.sensors.{_AIRFLOW2_SENSOR_MODULES.get(name, name)}": names for name, names in _SENSORS.items()},
     **{f"airflow.providers.standard.sensors.{name}": names for name, names in _SENSORS.items()},
     "airflow.sensors.base_sensor_operator": _SENSOR_BASE,
     "airflow.providers.standard.decorators.python": {"python_task": f"{_S}.decorators:task"},

@@ -1,15 +1,20 @@
-"""Airflow's branch operators that choose without a callable: by subclass, by time, by weekday."""
+"""Airflow's branch operators that choose without a callable: by subclass, by time, by weekday,
+and ``LatestOnlyOperator`` (which follows its downstream tasks only in the latest interval)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.exceptions import AirflowException
 from dags_app.sdk.operators import BranchMixIn
+from dags_app.timetables import DataInterval, TimeRestriction, Timetable
+
+log = logging.getLogger("dags_app.task")
 
 
 class BaseBranchOperator(BaseOperator, BranchMixIn):
@@ -23,10 +28,14 @@ class BaseBranchOperator(BaseOperator, BranchMixIn):
         return self.do_branch(context, self.choose_branch(context))
 
 
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def _now(context: dict[str, Any], use_logical_date: bool) -> dt.datetime:
     if use_logical_date:
         return context["logical_date"]
-    return dt.datetime.now(dt.UTC)
+    return _utcnow()
 
 
 class BranchDateTimeOperator(BaseBranchOperator):
@@ -127,3 +136,68 @@ class BranchDayOfWeekOperator(BaseBranchOperator):
         if now.isoweekday() in self._week_day_num:
             return self.follow_task_ids_if_true
         return self.follow_task_ids_if_false
+
+
+def latest_window(
+    timetable: Timetable, interval: DataInterval, *, now: dt.datetime
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """Return ``(left, right)``: a run of ``interval`` is the latest while ``left < now <= right``.
+
+    As Airflow's LatestOnlyOperator:
+
+    1. ``left`` is the end of the interval the timetable places before this one, if it places
+       one ending by this one's end; else this interval's start. (For the data-interval and cron
+       trigger timetables it is always the start.)
+    2. ``right`` is the end of the interval the timetable schedules after this one.
+
+    Returns None when the timetable schedules nothing after it (``schedule=None``, ``@once``,
+    asset schedules): every run is then the latest. ``now`` is only handed to the timetable.
+    """
+    before = timetable.next_dagrun_info(
+        last_automated_data_interval=interval,
+        restriction=TimeRestriction(earliest=None, latest=interval.end - dt.timedelta(microseconds=1), catchup=True),
+        now=now,
+    )
+    left = before.data_interval.end if before is not None else interval.start
+    after = timetable.next_dagrun_info(
+        last_automated_data_interval=interval,
+        restriction=TimeRestriction(earliest=interval.end, latest=None, catchup=True),
+        now=now,
+    )
+    if after is None:
+        return None
+    return left, after.data_interval.end
+
+
+class LatestOnlyOperator(BaseBranchOperator):
+    """Skip the direct downstream tasks unless this run covers the latest scheduled interval.
+
+    As in Airflow: a manual run (``dags trigger``, ``dags test``, the trigger button) always
+    proceeds; any other run (scheduled, backfill, asset-triggered) proceeds only while now lies in
+    its ``latest_window`` (after its interval's start, up to the end of the next interval). A
+    run of a DAG whose timetable schedules nothing after it proceeds too. Later tasks follow
+    their trigger rules (an ``all_done`` task after a skipped one still runs).
+    """
+
+    ui_color = "#e9ffdb"
+
+    def choose_branch(self, context: dict[str, Any]) -> str | Iterable[str] | None:
+        proceed = sorted(self.downstream_task_ids)
+        dag_run = context["dag_run"]
+        if dag_run.run_type == "manual":  # runs_app's DagRunType.MANUAL (the SDK never imports runs_app)
+            log.info("Manually triggered DAG_Run: allowing execution to proceed.")
+            return proceed
+        start = dag_run.data_interval_start or dag_run.logical_date
+        end = dag_run.data_interval_end or dag_run.logical_date
+        now = _utcnow()
+        window = latest_window(self.dag.timetable, DataInterval(start=start, end=end), now=now)
+        if window is None:
+            log.info("Last scheduled execution: allowing execution to proceed.")
+            return proceed
+        left, right = window
+        log.info("Checking latest only with left_window: %s right_window: %s now: %s", left, right, now)
+        if not left < now <= right:
+            log.info("Not latest execution, skipping downstream.")
+            return []
+        log.info("Latest, allowing execution to proceed.")
+        return proceed

@@ -37,19 +37,34 @@ def validate_value(value: Any, schema: dict[str, Any]) -> None:
         raise ParamValidationError(f"the schema is not valid: {exc.message}") from None
 
 
+# ``resolve()`` called without a value: the param's own default is asked for.
+_NO_VALUE: Any = object()
+
+
 class Param:
-    """A param with a default value, as Airflow's ``Param(5, type="integer", description=...)``."""
+    """A param with a default value, as Airflow's ``Param(5, type="integer", description=...)``.
+
+    A param without a default (``Param(type="string")`` or ``Param(None, type="string")``) is
+    allowed in the DAG file, as in Airflow: it is required, and the trigger check
+    (``runs_app.params``) refuses a run whose conf does not give it a value that fits.
+    """
 
     def __init__(self, default: Any = None, description: str | None = None, **schema: Any) -> None:
         self.value = default
         self.description = description
         self.schema = schema
 
-    def resolve(self, value: Any = None, *, use_default: bool = True) -> Any:
-        """Return ``value`` (or the default), checked against the schema.
+    def resolve(self, value: Any = _NO_VALUE, *, use_default: bool = True) -> Any:
+        """Return ``value`` (or, when it is None, the default), checked against the schema.
 
-        Raises ParamValidationError (a ValueError) when the value does not fit.
+        Called without a value (the DAG's parse-time check of its defaults), a param with no
+        default returns None unchecked: its value comes with each run. Raises
+        ParamValidationError (a ValueError) when the value does not fit.
         """
+        if value is _NO_VALUE:
+            if self.value is None:
+                return None
+            value = None
         final = self.value if value is None and use_default else value
         if self.schema:
             validate_value(final, self.schema)
@@ -67,10 +82,20 @@ class Param:
 
 
 def resolve_params(params: dict[str, Any] | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Return plain values for ``params``, with ``overrides`` (a run's conf) applied on top."""
+    """Return plain values for ``params``, with ``overrides`` (a run's conf) applied on top.
+
+    Raises ParamValidationError naming the first param whose value does not fit (a required one
+    the conf does not give, for a run that skipped the trigger's check).
+    """
     resolved: dict[str, Any] = {}
     overrides = overrides or {}
     for key, param in (params or {}).items():
         value = overrides.get(key)
-        resolved[key] = param.resolve(value) if isinstance(param, Param) else (param if value is None else value)
+        if not isinstance(param, Param):
+            resolved[key] = param if value is None else value
+            continue
+        try:
+            resolved[key] = param.resolve(value)
+        except ParamValidationError as exc:
+            raise ParamValidationError(f"Invalid input for param {key}: {exc}") from None
     return resolved

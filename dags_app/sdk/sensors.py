@@ -8,6 +8,10 @@ with an XCom value). Until it does:
 - ``mode="reschedule"``: the try ends as ``up_for_reschedule``, its worker slot is freed, and
   the scheduler queues the *same* try again at the next poke time (the try number does not grow).
 
+``deferrable=True`` (Airflow hands the wait to its triggerer) is accepted by every sensor and
+means ``mode="reschedule"`` here: there is no triggerer, and rescheduling frees the worker slot in
+the same way. The sensor still pokes every ``poke_interval`` and its ``timeout`` still applies.
+
 ``timeout`` (seconds or a timedelta, from the first poke of the try) fails the task at once with
 ``AirflowSensorTimeout`` (no retries), or skips it with ``soft_fail=True``.
 ``exponential_backoff`` lengthens the interval between pokes, up to ``max_wait``.
@@ -23,11 +27,15 @@ import glob
 import hashlib
 import logging
 import os
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dags_app.sdk.baseoperator import BaseOperator
+from dags_app.sdk.branch import WeekDay
 from dags_app.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
@@ -36,6 +44,7 @@ from dags_app.sdk.exceptions import (
     AirflowSkipException,
     AirflowTaskTimeout,
 )
+from dags_app.sdk.operators import EmptyOperator
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +52,22 @@ log = logging.getLogger(__name__)
 # matching task instances (or of the runs, when task_ids is None), one per existing row.
 _external_states: Callable[[str, list[str] | None, list[dt.datetime]], list[str]] | None = None
 _dag_exists: Callable[[str], bool] | None = None
+# (dag_id, task group id) -> the ids of the group's tasks (nested groups included), or None when
+# the DAG or the group is unknown: ExternalTaskSensor's ``external_task_group_id``.
+_task_group_task_ids: Callable[[str, str], list[str] | None] | None = None
 
 
 def configure(
     *,
     external_states: Callable[[str, list[str] | None, list[dt.datetime]], list[str]],
     dag_exists: Callable[[str], bool],
+    task_group_task_ids: Callable[[str, str], list[str] | None] | None = None,
 ) -> None:
     """Give the sensors their view of the metastore (called by ``runs_app.apps``)."""
-    global _external_states, _dag_exists
+    global _external_states, _dag_exists, _task_group_task_ids
     _external_states = external_states
     _dag_exists = dag_exists
+    _task_group_task_ids = task_group_task_ids
 
 
 def _seconds(name: str, value: Any, task_id: str) -> float:
@@ -84,7 +98,11 @@ class PokeReturnValue:
 
 
 class BaseSensorOperator(BaseOperator):
-    """Wait until ``poke(context)`` is true, in the worker slot or rescheduled (see the module)."""
+    """Wait until ``poke(context)`` is true, in the worker slot or rescheduled (see the module).
+
+    ``deferrable=True`` runs the sensor as ``mode="reschedule"``, whatever ``mode`` says: there is
+    no triggerer to defer to, and a rescheduled sensor frees its worker slot between pokes too.
+    """
 
     ui_color = "#e6f1f2"
     valid_modes = ("poke", "reschedule")
@@ -100,9 +118,13 @@ class BaseSensorOperator(BaseOperator):
         max_wait: float | dt.timedelta | None = None,
         silent_fail: bool = False,
         never_fail: bool = False,
+        deferrable: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.deferrable = bool(deferrable)
+        if self.deferrable:
+            mode = "reschedule"
         self.poke_interval = _seconds("poke_interval", poke_interval, self.task_id)
         self.timeout = _seconds("timeout", timeout, self.task_id)
         self.max_wait = _seconds("max_wait", max_wait, self.task_id) if max_wait is not None else None
@@ -287,10 +309,66 @@ class DateTimeSensor(BaseSensorOperator):
         return _utcnow() > target
 
 
+class DateTimeSensorAsync(DateTimeSensor):
+    """Airflow's deferring DateTimeSensor: a DateTimeSensor with ``deferrable=True``, so rescheduled
+    here (see the module). The trigger's own options are accepted and have no effect."""
+
+    def __init__(
+        self,
+        *,
+        start_from_trigger: bool = False,
+        end_from_trigger: bool = False,
+        trigger_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs["deferrable"] = True
+        super().__init__(**kwargs)
+
+
+class TimeSensor(BaseSensorOperator):
+    """Wait until ``target_time``, a time of day in the DAG's time zone, has passed.
+
+    As in Airflow, the day is the one on which the task is built (the worker parses the DAG file
+    again before each try): the target is that day at ``target_time``, so once the time of day has
+    passed the sensor is done at its first poke. The trigger's own options are accepted and have no
+    effect.
+    """
+
+    def __init__(
+        self,
+        *,
+        target_time: dt.time,
+        start_from_trigger: bool = False,
+        end_from_trigger: bool = False,
+        trigger_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(target_time, dt.time):
+            raise TypeError(f"Expected datetime.time type for target_time. Got {type(target_time)}")
+        zone = ZoneInfo(self._dag.timezone) if self._dag is not None else dt.UTC
+        today = _utcnow().astimezone(zone).date()
+        self.target_time = target_time
+        # The DAG's time zone wins over one the time may carry, as in Airflow.
+        self.target_datetime = dt.datetime.combine(today, target_time, tzinfo=zone).astimezone(dt.UTC)
+
+    def poke(self, context: dict[str, Any]) -> bool:
+        log.info("Checking if the time (%s) has come", self.target_datetime)
+        return _utcnow() > self.target_datetime
+
+
+class TimeSensorAsync(TimeSensor):
+    """Airflow's deprecated deferring TimeSensor: a TimeSensor with ``deferrable=True``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["deferrable"] = True
+        super().__init__(**kwargs)
+
+
 class TimeDeltaSensor(BaseSensorOperator):
     """Wait until ``delta`` after the run's data interval ends (Airflow's TimeDeltaSensor)."""
 
-    def __init__(self, *, delta: dt.timedelta, **kwargs: Any) -> None:
+    def __init__(self, *, delta: dt.timedelta, end_from_trigger: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not isinstance(delta, dt.timedelta):
             raise AirflowException(f"delta of sensor '{self.task_id}' must be a timedelta")
@@ -303,6 +381,90 @@ class TimeDeltaSensor(BaseSensorOperator):
         return _utcnow() > target
 
 
+class TimeDeltaSensorAsync(TimeDeltaSensor):
+    """Airflow's deprecated deferring TimeDeltaSensor: a TimeDeltaSensor with ``deferrable=True``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["deferrable"] = True
+        super().__init__(**kwargs)
+
+
+class DayOfWeekSensor(BaseSensorOperator):
+    """Wait until the day of the week is one of ``week_day`` (a name, a ``WeekDay``, or a set of
+    them): today's in UTC, or with ``use_task_logical_date`` the run's logical date's."""
+
+    def __init__(
+        self,
+        *,
+        week_day: str | WeekDay | Iterable[str | WeekDay],
+        use_task_logical_date: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.week_day = week_day
+        self.use_task_logical_date = use_task_logical_date
+        self._week_day_num = WeekDay.convert(week_day)
+
+    def poke(self, context: dict[str, Any]) -> bool:
+        today = _utcnow().isoweekday()
+        log.info("Poking until weekday is in %s, Today is %s", self.week_day, WeekDay(today).name)
+        if self.use_task_logical_date:
+            return context["logical_date"].isoweekday() in self._week_day_num
+        return today in self._week_day_num
+
+
+class BashSensor(BaseSensorOperator):
+    """Run ``bash_command`` (templated) at each poke, in a new temporary folder: exit code 0 means done.
+
+    As in Airflow: without ``retry_exit_code`` every other exit code means "not yet" (the sensor
+    only ends by its timeout); with it, that code means "not yet" and any other non-zero code
+    fails the task at once with ``AirflowFailException`` (no retries; skipped with ``soft_fail``).
+    ``env``, when given, replaces the worker's environment. The command stays in the task's
+    process group, so the worker's timeout or kill of the task stops it.
+    """
+
+    template_fields = ("bash_command", "env")
+
+    def __init__(
+        self,
+        *,
+        bash_command: str,
+        env: dict[str, str] | None = None,
+        output_encoding: str = "utf-8",
+        retry_exit_code: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bash_command = bash_command
+        self.env = env
+        self.output_encoding = output_encoding
+        self.retry_exit_code = retry_exit_code
+
+    def poke(self, context: dict[str, Any]) -> bool:
+        with tempfile.TemporaryDirectory(prefix="orchestrator-bash-sensor-") as tmp:
+            log.info("Running command: %s", self.bash_command)
+            with subprocess.Popen(
+                ["bash", "-c", str(self.bash_command)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=tmp,
+                env=self.env,
+            ) as process:
+                assert process.stdout is not None
+                log.info("Output:")
+                for raw in iter(process.stdout.readline, b""):
+                    log.info("%s", raw.decode(self.output_encoding, errors="backslashreplace").rstrip())
+                code = process.wait()
+        log.info("Command exited with return code %s", code)
+        if code == 0:
+            return True
+        if self.retry_exit_code is None or code == self.retry_exit_code:
+            log.info("Not done yet (exit code %s); poking again later", code)
+            return False
+        raise AirflowFailException(f"Command exited with return code {code}")
+
+
 def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
     if value is None:
         return None
@@ -310,14 +472,16 @@ def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
 
 
 class ExternalTaskSensor(BaseSensorOperator):
-    """Wait for a task, several tasks or a whole run of another DAG at the same logical date (or
-    one shifted by ``execution_delta`` / computed by ``execution_date_fn``).
+    """Wait for a task, several tasks, a task group or a whole run of another DAG at the same
+    logical date (or one shifted by ``execution_delta`` / computed by ``execution_date_fn``).
 
     Done when every matching instance (or the run) is in ``allowed_states`` (default success);
-    fails when any is in ``failed_states``, skips when any is in ``skipped_states``.
+    fails when any is in ``failed_states``, skips when any is in ``skipped_states``. For a task
+    group (``external_task_group_id``), as in Airflow, a logical date counts for a list of states
+    when every instance of the group's tasks at that date is in one of them.
     """
 
-    template_fields = ("external_dag_id", "external_task_id", "external_task_ids")
+    template_fields = ("external_dag_id", "external_task_id", "external_task_ids", "external_task_group_id")
     ui_color = "#4db7db"
 
     def __init__(
@@ -333,21 +497,22 @@ class ExternalTaskSensor(BaseSensorOperator):
         execution_delta: dt.timedelta | None = None,
         execution_date_fn: Callable[..., Any] | None = None,
         check_existence: bool = False,
+        poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
+        if poll_interval is not None:
+            kwargs.setdefault("poke_interval", poll_interval)  # Airflow's deprecated spelling
         super().__init__(**kwargs)
         if external_task_id is not None and external_task_ids is not None:
             raise ValueError("Only one of `external_task_id` or `external_task_ids` may be provided")
-        if external_task_group_id is not None:
-            raise AirflowException(
-                f"ExternalTaskSensor '{self.task_id}': external_task_group_id is not supported yet; "
-                "list the group's tasks in external_task_ids"
-            )
+        if external_task_group_id is not None and (external_task_id is not None or external_task_ids):
+            raise ValueError("Only one of `external_task_group_id` or `external_task_ids` may be provided")
         if execution_delta is not None and execution_date_fn is not None:
             raise ValueError("Only one of `execution_delta` or `execution_date_fn` may be provided")
         self.external_dag_id = external_dag_id
         self.external_task_id = external_task_id
         self.external_task_ids = list(external_task_ids) if external_task_ids is not None else None
+        self.external_task_group_id = external_task_group_id
         self.allowed_states = list(allowed_states or ["success"])
         self.skipped_states = list(skipped_states or [])
         self.failed_states = list(failed_states or [])
@@ -372,23 +537,101 @@ class ExternalTaskSensor(BaseSensorOperator):
             dates = logical
         return list(dates) if isinstance(dates, list | tuple) else [dates]
 
+    def _group_task_ids(self, dag_id: str) -> list[str]:
+        """The ids of the external task group's tasks; an empty list when the group is unknown (the sensor
+        then waits, as in Airflow, unless ``check_existence`` is set)."""
+        group_id = str(self.external_task_group_id)
+        if _task_group_task_ids is None:
+            raise AirflowException(
+                f"ExternalTaskSensor '{self.task_id}': this process cannot read other DAGs' task groups; "
+                "list the group's tasks in external_task_ids"
+            )
+        task_ids = _task_group_task_ids(dag_id, group_id) or []
+        if not task_ids and self.check_existence:
+            raise AirflowException(f"The external task group '{group_id}' in DAG '{dag_id}' does not exist.")
+        return task_ids
+
     def poke(self, context: dict[str, Any]) -> bool:
+        """Read the external states and return whether all are allowed.
+
+        1. Find the logical dates and what to look at: tasks, a task group's tasks, or the run.
+        2. Count the matches of each list of states: one per task instance (or run) in a state of
+           the list; for a task group, one per logical date whose instances all are.
+        3. Fail (skip with ``soft_fail``) on a match of ``failed_states``; skip on a match of
+           ``skipped_states``; be done when the allowed matches are all expected.
+
+        Raises AirflowException without the metastore (outside a worker or ``dags test``).
+        """
         if _external_states is None or _dag_exists is None:
             raise AirflowException("ExternalTaskSensor has no metastore here: it runs in a worker or `dags test`")
-        task_ids = _as_list(self.external_task_ids) or _as_list(self.external_task_id)
+        dag_id = str(self.external_dag_id)
         dates = self._dates(context)
-        if self.check_existence and not _dag_exists(str(self.external_dag_id)):
-            raise AirflowException(f"The external DAG {self.external_dag_id} does not exist.")
-        what = f"{self.external_dag_id}.{task_ids}" if task_ids else f"DAG {self.external_dag_id}"
-        log.info("Poking for %s on %s", what, ", ".join(d.isoformat() for d in dates))
-        states = _external_states(str(self.external_dag_id), task_ids, dates)
-        if self.failed_states and any(s in self.failed_states for s in states):
+        if self.check_existence and not _dag_exists(dag_id):
+            raise AirflowException(f"The external DAG {dag_id} does not exist.")
+        log_dates = ", ".join(d.isoformat() for d in dates)
+        if self.external_task_group_id is not None:
+            group_ids = self._group_task_ids(dag_id)
+            what = f"task group '{self.external_task_group_id}' of DAG {dag_id}"
+            log.info("Poking for %s on %s", what, log_dates)
+            per_date = [_external_states(dag_id, group_ids, [d]) if group_ids else [] for d in dates]
+            states = [s for date_states in per_date for s in date_states]
+            expected = len(dates)
+
+            def matches(wanted: list[str]) -> int:
+                return sum(1 for found in per_date if found and all(s in wanted for s in found))
+
+        else:
+            task_ids = _as_list(self.external_task_ids) or _as_list(self.external_task_id)
+            what = f"{dag_id}.{task_ids}" if task_ids else f"DAG {dag_id}"
+            log.info("Poking for %s on %s", what, log_dates)
+            states = _external_states(dag_id, task_ids, dates)
+            expected = len(dates) * (len(task_ids) if task_ids else 1)
+
+            def matches(wanted: list[str]) -> int:
+                return sum(1 for s in states if s in wanted)
+
+        if self.failed_states and matches(self.failed_states):
             message = f"The external {what} failed (states {sorted(set(states))})"
             if self.soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowException(message)
-        if self.skipped_states and any(s in self.skipped_states for s in states):
+        if self.skipped_states and matches(self.skipped_states):
             raise AirflowSkipException(f"The external {what} was skipped")
-        expected = len(dates) * (len(task_ids) if task_ids else 1)
-        done = sum(1 for s in states if s in self.allowed_states)
-        return done == expected
+        return matches(self.allowed_states) == expected
+
+
+class ExternalTaskMarker(EmptyOperator):
+    """Say that ``external_task_id`` of ``external_dag_id`` depends on this task (Airflow's
+    ``ExternalTaskMarker``); it runs as a no-op.
+
+    In Airflow, clearing this task with its downstream tasks also clears the external task at
+    ``logical_date`` (templated; default this run's), and follows the markers found there up to
+    ``recursion_depth`` levels. Clearing does not cross DAGs here yet.
+
+    Raises TypeError for a ``logical_date`` that is neither a string nor a datetime, and ValueError
+    for a ``recursion_depth`` below 1.
+    """
+
+    template_fields = ("external_dag_id", "external_task_id", "logical_date")
+    ui_color = "#4db7db"
+
+    def __init__(
+        self,
+        *,
+        external_dag_id: str,
+        external_task_id: str,
+        logical_date: str | dt.datetime | None = "{{ logical_date.isoformat() }}",
+        recursion_depth: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(logical_date, dt.datetime):
+            logical_date = logical_date.isoformat()
+        elif not isinstance(logical_date, str):
+            raise TypeError(f"Expected str or datetime.datetime type for logical_date. Got {type(logical_date)}")
+        if recursion_depth <= 0:
+            raise ValueError("recursion_depth should be a positive integer")
+        self.external_dag_id = external_dag_id
+        self.external_task_id = external_task_id
+        self.logical_date = logical_date
+        self.recursion_depth = recursion_depth

@@ -105,8 +105,8 @@ def test_an_airflow_dag_file_parses_and_runs_unchanged(dag_file, sync):
         (
             "from airflow.sdk import DAG, KubernetesPodOperator\n",
             "AirflowNameNotProvided: cannot import name 'KubernetesPodOperator' from 'airflow.sdk': this "
-            "orchestrator does not provide airflow.sdk.KubernetesPodOperator. airflow.sdk offers: BaseHook, "
-            "BaseNotifier,",
+            "orchestrator does not provide airflow.sdk.KubernetesPodOperator. airflow.sdk offers: Asset, "
+            "AssetAlias,",
         ),
         (
             "from airflow.models import PythonOperator\n",
@@ -159,8 +159,12 @@ def test_the_issue_s_module_paths_are_all_answered():
         "airflow.models.xcom_arg",
         *(f"airflow.operators.{m}" for m in ("bash", "python", "empty", "branch", "trigger_dagrun", "datetime")),
         "airflow.operators.weekday",
+        "airflow.operators.latest_only",
         *(f"airflow.sensors.{m}" for m in ("base", "python", "filesystem", "time_delta", "date_time")),
+        *(f"airflow.sensors.{m}" for m in ("bash", "time_sensor", "weekday", "external_task")),
         "airflow.providers.standard.operators.bash",
+        "airflow.providers.standard.operators.latest_only",
+        *(f"airflow.providers.standard.sensors.{m}" for m in ("bash", "time", "weekday", "time_delta", "date_time")),
         "airflow.providers.standard.sensors.external_task",
         "airflow.providers.common.compat.sdk",
         *(f"airflow.utils.{m}" for m in ("trigger_rule", "task_group", "edgemodifier", "dates", "timezone")),

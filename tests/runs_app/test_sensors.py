@@ -7,6 +7,7 @@ the real runner (a child that imports the DAG file), so they use committed trans
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
@@ -16,11 +17,15 @@ from dags_app.models import DagImportError, DagModel
 from dags_app.sdk import (
     DAG,
     AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
     DateTimeSensor,
+    FileSensor,
     PokeReturnValue,
     PythonSensor,
     TimeDeltaSensor,
 )
+from dags_app.sdk.sensors import BashSensor, DayOfWeekSensor, ExternalTaskMarker, ExternalTaskSensor, TimeSensor
 from runs_app.models import TaskInstance, XCom
 from runs_app.runner import execute_task_instance
 from runs_app.scheduler import tick
@@ -373,3 +378,247 @@ def test_the_reschedule_state_is_in_the_run_s_unfinished_states():
     from runs_app.states import TI_UNFINISHED
 
     assert TaskInstanceState.UP_FOR_RESCHEDULE in TI_UNFINISHED
+
+
+# -- Airflow's other standard sensors, and deferrable=True ---------------------------------------------
+
+AIRFLOW_SENSORS = """
+import datetime
+from airflow.providers.common.compat.sdk import TriggerRule
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.providers.standard.sensors.bash import BashSensor
+from airflow.providers.standard.sensors.time import TimeSensor
+from airflow.providers.standard.sensors.time_delta import TimeDeltaSensor
+from airflow.providers.standard.sensors.weekday import DayOfWeekSensor
+from airflow.providers.standard.utils.weekday import WeekDay
+from airflow.sdk import DAG
+
+with DAG(
+    dag_id="airflow_sensors",
+    schedule=None,
+    start_date=datetime.datetime(2021, 1, 1, tzinfo=datetime.timezone.utc),
+) as dag:
+    fast = {"poke_interval": 0.05}
+    done = [
+        BashSensor(task_id="bash_done", bash_command="exit 0", **fast),
+        BashSensor(task_id="bash_never", bash_command="exit 1", timeout=0.2, soft_fail=True, **fast),
+        TimeSensor(task_id="time_passed", target_time=datetime.datetime.now(datetime.timezone.utc).time(), **fast),
+        TimeDeltaSensor(task_id="delta_deferred", delta=datetime.timedelta(seconds=1), deferrable=True, **fast),
+        # 2022-01-01, the run's logical date, was a Saturday.
+        DayOfWeekSensor(task_id="saturday", week_day={WeekDay.SATURDAY}, use_task_logical_date=True, **fast),
+        DayOfWeekSensor(
+            task_id="monday", week_day="Monday", use_task_logical_date=True, timeout=0.2, soft_fail=True, **fast
+        ),
+    ]
+    done >> BashOperator(task_id="after", bash_command="date", trigger_rule=TriggerRule.NONE_FAILED)
+"""
+
+
+@executes_tasks
+def test_airflow_s_bash_time_weekday_and_deferrable_sensors_run_to_airflow_s_outcome(dag_file, sync):
+    dag_file("airflow_sensors.py", AIRFLOW_SENSORS)
+    assert sync().import_errors == 0, DagImportError.objects.values_list("stacktrace", flat=True)
+
+    run, final = run_dag("airflow_sensors")
+
+    assert final == DagRunState.SUCCESS
+    assert {ti.task_id: ti.state for ti in run.task_instances.all()} == {
+        "bash_done": TaskInstanceState.SUCCESS,
+        "bash_never": TaskInstanceState.SKIPPED,
+        "time_passed": TaskInstanceState.SUCCESS,
+        "delta_deferred": TaskInstanceState.SUCCESS,
+        "saturday": TaskInstanceState.SUCCESS,
+        "monday": TaskInstanceState.SKIPPED,
+        "after": TaskInstanceState.SUCCESS,
+    }
+    # deferrable=True: rescheduled (the data interval ended in 2022, so the first poke is done).
+    assert ti_of(run, "delta_deferred").try_number == 1
+    assert "Command exited with return code 1" in log_of(run, "bash_never")
+
+
+@executes_tasks
+def test_an_external_task_marker_runs_as_a_no_op_that_a_deferrable_sensor_waits_for(dag_file, sync):
+    source = """
+import datetime
+from airflow.providers.standard.sensors.external_task import ExternalTaskMarker, ExternalTaskSensor
+from airflow.sdk import DAG
+
+start = datetime.datetime(2021, 1, 1, tzinfo=datetime.timezone.utc)
+with DAG(dag_id="marker_parent", start_date=start, schedule=datetime.timedelta(minutes=30)) as parent:
+    ExternalTaskMarker(task_id="parent_task", external_dag_id="marker_child", external_task_id="child_task")
+with DAG(dag_id="marker_child", start_date=start, schedule=datetime.timedelta(minutes=30)) as child:
+    ExternalTaskSensor(
+        task_id="child_task", external_dag_id="marker_parent", external_task_id="parent_task",
+        deferrable=True, poke_interval=0.05, timeout=30,
+    )
+"""
+    dag_file("markers.py", source)
+    assert sync().import_errors == 0, DagImportError.objects.values_list("stacktrace", flat=True)
+
+    parent_run, parent_final = run_dag("marker_parent")
+    child_run, child_final = run_dag("marker_child")
+
+    assert (parent_final, child_final) == (DagRunState.SUCCESS, DagRunState.SUCCESS)
+    assert ti_of(parent_run, "parent_task").state == TaskInstanceState.SUCCESS
+    assert ti_of(child_run, "child_task").state == TaskInstanceState.SUCCESS
+    marker = DagModel.objects.get(dag_id="marker_parent").get_task("parent_task")
+    assert marker["template_values"]["logical_date"] == "{{ logical_date.isoformat() }}"
+
+
+def test_deferrable_makes_any_sensor_a_rescheduled_one():
+    from dags_app.sdk.sensors import DateTimeSensorAsync, TimeDeltaSensorAsync, TimeSensorAsync
+
+    with DAG("deferred", schedule=None, start_date=START):
+        file = FileSensor(task_id="file", filepath="/nowhere", deferrable=True, mode="poke")
+        plain = PythonSensor(task_id="plain", python_callable=bool)
+        delta = TimeDeltaSensorAsync(task_id="delta", delta=dt.timedelta(seconds=1))
+        moment = DateTimeSensorAsync(task_id="moment", target_time=START, start_from_trigger=True)
+        time_of_day = TimeSensorAsync(task_id="time_of_day", target_time=dt.time(1, 0), end_from_trigger=True)
+
+    assert [(s.deferrable, s.mode) for s in (file, delta, moment, time_of_day)] == [(True, "reschedule")] * 4
+    assert (plain.deferrable, plain.mode) == (False, "poke")
+
+
+def _bash(command: str, **kwargs) -> BashSensor:
+    with DAG("bash_sensor", schedule=None, start_date=START):
+        return BashSensor(task_id="b", bash_command=command, **kwargs)
+
+
+def test_a_bash_sensor_is_done_on_exit_0_and_pokes_again_on_any_other_code():
+    assert _bash("exit 0").poke({}) is True
+    assert _bash("exit 1").poke({}) is False
+    assert _bash("exit 99").poke({}) is False
+
+
+def test_a_bash_sensor_with_a_retry_exit_code_fails_on_any_other_non_zero_code():
+    sensor = _bash('exit "$CODE"', retry_exit_code=3, env={"CODE": "3"})
+    assert sensor.poke({}) is False
+
+    sensor.env = {"CODE": "1"}
+    with pytest.raises(AirflowFailException, match="Command exited with return code 1"):
+        sensor.poke({})
+    with pytest.raises(AirflowSkipException, match="soft_fail"):
+        _bash("exit 1", retry_exit_code=3, soft_fail=True)._poke_once({})
+
+
+def test_a_bash_sensor_runs_in_a_temporary_folder_with_env_replacing_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("FROM_WORKER", "yes")
+    monkeypatch.chdir(tmp_path)
+
+    assert _bash('[ "$(pwd)" != "$HERE" ] && [ -z "$FROM_WORKER" ]', env={"HERE": str(tmp_path)}).poke({}) is True
+    assert _bash('[ -n "$FROM_WORKER" ]').poke({}) is True
+
+
+def test_a_day_of_week_sensor_compares_today_in_utc_or_the_logical_date(monkeypatch):
+    from dags_app.sdk import sensors
+    from dags_app.sdk.branch import WeekDay
+
+    monday, saturday = dt.datetime(2024, 1, 1, tzinfo=dt.UTC), dt.datetime(2024, 1, 6, tzinfo=dt.UTC)
+    with DAG("weekdays", schedule=None, start_date=START):
+        weekend = DayOfWeekSensor(task_id="weekend", week_day={"Saturday", WeekDay.SUNDAY})
+        logical = DayOfWeekSensor(task_id="logical", week_day="monday", use_task_logical_date=True)
+        with pytest.raises(AttributeError, match='Invalid Week Day passed: "Caturday"'):
+            DayOfWeekSensor(task_id="bad", week_day="Caturday")
+
+    monkeypatch.setattr(sensors, "_utcnow", lambda: saturday)
+    assert weekend.poke({}) is True
+    assert logical.poke({"logical_date": monday}) is True
+    monkeypatch.setattr(sensors, "_utcnow", lambda: monday)
+    assert weekend.poke({}) is False
+    assert logical.poke({"logical_date": saturday}) is False
+
+
+def test_a_time_sensor_waits_for_the_time_of_day_in_the_dag_s_time_zone(monkeypatch):
+    from dags_app.sdk import sensors
+
+    # 10:00 UTC is 12:00 in Amsterdam in May (UTC+2).
+    now = dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(sensors, "_utcnow", lambda: now)
+    amsterdam = dt.datetime(2024, 1, 1, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    with DAG("times_of_day", schedule=None, start_date=amsterdam):
+        passed = TimeSensor(task_id="passed", target_time=dt.time(11, 30))
+        coming = TimeSensor(task_id="coming", target_time=dt.time(12, 30))
+        with pytest.raises(TypeError, match=r"Expected datetime\.time type for target_time"):
+            TimeSensor(task_id="bad", target_time="12:00")
+
+    assert passed.target_datetime == dt.datetime(2024, 5, 1, 9, 30, tzinfo=dt.UTC)
+    assert (passed.poke({}), coming.poke({})) == (True, False)
+
+
+def test_an_external_task_marker_checks_its_arguments_at_parse():
+    with DAG("markers", schedule=None, start_date=START):
+        default = ExternalTaskMarker(task_id="default", external_dag_id="other", external_task_id="t")
+        fixed = ExternalTaskMarker(
+            task_id="fixed", external_dag_id="other", external_task_id="t", logical_date=START, recursion_depth=1
+        )
+        with pytest.raises(ValueError, match="recursion_depth should be a positive integer"):
+            ExternalTaskMarker(task_id="zero", external_dag_id="other", external_task_id="t", recursion_depth=0)
+        with pytest.raises(TypeError, match=r"Expected str or datetime\.datetime type for logical_date"):
+            ExternalTaskMarker(task_id="none", external_dag_id="other", external_task_id="t", logical_date=None)
+
+    assert (default.logical_date, default.recursion_depth) == ("{{ logical_date.isoformat() }}", 10)
+    assert (fixed.logical_date, fixed.recursion_depth) == ("2024-01-01T00:00:00+00:00", 1)
+    assert set(default.template_fields) == {"external_dag_id", "external_task_id", "logical_date"}
+    assert default.execute({}) is None
+
+
+# -- ExternalTaskSensor on a task group, with a given metastore ----------------------------------------
+
+
+@pytest.fixture
+def metastore(monkeypatch):
+    """The sensors' view of the metastore: task states by (task id, logical date), groups by id."""
+    from dags_app.sdk import sensors
+
+    view = {"states": {}, "groups": {"other": {"group": ["group.a", "group.b"]}}}
+
+    def external_states(dag_id, task_ids, dates):
+        return [view["states"][(t, d)] for t in task_ids or [] for d in dates if (t, d) in view["states"]]
+
+    monkeypatch.setattr(sensors, "_external_states", external_states)
+    monkeypatch.setattr(sensors, "_dag_exists", lambda dag_id: dag_id in view["groups"])
+    monkeypatch.setattr(
+        sensors, "_task_group_task_ids", lambda dag_id, group_id: view["groups"].get(dag_id, {}).get(group_id)
+    )
+    return view
+
+
+def _group_sensor(group: str = "group", **kwargs) -> ExternalTaskSensor:
+    with DAG("group_waiter", schedule=None, start_date=START):
+        return ExternalTaskSensor(task_id="wait", external_dag_id="other", external_task_group_id=group, **kwargs)
+
+
+def test_a_task_group_sensor_is_done_when_every_task_of_the_group_is_allowed(metastore):
+    sensor = _group_sensor()
+    assert sensor.poke({"logical_date": START}) is False  # no instances yet
+
+    metastore["states"].update({("group.a", START): "success", ("group.b", START): "running"})
+    assert sensor.poke({"logical_date": START}) is False
+    metastore["states"][("group.b", START)] = "success"
+    assert sensor.poke({"logical_date": START}) is True
+
+
+def test_a_task_group_sensor_fails_when_the_whole_group_is_in_a_failed_state(metastore):
+    sensor = _group_sensor(failed_states=["failed", "upstream_failed"])
+    metastore["states"].update({("group.a", START): "failed", ("group.b", START): "running"})
+    assert sensor.poke({"logical_date": START}) is False  # as Airflow: every task of the group must match
+
+    metastore["states"][("group.b", START)] = "upstream_failed"
+    with pytest.raises(AirflowException, match="The external task group 'group' of DAG other failed"):
+        sensor.poke({"logical_date": START})
+
+
+def test_a_task_group_sensor_waits_for_an_unknown_group_unless_it_checks_existence(metastore):
+    assert _group_sensor("missing").poke({"logical_date": START}) is False
+    with pytest.raises(AirflowException, match="The external task group 'missing' in DAG 'other' does not exist"):
+        _group_sensor("missing", check_existence=True).poke({"logical_date": START})
+
+
+def test_a_task_group_sensor_without_the_metastore_s_task_groups_says_what_to_use(metastore, monkeypatch):
+    from dags_app.sdk import sensors
+
+    monkeypatch.setattr(sensors, "_task_group_task_ids", None)
+    with pytest.raises(AirflowException, match="list the group's tasks in external_task_ids"):
+        _group_sensor().poke({"logical_date": START})
+    with pytest.raises(ValueError, match="Only one of `external_task_group_id` or `external_task_ids`"):
+        _group_sensor(external_task_id="group.a")
