@@ -21,7 +21,7 @@ class RunsAppConfig(AppConfig):
 
         from dags_app.sdk import assets, connection, mappedoperator, sensors, trigger_dagrun, variable
         from runs_app.assets import read_events
-        from runs_app.selectors import dag_exists, dag_run_state, external_states
+        from runs_app.selectors import dag_exists, dag_run_state, external_states, task_group_task_ids
         from runs_app.services import (
             connection_get,
             dag_trigger_from_task,
@@ -31,7 +31,9 @@ class RunsAppConfig(AppConfig):
         )
 
         # ExternalTaskSensor reads other runs through these (the SDK never imports Django).
-        sensors.configure(external_states=external_states, dag_exists=dag_exists)
+        sensors.configure(
+            external_states=external_states, dag_exists=dag_exists, task_group_task_ids=task_group_task_ids
+        )
         mappedoperator.configure(max_map_length=settings.ORCHESTRATOR["MAX_MAP_LENGTH"])
         trigger_dagrun.configure(trigger=dag_trigger_from_task, run_state=dag_run_state)
         variable.configure(

@@ -142,6 +142,26 @@ def external_states(dag_id: str, task_ids: list[str] | None, logical_dates: list
     return [str(state) for state in rows.values_list("state", flat=True)]
 
 
+def task_group_task_ids(dag_id: str, group_id: str) -> list[str] | None:
+    """The tasks of task group ``group_id`` of DAG ``dag_id``, nested groups included (one query);
+    None when the DAG or the group is unknown (ExternalTaskSensor's ``external_task_group_id``)."""
+    serialized = DagModel.objects.filter(dag_id=dag_id).values_list("serialized", flat=True).first()
+    if not serialized:
+        return None
+    parents = {g["group_id"]: g.get("parent_group_id") for g in serialized.get("task_groups", [])}
+    if group_id not in parents:
+        return None
+
+    def inside(group: str | None) -> bool:
+        while group is not None:
+            if group == group_id:
+                return True
+            group = parents.get(group)
+        return False
+
+    return [t["task_id"] for t in serialized.get("tasks", []) if inside(t.get("task_group"))]
+
+
 def dag_exists(dag_id: str) -> bool:
     return DagModel.objects.filter(dag_id=dag_id).exists()
 

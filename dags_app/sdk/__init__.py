@@ -7,7 +7,9 @@ An Airflow DAG file needs only its imports changed, e.g.::
 This package never imports Django, so DAG files import it in any process.
 """
 
+from dags_app.sdk.assets import Asset, AssetAlias, Dataset, Metadata, asset
 from dags_app.sdk.baseoperator import BaseOperator, chain, chain_linear, cross_downstream
+from dags_app.sdk.branch import LatestOnlyOperator
 from dags_app.sdk.context import get_current_context
 from dags_app.sdk.dag import DAG, dag
 from dags_app.sdk.decorators import setup, task, teardown
@@ -32,14 +34,20 @@ from dags_app.sdk.operators import (
     ShortCircuitOperator,
 )
 from dags_app.sdk.param import Param
+from dags_app.sdk.python_virtualenv import ExternalPythonOperator, PythonVirtualenvOperator
+from dags_app.sdk.secrets import mask_secret
 from dags_app.sdk.sensors import (
     BaseSensorOperator,
+    BashSensor,
     DateTimeSensor,
+    DayOfWeekSensor,
+    ExternalTaskMarker,
     ExternalTaskSensor,
     FileSensor,
     PokeReturnValue,
     PythonSensor,
     TimeDeltaSensor,
+    TimeSensor,
 )
 from dags_app.sdk.task_group import TaskGroup, task_group
 from dags_app.sdk.trigger_dagrun import TriggerDagRunOperator
@@ -56,37 +64,50 @@ __all__ = [
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "AirflowTaskTimeout",
+    "Asset",
+    "AssetAlias",
     "BaseNotifier",
     "BaseOperator",
     "BaseSensorOperator",
     "BashOperator",
+    "BashSensor",
     "BranchPythonOperator",
+    "Dataset",
     "DateTimeSensor",
+    "DayOfWeekSensor",
     "DuplicateTaskIdFound",
     "EdgeModifier",
     "EmailNotifier",
     "EmptyOperator",
+    "ExternalPythonOperator",
+    "ExternalTaskMarker",
     "ExternalTaskSensor",
     "FileSensor",
     "Label",
+    "LatestOnlyOperator",
+    "Metadata",
     "Param",
     "PokeReturnValue",
     "PythonOperator",
     "PythonSensor",
+    "PythonVirtualenvOperator",
     "ShortCircuitOperator",
     "TaskGroup",
     "TaskNotFound",
     "TimeDeltaSensor",
+    "TimeSensor",
     "TriggerDagRunOperator",
     "TriggerRule",
     "Variable",
     "WebhookNotifier",
     "XComArg",
+    "asset",
     "chain",
     "chain_linear",
     "cross_downstream",
     "dag",
     "get_current_context",
+    "mask_secret",
     "setup",
     "task",
     "task_group",

@@ -59,9 +59,18 @@ _EXC = (
 _CONNECTION = _from(f"{_S}.connection", "Connection")
 _HOOK = _from(f"{_S}.connection", "BaseHook")
 _BASH = _from(f"{_S}.operators", "BashOperator")
-_PYTHON = _from(f"{_S}.operators", "PythonOperator", "BranchPythonOperator", "ShortCircuitOperator") | _from(
-    f"{_S}.context", "get_current_context"
+_PYTHON = (
+    _from(f"{_S}.operators", "PythonOperator", "BranchPythonOperator", "ShortCircuitOperator")
+    | _from(f"{_S}.context", "get_current_context")
+    | _from(
+        f"{_S}.python_virtualenv",
+        "PythonVirtualenvOperator",
+        "ExternalPythonOperator",
+        "BranchPythonVirtualenvOperator",
+        "BranchExternalPythonOperator",
+    )
 )
+_MASK = _from(f"{_S}.secrets", "mask_secret", "redact")
 _EMPTY = _from(f"{_S}.operators", "EmptyOperator")
 _BRANCH = _from(f"{_S}.branch", "BaseBranchOperator") | _from(f"{_S}.operators", "BranchMixIn", "SkipMixin")
 _TRIGGER = _from(f"{_S}.trigger_dagrun", "TriggerDagRunOperator")
@@ -180,6 +189,9 @@ MODULES: dict[str, dict[str, str]] = {
     **{f"airflow.providers.standard.sensors.{name}": names for name, names in _SENSORS.items()},
     "airflow.sensors.base_sensor_operator": _SENSOR_BASE,
     "airflow.providers.standard.decorators.python": {"python_task": f"{_S}.decorators:task"},
+    "airflow.sdk.log": _MASK,
+    "airflow.sdk.execution_time.secrets_masker": _MASK,
+    "airflow.utils.log.secrets_masker": _MASK,
     "airflow.providers.standard.utils.weekday": _from(f"{_S}.branch", "WeekDay"),
     "airflow.utils.weekday": _from(f"{_S}.branch", "WeekDay"),
     **{f"airflow.timetables.{name}": names for name, names in _TIMETABLES.items()},

@@ -354,7 +354,15 @@ class DAG:
             if isinstance(value, Param):
                 try:
                     value.resolve()
+                    if self.timetable.can_be_scheduled:
+                        # Scheduled runs have no conf: each param must have a valid default (Airflow's rule).
+                        value.resolve(None)
                 except ValueError as exc:
+                    if self.timetable.can_be_scheduled and value.value is None:
+                        raise AirflowException(
+                            f"DAG '{self.dag_id}' is not allowed to define a Schedule, if there are any required "
+                            f"params without default values or default values are not valid: param '{key}': {exc}"
+                        ) from exc
                     raise AirflowException(f"DAG '{self.dag_id}': invalid default for param '{key}': {exc}") from exc
 
     # -- templates ------------------------------------------------------------------------------

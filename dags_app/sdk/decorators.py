@@ -95,7 +95,7 @@ class _BranchExternalPythonDecoratedOperator(_DecoratedMixin, BranchExternalPyth
     custom_operator_name = "@task.branch_external_python"
 
 
-class _BashDecoratedOperator(BashOperator):
+class _BashDecoratedOperator(_DecoratedMixin, BashOperator):
     """The function returns the bash command to run; it is rendered like ``bash_command``."""
 
     custom_operator_name = "@task.bash"
@@ -110,7 +110,6 @@ class _BashDecoratedOperator(BashOperator):
         op_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.pop("multiple_outputs", None)
         super().__init__(bash_command="", **kwargs)
         self.python_callable = python_callable
         self.op_args = list(op_args or [])
@@ -126,7 +125,8 @@ class _BashDecoratedOperator(BashOperator):
         if not isinstance(command, str) or not command.strip():
             raise TypeError("The returned value from the TaskFlow callable must be a non-empty string.")
         self.bash_command = render_value(command, context, self.dag.get_template_env())
-        return super().execute(context)
+        # With multiple_outputs (and an output_processor making a dict), each key is an XCom.
+        return self._handle_output(context, super().execute(context))
 
 
 class _TaskDecorator:

@@ -6,6 +6,7 @@ context (provided by the worker) applies the skips with ``ti.skip_tasks(task_ids
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -83,6 +84,8 @@ class PythonOperator(BaseOperator):
         merged = {**context, "templates_dict": self.templates_dict, **op_kwargs}
         kwargs = determine_kwargs(self.python_callable, op_args, merged)
         result = self.python_callable(*op_args, **kwargs)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)  # an async def callable (Airflow 3.1+)
         if self.show_return_value_in_logs:
             log.info("Done. Returned value was: %s", result)
         else:

@@ -82,7 +82,8 @@ class Param:
 
 
 def resolve_params(params: dict[str, Any] | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Return plain values for ``params``, with ``overrides`` (a run's conf) applied on top.
+    """Return plain values for ``params``, with ``overrides`` (a run's conf) applied on top and
+    its keys that are not params added.
 
     Raises ParamValidationError naming the first param whose value does not fit (a required one
     the conf does not give, for a run that skipped the trigger's check).
@@ -98,4 +99,7 @@ def resolve_params(params: dict[str, Any] | None, overrides: dict[str, Any] | No
             resolved[key] = param.resolve(value)
         except ParamValidationError as exc:
             raise ParamValidationError(f"Invalid input for param {key}: {exc}") from None
+    # The conf's other keys are params too (Airflow's dag_run_conf_overrides_params).
+    for key, value in overrides.items():
+        resolved.setdefault(key, value)
     return resolved

@@ -207,7 +207,9 @@ class BaseSensorOperator(BaseOperator):
                 if self.soft_fail or self.never_fail:
                     raise AirflowSkipException(f"Skipping due to soft_fail is set to True. {message}")
                 raise AirflowSensorTimeout(message)
-            interval = self._next_interval(started, poke_number, elapsed)
+            # The last wait ends at the timeout (Airflow would wait a whole poke_interval past
+            # it): a sensor with timeout=3 and the default 60 s interval ends after 3 s, not 60.
+            interval = min(self._next_interval(started, poke_number, elapsed), self.timeout - elapsed + 0.01)
             if self.reschedule:
                 raise AirflowRescheduleException(_utcnow() + dt.timedelta(seconds=interval))
             time.sleep(interval)

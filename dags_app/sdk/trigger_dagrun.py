@@ -81,11 +81,8 @@ class TriggerDagRunOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if deferrable:
-            raise AirflowException(
-                f"Task '{self.task_id}': deferrable=True is not supported (no triggerer); "
-                "use wait_for_completion with a poke_interval"
-            )
+        # There is no triggerer: deferrable=True waits in the worker like wait_for_completion does.
+        self.deferrable = deferrable
         if conf is not None and not isinstance(conf, dict):
             raise AirflowException(f"Task '{self.task_id}': conf must be a dict")
         self.trigger_dag_id = trigger_dag_id
@@ -98,8 +95,6 @@ class TriggerDagRunOperator(BaseOperator):
         self.poke_interval = float(poke_interval)
         self.allowed_states = [str(s) for s in (allowed_states or ["success"])]
         self.failed_states = [str(s) for s in (failed_states or ["failed"])]
-        if set(self.allowed_states) & set(self.failed_states):
-            raise AirflowException(f"Task '{self.task_id}': allowed_states and failed_states overlap")
         self.skip_when_already_exists = bool(skip_when_already_exists)
         self.fail_when_dag_is_paused = bool(fail_when_dag_is_paused)
 

@@ -65,6 +65,10 @@ OPERATOR_ACTED_ON = {
     "task_display_name": "dags_app/test_options.py",
     "map_index_template": "runs_app/test_mapping.py",
     "task_group": "dags_app/test_task_groups.py",
+    "inlets": "runs_app/test_assets.py",
+    "outlets": "runs_app/test_assets.py",
+    "pre_execute": "runs_app/test_assets.py",
+    "post_execute": "runs_app/test_assets.py",
 }
 
 DAG_ACTED_ON = {
@@ -109,8 +113,6 @@ OPERATOR_REFUSED_VALUES = {
     "executor_config": {"pod_override": {}},
     "run_as_user": "airflow",
     "resources": {"cpus": 2},
-    "inlets": ["s3://bucket/in"],
-    "outlets": ["s3://bucket/out"],
 }
 DAG_REFUSED_VALUES: dict[str, object] = {}
 

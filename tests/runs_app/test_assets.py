@@ -47,6 +47,17 @@ with DAG("produce_clean", schedule=None, start_date=START):
         yield Metadata(clean, {"rows": 2})
     transform()
 
+def _before(context):
+    print("pre_execute hook ran")
+
+def _after(context, result):
+    context["outlet_events"][raw].extra = {"rows": 9, "from": result}
+
+with DAG("produce_classic", schedule=None, start_date=START):
+    BashOperator(
+        task_id="echo", bash_command="echo done", outlets=[raw], pre_execute=_before, post_execute=_after
+    )
+
 with DAG("produce_via_alias", schedule=None, start_date=START):
     @task(outlets=[AssetAlias("daily-files")])
     def pick(*, outlet_events=None):
@@ -188,6 +199,13 @@ def test_producers_write_events_with_their_extra_and_consumers_read_them(pipelin
     assert events["s3://lake/2024-01-01.csv"].source_alias == "daily-files"
     assert AssetAliasModel.objects.get(name="daily-files").assets.get().name == "s3://lake/2024-01-01.csv"
 
+    # A classic operator sets its event's extra in a post_execute= hook (Airflow's example).
+    run, final = run_dag("produce_classic")
+    assert final == DagRunState.SUCCESS
+    event = AssetEvent.objects.get(source_dag_id="produce_classic")
+    assert event.extra == {"rows": 9, "from": "done"}
+    assert "pre_execute hook ran" in log_of(run, "echo")
+
     # The scheduler's tick makes the asset-triggered runs, the alias one included.
     executor = InlineExecutor()
     tick(now=timezone.now(), reparse=False, executor=executor)
@@ -196,8 +214,8 @@ def test_producers_write_events_with_their_extra_and_consumers_read_them(pipelin
 
     run, final = run_dag("reader")
     assert final == DagRunState.SUCCESS
-    assert XCom.objects.get(dag_run=run, task_id="read").value == [{"rows": 3}]
-    assert "rows=3" in log_of(run, "templated")
+    assert XCom.objects.get(dag_run=run, task_id="read").value == [{"rows": 3}, {"rows": 9, "from": "done"}]
+    assert "rows=9" in log_of(run, "templated")  # the last event
 
 
 @executes_tasks

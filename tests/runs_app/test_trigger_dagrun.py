@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from django.utils import timezone
 
 from dags_app.models import DagImportError, DagModel
-from dags_app.sdk import DAG, AirflowException, TriggerDagRunOperator
+from dags_app.sdk import DAG, TriggerDagRunOperator
 from runs_app.models import AuditLog, DagRun, TaskInstance, XCom
 from runs_app.services import dag_trigger
 from runs_app.states import DagRunState, TaskInstanceState
@@ -100,9 +99,9 @@ def test_an_unknown_or_paused_dag_fails_the_task_with_the_reason(dag_file, sync)
     assert "Dag id nope not found" in log
 
 
-def test_options_that_cannot_work_are_import_errors():
+def test_deferrable_and_overlapping_states_are_accepted_as_in_airflow():
     with DAG("d", start_date=START, schedule=None):
-        with pytest.raises(AirflowException, match="deferrable=True is not supported"):
-            TriggerDagRunOperator(task_id="t", trigger_dag_id="x", deferrable=True)
-        with pytest.raises(AirflowException, match="overlap"):
-            TriggerDagRunOperator(task_id="u", trigger_dag_id="x", allowed_states=["failed"])
+        # No triggerer: a deferrable trigger waits in its worker; failed_states are checked first.
+        assert TriggerDagRunOperator(task_id="t", trigger_dag_id="x", deferrable=True).deferrable
+        both = TriggerDagRunOperator(task_id="u", trigger_dag_id="x", allowed_states=["success", "failed"])
+        assert both.failed_states == ["failed"] and "failed" in both.allowed_states

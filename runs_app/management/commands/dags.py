@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dags_app.dagbag import DagFileProcessorPool, list_dag_files
+from dags_app.errors import ServiceError
 from dags_app.graph import dag_to_dot, dag_to_graph
 from dags_app.models import DagImportError, DagModel
 from dags_app.services import dag_folder_sync
@@ -27,6 +28,7 @@ from runs_app.cli import (
 )
 from runs_app.management.commands.tasks import find_run
 from runs_app.models import DagRun, Job
+from runs_app.params import params_check
 from runs_app.scheduling import InlineExecutor
 from runs_app.services import scheduler_is_healthy
 from runs_app.states import DAG_RUN_FINISHED, DagRunState, DagRunType, JobType
@@ -261,6 +263,11 @@ class Command(SubcommandCommand):
         executor = InlineExecutor()
         run = DagRun.objects.filter(dag=dag, logical_date=when).select_related("dag").first()
         if run is None:
+            # As every run Airflow creates: the params (defaults merged with conf) must fit.
+            try:
+                params_check(dag.serialized, conf_value or {})
+            except ServiceError as exc:
+                raise CommandError(str(exc)) from None
             run = services.dag_run_create(
                 dag=dag,
                 logical_date=when,
