@@ -544,6 +544,13 @@ class BaseOperator(DependencyMixin):
             if value:
                 setattr(self, field, render_value(value, context, env, self.template_ext))
 
+    def render_template(self, content: Any, context: dict[str, Any], jinja_env: Any = None) -> Any:
+        """Render ``content`` (a template string, or a list/dict of them) with ``context``, as the
+        task's templated fields are (Airflow's ``render_template``)."""
+        from dags_app.sdk.templating import render_value
+
+        return render_value(content, context, jinja_env or self.dag.get_template_env(), self.template_ext)
+
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
 

@@ -227,9 +227,16 @@ class PythonVirtualenvOperator(_BasePythonVenvOperator):
         return found
 
     def _requirement_args(self) -> list[str]:
+        """pip's arguments: the requirements, plus the serializer's package (as Airflow adds it)."""
         if isinstance(self.requirements, str):
-            return ["-r", self.requirements]
-        return [r for r in self.requirements if r.strip()]
+            wanted = ["-r", self.requirements]
+        else:
+            wanted = [r for r in self.requirements if r.strip()]
+        if self.serializer != "pickle" and not any(
+            r.split("=")[0].split("<")[0].split(">")[0].strip() == self.serializer for r in wanted
+        ):
+            wanted.append(self.serializer)
+        return wanted
 
     def _create(self, target: Path) -> None:
         base = self._base_python()
@@ -237,6 +244,12 @@ class PythonVirtualenvOperator(_BasePythonVenvOperator):
         if self.system_site_packages:
             command.append("--system-site-packages")
         subprocess.run([*command, str(target)], check=True, stdin=subprocess.DEVNULL)
+        if self.system_site_packages and sys.prefix != sys.base_prefix:
+            # The worker itself runs in a virtualenv: "system" packages are the ones it sees, so
+            # the new one gets them through a .pth file (after its own, which win).
+            site_dirs = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+            for lib in (target / "lib").glob("python*/site-packages"):
+                (lib / "_worker_site_packages.pth").write_text("\n".join(site_dirs) + "\n")
         requirements = self._requirement_args()
         if requirements:
             indexes = []

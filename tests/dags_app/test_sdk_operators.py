@@ -691,3 +691,12 @@ def test_render_template_as_native_obj_renders_python_values():
     op.render_template_fields(make_context())
 
     assert op.op_kwargs == {"numbers": [1, 2]}
+
+
+def test_render_template_renders_a_string_with_the_tasks_environment():
+    from dags_app.sdk import DAG, EmptyOperator
+
+    with DAG("render_tpl", schedule=None, user_defined_macros={"shout": str.upper}):
+        task = EmptyOperator(task_id="t")
+    assert task.render_template("{{ shout(run_id) }}: {{ x }}", {"run_id": "r1", "x": 2}) == "R1: 2"
+    assert task.render_template(["{{ x }}"], {"x": 3}) == ["3"]

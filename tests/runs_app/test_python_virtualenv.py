@@ -23,6 +23,10 @@ def double(x, ds=None):
     print("running in", sys.prefix)
     return {{"double": x * 2, "ds": ds}}
 
+def imports_jinja():
+    import jinja2  # installed where the worker runs: system_site_packages (the default) sees it
+    return jinja2.__name__
+
 def exits_3():
     import sys
     sys.exit(3)
@@ -33,6 +37,7 @@ venv = PythonVirtualenvOperator(
 external = ExternalPythonOperator(
     task_id="external", python_callable=double, op_kwargs={{"x": 1}}, python={sys.executable!r}
 )
+sees = PythonVirtualenvOperator(task_id="sees", python_callable=imports_jinja)
 skipped = ExternalPythonOperator(
     task_id="skipped", python_callable=exits_3, python={sys.executable!r}, skip_on_exit_code=3
 )
@@ -48,6 +53,7 @@ def pick():
 left = EmptyOperator(task_id="left")
 right = EmptyOperator(task_id="right")
 venv >> external >> skipped
+sees
 decorated(7) >> pick() >> [left, right]
 """
 
@@ -63,6 +69,7 @@ def test_the_callable_runs_in_another_python_and_its_result_comes_back(write_dag
         "venv": "success",
         "external": "success",
         "skipped": "skipped",  # exit code 3 is in skip_on_exit_code
+        "sees": "success",
         "decorated": "success",
         "pick": "success",
         "left": "success",
@@ -72,6 +79,7 @@ def test_the_callable_runs_in_another_python_and_its_result_comes_back(write_dag
     assert xcoms[("venv", "return_value")] == {"double": 42, "ds": "2022-01-01"}
     assert xcoms[("external", "return_value")] == {"double": 2, "ds": "2022-01-01"}
     assert (xcoms[("decorated", "n")], xcoms[("decorated", "args")]) == (7, [])
+    assert xcoms[("sees", "return_value")] == "jinja2"
     # The virtualenv was made for the task (its own prefix), the external one is the given Python.
     assert "running in /tmp/venv-task-" in log_of(run, "venv")
     assert f"running in {sys.prefix}" in log_of(run, "external")
@@ -112,3 +120,15 @@ def test_the_source_sent_over_has_no_decorators():
 
     source = function_source(f.function)
     assert source.startswith("def f(a):") and "@task" not in source
+
+
+def test_a_serializer_other_than_pickle_is_installed_in_the_virtualenv():
+    from dags_app.sdk.python_virtualenv import PythonVirtualenvOperator
+
+    def f():
+        return 1
+
+    assert PythonVirtualenvOperator(task_id="a", python_callable=f, serializer="dill")._requirement_args() == ["dill"]
+    op = PythonVirtualenvOperator(task_id="b", python_callable=f, serializer="dill", requirements=["dill==0.3.8", "x"])
+    assert op._requirement_args() == ["dill==0.3.8", "x"]
+    assert PythonVirtualenvOperator(task_id="c", python_callable=f)._requirement_args() == []
