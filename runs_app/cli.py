@@ -194,7 +194,11 @@ def write_json_file(stdout: Any, file: str, data: Any, *, private: bool = False)
     """Write ``data`` as indented JSON to ``file`` (``-``: ``stdout``) for an ``export``
     subcommand; ``private`` makes the file mode 0600 (it holds secrets). Returns whether a file
     was written (the caller then says so)."""
-    text = json.dumps(data, indent=4, sort_keys=True) + "\n"
+    return write_text_file(stdout, file, json.dumps(data, indent=4, sort_keys=True) + "\n", private=private)
+
+
+def write_text_file(stdout: Any, file: str, text: str, *, private: bool = False) -> bool:
+    """``write_json_file`` for text already formatted (YAML, .env lines)."""
     if file == "-":
         stdout.write(text, ending="")
         return False

@@ -202,6 +202,42 @@ def test_cli_export_then_import_round_trips_and_skips_existing_unless_overwrite(
         cli("connections", "import", str(path))
 
 
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("conns.yaml", []),
+        ("conns.env", []),
+        ("conns.env", ["--serialization-format", "json"]),
+        ("out", ["--file-format", "yaml"]),
+    ],
+)
+def test_cli_exports_and_imports_yaml_and_env_files_as_airflow(cli, tmp_path, name, options):
+    add_db()
+    path = tmp_path / name
+    assert cli("connections", "export", str(path), *options) == f"1 connections successfully exported to {path}.\n"
+    text = path.read_text()
+    if name.endswith(".env"):
+        assert text.startswith("warehouse_db=") and ("postgres://" in text) == (not options)
+    else:
+        assert "conn_type: postgres" in text
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    ConnectionRow.objects.all().delete()
+    if name == "out":
+        path = path.rename(tmp_path / "out.yml")
+    assert cli("connections", "import", str(path)) == "Imported 1 connection(s)\n"
+    conn = BaseHook.get_connection("warehouse_db")
+    assert (conn.password, conn.conn_type) == (SECRET, "postgres")
+
+
+def test_a_bad_env_or_yaml_file_is_one_clear_error(cli, tmp_path):
+    (tmp_path / "bad.env").write_text("# a comment\nno equals sign here\n")
+    with pytest.raises(CommandError, match="line 2 is not conn_id=value"):
+        cli("connections", "import", str(tmp_path / "bad.env"))
+    (tmp_path / "bad.yaml").write_text("a: [unclosed\n")
+    with pytest.raises(CommandError, match="Invalid connections file"):
+        cli("connections", "import", str(tmp_path / "bad.yaml"))
+
+
 def test_rotate_fernet_key_re_encrypts_with_the_new_first_key(cli, settings):
     old = settings.FERNET_KEY
     add_db()

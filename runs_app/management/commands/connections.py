@@ -7,15 +7,17 @@ moving connections elsewhere).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import yaml
 from django.core.management.base import CommandError, CommandParser
 
-from dags_app.sdk.connection import parse_uri
+from dags_app.sdk.connection import build_uri, parse_uri
 from dags_app.sdk.exceptions import AirflowException
 from dags_app.sdk.secrets import MASK
 from runs_app import services
-from runs_app.cli import SubcommandCommand, add_output_argument, read_json_file, write_json_file
+from runs_app.cli import SubcommandCommand, add_output_argument, read_json_file, write_json_file, write_text_file
 from runs_app.models import Connection
 
 COLUMNS = ["conn_id", "conn_type", "description", "host", "schema", "login", "password", "port", "extra"]
@@ -49,14 +51,55 @@ def _list_args(parser: CommandParser) -> None:
     parser.add_argument("--conn-id", help="If passed, only items with the specified connection ID will be displayed")
 
 
+FILE_FORMATS = ["json", "yaml", "env"]
+
+
 def _import_args(parser: CommandParser) -> None:
-    parser.add_argument("file", help="Import connections from a JSON file ('-' reads standard input)")
+    parser.add_argument(
+        "file", help="Import connections from a file: .json, .yaml/.yml or .env ('-' reads JSON from standard input)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="Overwrite existing entries if a conflict occurs")
 
 
 def _export_args(parser: CommandParser) -> None:
     parser.add_argument("file", help="Output file path for exporting the connections ('-' for standard output)")
-    parser.add_argument("--format", choices=["json"], default="json", help="Format of the connections data")
+    parser.add_argument(
+        "--file-format", choices=FILE_FORMATS, help="File format for the export (default: from the file's extension)"
+    )
+    parser.add_argument("--format", choices=FILE_FORMATS, help="Deprecated -- use --file-format instead")
+    parser.add_argument(
+        "--serialization-format",
+        choices=["json", "uri"],
+        help="When exporting as .env, each connection as a URI (the default) or a JSON object",
+    )
+
+
+def _file_format(file: str, given: str | None) -> str:
+    if given:
+        return given
+    suffix = Path(file).suffix.lower()
+    return {".yaml": "yaml", ".yml": "yaml", ".env": "env"}.get(suffix, "json")
+
+
+def _env_lines(text: str, file: str) -> dict[str, Any]:
+    """``conn_id=uri`` or ``conn_id={json}`` lines (blank lines and # comments skipped)."""
+    data: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        conn_id, sep, value = line.partition("=")
+        if not sep or not conn_id.strip():
+            raise CommandError(f"Invalid connections file {file}: line {number} is not conn_id=value")
+        value = value.strip()
+        try:
+            data[conn_id.strip()] = json.loads(value) if value.startswith("{") else value
+        except ValueError as exc:
+            raise CommandError(f"Invalid connections file {file}: line {number}: {exc}") from None
+    return data
+
+
+_URI_FIELDS = ("conn_type", "host", "login", "password", "schema")
 
 
 def _row(connection: Connection) -> dict[str, Any]:
@@ -133,14 +176,50 @@ class Command(SubcommandCommand):
         self.out([_row(c) for c in connections], output=output, columns=COLUMNS)
 
     def handle_import(self, *, file: str, overwrite: bool, **_: Any) -> None:
-        data = read_json_file(file, what="connections")
+        file_format = "json" if file == "-" else _file_format(file, None)
+        if file_format == "json":
+            data = read_json_file(file, what="connections")
+        else:
+            try:
+                text = Path(file).read_text()
+            except OSError as exc:
+                raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
+            if file_format == "env":
+                data = _env_lines(text, file)
+            else:
+                try:
+                    data = yaml.safe_load(text)
+                except yaml.YAMLError as exc:
+                    raise CommandError(f"Invalid connections file {file}: {exc}") from None
         counts = services.connections_import(data=data, overwrite=overwrite, source="cli")
         self.stdout.write(
             f"Imported {counts['imported']} connection(s)"
             + (f"; {counts['skipped']} existing skipped (use --overwrite)" if counts["skipped"] else "")
         )
 
-    def handle_export(self, *, file: str, format: str, **_: Any) -> None:
+    def handle_export(
+        self, *, file: str, file_format: str | None, format: str | None, serialization_format: str | None, **_: Any
+    ) -> None:
         data = services.connections_export()
-        if write_json_file(self.stdout, file, data, private=True):  # secrets in clear: mode 0600
+        chosen = _file_format(file, file_format or format)
+        if chosen == "json":
+            written = write_json_file(self.stdout, file, data, private=True)  # secrets in clear: mode 0600
+        else:
+            if chosen == "yaml":
+                text = yaml.safe_dump(data, sort_keys=True)
+            else:
+                lines = []
+                for conn_id, fields in data.items():
+                    if serialization_format == "json":
+                        value = json.dumps(fields, sort_keys=True)
+                    else:
+                        value = build_uri(
+                            **{k: fields.get(k) or "" for k in _URI_FIELDS},
+                            port=fields.get("port"),
+                            extra=fields.get("extra") or {},
+                        )
+                    lines.append(f"{conn_id}={value}")
+                text = "\n".join(lines) + ("\n" if lines else "")
+            written = write_text_file(self.stdout, file, text, private=True)
+        if written:
             self.stdout.write(f"{len(data)} connections successfully exported to {file}.")
