@@ -154,15 +154,21 @@ def load_due(now: dt.datetime) -> tuple[list[DagModel], dict[int, dict[int, dt.d
     queue: dict[int, dict[int, dt.datetime]] = defaultdict(dict)
     for dag_pk, asset_pk, created in AssetDagRunQueue.objects.values_list("target_dag_id", "asset_id", "created_at"):
         queue[dag_pk][asset_pk] = created
-    if not queue:
-        return [], {}
-    dags = {
+    return _due(queue, _dags_of(queue, now)) if queue else [], queue
+
+
+def _dags_of(queue: dict[int, dict[int, dt.datetime]], now: dt.datetime) -> dict[int, DagModel]:
+    return {
         d.pk: d
         for d in DagModel.objects.filter(pk__in=list(queue), is_active=True, is_paused=False).filter(
             Q(scheduling_retry_at__isnull=True) | Q(scheduling_retry_at__lte=now)
         )
     }
-    return _due(queue, dags), queue
+
+
+def anything_queued() -> bool:
+    """Whether any asset event waits for a DAG (the scheduler's phase is one query when not)."""
+    return AssetDagRunQueue.objects.exists()
 
 
 def asset_triggered_run_create(dag: DagModel, queued: dict[int, dt.datetime], *, now: dt.datetime) -> DagRun | None:

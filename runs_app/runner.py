@@ -297,8 +297,8 @@ def _forget_inherited_connections() -> None:
 
 
 class _MaskingPipe:
-    """The task child's fd 1 and 2 (its prints, its logging, the commands it runs) write into a
-    pipe; a thread writes each line on to the log with every secret known so far as ``***``.
+    """The task child's fds (1 and 2: its prints, its logging, the commands it runs) write into a
+    pipe; a thread writes each line on to ``target`` with every secret known so far as ``***``.
 
     Secrets are known once the task fetched them (a Connection's password, a sensitive Variable,
     ``mask_secret``), in this same process, so a line printed after the fetch is masked. Lines
@@ -307,11 +307,11 @@ class _MaskingPipe:
 
     LIMIT = 1 << 16
 
-    def __init__(self, target_fd: int) -> None:
-        self.target = target_fd
+    def __init__(self, target_fd: int, fds: tuple[int, ...]) -> None:
+        self.target, self.fds = target_fd, fds
         self.read_fd, write_fd = os.pipe()
-        os.dup2(write_fd, 1)
-        os.dup2(write_fd, 2)
+        for fd in fds:
+            os.dup2(write_fd, fd)
         os.close(write_fd)
         self.thread = threading.Thread(target=self._pump, name="log-masking", daemon=True)
         self.thread.start()
@@ -338,32 +338,33 @@ class _MaskingPipe:
     def close(self, timeout: float = 2.0) -> None:
         """Let the thread write what is left: the task's own fds go to /dev/null, so the pipe
         ends once the commands the task started (which hold it too) have ended, or ``timeout``."""
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
         null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
-        os.dup2(null, 2)
+        for fd in self.fds:
+            os.dup2(null, fd)
         os.close(null)
         self.thread.join(timeout)
 
 
-_output: _MaskingPipe | None = None
+_outputs: list[_MaskingPipe] = []
 
 
 def _close_child_output() -> None:
     """Write the rest of the task's output (masked) before the child reports its outcome."""
-    global _output
-    if _output is not None:
-        _output.close()
-        _output = None
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    while _outputs:
+        _outputs.pop().close()
 
 
 def _setup_child_output(log_path: Path | None) -> None:
-    global _output
-    # The try's log file; for dags test and tasks test, the terminal.
-    target = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if log_path else os.dup(1)
-    _output = _MaskingPipe(target)
+    if log_path:
+        # Both streams into the try's log file, through one pipe: their lines keep their order.
+        target = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        _outputs.append(_MaskingPipe(target, (1, 2)))
+    else:
+        # dags test, tasks test: the terminal's stdout and stderr stay apart.
+        _outputs.extend(_MaskingPipe(os.dup(fd), (fd,)) for fd in (1, 2))
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -403,11 +404,8 @@ def _run_task(task: BaseOperator, context: dict[str, Any]) -> dict[str, Any]:
                 outcome["rendered_map_index"] = str(
                     render_value(task.map_index_template, context, task.dag.get_template_env())
                 )
-        outcome.update(
-            state=TaskInstanceState.SUCCESS.value,
-            skip=sorted(ti.skipped),
-            asset_events=json_safe(context["outlet_events"].events(task.outlets)),
-        )
+        outcome["asset_events"] = json_safe(context["outlet_events"].events(task.outlets))
+        outcome.update(state=TaskInstanceState.SUCCESS.value, skip=sorted(ti.skipped))
         log.info(
             "Marking task as SUCCESS. dag_id=%s, task_id=%s, run_id=%s%s",
             ti.dag_id,

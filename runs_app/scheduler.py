@@ -51,7 +51,7 @@ from dags_app.models import DagModel
 from dags_app.services import SyncReport, compute_next_dagrun, dag_folder_sync
 from dags_app.timetables import DataInterval
 from runs_app import transitions
-from runs_app.assets import asset_triggered_run_create
+from runs_app.assets import anything_queued, asset_triggered_run_create
 from runs_app.assets import load_due as asset_runs_due
 from runs_app.models import DagRun, TaskCallbackRequest, TaskInstance
 from runs_app.scheduling import (
@@ -324,6 +324,8 @@ def _phase_create_runs(*, now: dt.datetime) -> int:
 
 def _phase_asset_runs(*, now: dt.datetime) -> int:
     """Create an asset-triggered run for each unpaused DAG whose asset condition now holds."""
+    if not anything_queued():
+        return 0
 
     def load() -> tuple[list[DagModel], dict[int, dict[int, dt.datetime]]]:
         return asset_runs_due(now)
