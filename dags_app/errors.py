@@ -7,3 +7,7 @@ class ServiceError(ValueError):
 
 class NotFound(ServiceError):
     """The named DAG, run, task or user does not exist."""
+
+
+class Conflict(ServiceError):
+    """What the request would create exists already (a run at that date, a connection id)."""

@@ -6,6 +6,7 @@ Every knob an operator may turn is an environment variable (see README "Settings
 """
 
 import datetime as dt
+import hashlib
 import os
 import secrets
 from collections.abc import Callable
@@ -129,6 +130,8 @@ INSTALLED_APPS = [
     "django_rq",
     "dags_app",
     "runs_app",
+    "api_app",
+    "ninja",
     # Login throttling: failed logins per username and IP are recorded; too many lock them out.
     "axes",
 ]
@@ -165,6 +168,13 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+
+# The REST API's tokens (POST /auth/token): signed with API_JWT_SECRET (by default derived from
+# SECRET_KEY), valid API_JWT_EXPIRATION seconds (Airflow's [api_auth] jwt_secret / jwt_expiration_time).
+API_JWT_SECRET = os.environ.get("API_JWT_SECRET") or hashlib.sha512(f"api-jwt:{SECRET_KEY}".encode()).hexdigest()
+API_JWT_EXPIRATION = _env_int("API_JWT_EXPIRATION", 3600)
+# Django ninja: no page-number pagination of its own (the API pages with Airflow's limit/offset).
+NINJA_PAGINATION_PER_PAGE = 50
 
 ROOT_URLCONF = "orchestrator_site.urls"
 

@@ -21,7 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
-from dags_app.errors import NotFound, ServiceError
+from dags_app.errors import Conflict, NotFound, ServiceError
 from dags_app.models import DagFile, DagModel
 from dags_app.sdk.validation import validate_key
 from dags_app.timetables import TimeRestriction, timetable_from_dict
@@ -167,7 +167,7 @@ def dag_run_create(
             )
             task_instances_create(dag_run=run)
     except IntegrityError:
-        raise ServiceError(
+        raise Conflict(
             f"A DAG Run already exists for DAG {dag.dag_id} at {logical_date.isoformat()} or with run id {run_id}"
         ) from None
     return run
@@ -301,6 +301,14 @@ def dag_delete(*, dag_id: str, user: AbstractBaseUser | None = None, source: str
 
 
 # -- clear, mark, run, backfill ------------------------------------------------------------------
+
+
+def dag_run_delete(*, run: DagRun, user: AbstractBaseUser | None = None, source: str = "cli") -> None:
+    """Delete a run with its task instances, XComs and logs' rows (Airflow's Delete Dag Run). A try
+    still running finds its row gone and records nothing."""
+    with transaction.atomic():
+        DagRun.objects.filter(pk=run.pk).delete()
+        audit_log_record(event=AuditEvent.DELETE, user=user, source=source, dag_id=run.dag.dag_id, run_id=run.run_id)
 
 
 def task_ids_related(dag: DagModel, task_ids: set[str], *, upstream: bool, downstream: bool) -> set[str]:
@@ -798,7 +806,7 @@ def connection_set(
     with transaction.atomic():
         exists = Connection.objects.filter(conn_id=conn_id).exists()
         if exists and not replace:
-            raise ServiceError(f"A connection with `conn_id`={conn_id} already exists.")
+            raise Conflict(f"A connection with `conn_id`={conn_id} already exists.")
         connection, _ = Connection.objects.update_or_create(conn_id=conn_id, defaults=values)
         audit_log_record(
             event=AuditEvent.CONNECTION_SET, user=user, source=source, extra={"conn_id": conn_id, "created": not exists}

@@ -1,0 +1,112 @@
+"""The REST API: Airflow 3.3's stable API v2 at ``/api/v2/``, built with django-ninja, which makes
+the OpenAPI document (``/api/v2/openapi.json``) and the browsable docs (``/api/v2/docs``) from
+this code. Every route authenticates (a bearer token from ``/auth/token``, or the web session),
+checks the same roles and DAG access controls as the UI, and acts through the same services.
+
+Errors are Airflow's ``{"detail": ...}`` with its status codes: 400 a request that cannot be done,
+401 no or a bad token, 403 a role or DAG access control that does not allow it, 404 an unknown
+id, 409 what exists already, 413 a body too large, 422 a value of the wrong shape. A bug is a
+500 with a one-line detail: the traceback goes to the server's log, never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from api_app import dags, monitor, runs
+from api_app.auth import BearerAuth, WebSessionAuth
+from api_app.common import ApiError
+from dags_app.errors import Conflict, NotFound, ServiceError
+from dags_app.sdk.airflow_compat import AIRFLOW_VERSION
+
+log = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="Airflow API",
+    version=AIRFLOW_VERSION,
+    description=(
+        "Airflow's stable REST API (v2), served by this orchestrator. Authenticate with a token from "
+        "`POST /auth/token` (`Authorization: Bearer <token>`) or the web session."
+    ),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    auth=[BearerAuth(), WebSessionAuth()],
+)
+
+for router in (
+    dags.router,
+    runs.router,
+    runs.ti_router,
+    runs.xcom_router,
+    monitor.router,
+    monitor.info_router,
+    monitor.errors_router,
+    monitor.events_router,
+):
+    api.add_router("", router)
+
+
+def _problem(request: HttpRequest, status: int, detail: Any) -> HttpResponse:
+    return api.create_response(request, {"detail": detail}, status=status)
+
+
+@api.exception_handler(ApiError)
+def _api_error(request: HttpRequest, exc: ApiError) -> HttpResponse:
+    return _problem(request, exc.status, exc.detail)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _problem(request, 401, "Not authenticated")
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return _problem(request, 403, str(exc) or "Forbidden")
+
+
+@api.exception_handler(Http404)
+def _http_404(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _problem(request, 404, str(exc) or "Not Found")
+
+
+@api.exception_handler(ServiceError)
+def _service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400
+    return _problem(request, status, str(exc))
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return _problem(request, 422, exc.errors)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return _problem(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _problem(request, 413, "Request body too large")
+
+
+@api.exception_handler(Exception)
+def _bug(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log.exception("api: %s %s failed", request.method, request.path)
+    return _problem(request, 500, f"Internal Server Error ({type(exc).__name__})")
+
+
+def urls() -> tuple[list, str, str]:
+    """The API's URL patterns; each view answers for itself (401, not the login page)."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        pattern.callback.login_required = False
+    return patterns, app_name, namespace
