@@ -11,6 +11,7 @@ id, 409 what exists already, 413 a body too large, 422 a value of the wrong shap
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -18,14 +19,32 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 
-from api_app import dags, monitor, runs
+from api_app import assets, connections, dags, misc, monitor, pools, runs, variables
 from api_app.auth import BearerAuth, WebSessionAuth
 from api_app.common import ApiError
 from dags_app.errors import Conflict, NotFound, ServiceError
 from dags_app.sdk.airflow_compat import AIRFLOW_VERSION
 
 log = logging.getLogger(__name__)
+
+
+class _Encoder(NinjaJSONEncoder):
+    """Datetimes with their microseconds, UTC as ``Z`` (as Airflow's API; Django's encoder cuts
+    them to milliseconds, which breaks ``*_gte`` round trips)."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, dt.datetime):
+            text = o.isoformat()
+            return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return super().default(o)
+
+
+class _Renderer(JSONRenderer):
+    encoder_class = _Encoder
+
 
 api = NinjaAPI(
     title="Airflow API",
@@ -38,6 +57,7 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
     auth=[BearerAuth(), WebSessionAuth()],
+    renderer=_Renderer(),
 )
 
 for router in (
@@ -49,6 +69,11 @@ for router in (
     monitor.info_router,
     monitor.errors_router,
     monitor.events_router,
+    pools.router,
+    variables.router,
+    connections.router,
+    assets.router,
+    misc.router,
 ):
     api.add_router("", router)
 
@@ -85,7 +110,15 @@ def _service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
 
 @api.exception_handler(ValidationError)
 def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    return _problem(request, 422, exc.errors)
+    errors = []
+    for error in exc.errors:
+        error = dict(error)
+        loc = list(error.get("loc") or [])
+        if loc[:2] == ["body", "body"]:
+            loc = loc[1:]  # ninja names the body parameter too; Airflow's loc is ["body", field]
+        error["loc"] = loc
+        errors.append(error)
+    return _problem(request, 422, errors)
 
 
 @api.exception_handler(HttpError)
@@ -102,6 +135,14 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 def _bug(request: HttpRequest, exc: Exception) -> HttpResponse:
     log.exception("api: %s %s failed", request.method, request.path)
     return _problem(request, 500, f"Internal Server Error ({type(exc).__name__})")
+
+
+def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """An unknown path under /api/v2/: Airflow's 404 body, not the UI's page."""
+    return HttpResponse(b'{"detail": "Not Found"}', status=404, content_type="application/json")
+
+
+not_found.login_required = False  # type: ignore[attr-defined]
 
 
 def urls() -> tuple[list, str, str]:

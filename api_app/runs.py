@@ -6,6 +6,7 @@ Every action goes through the same services as the UI and the CLI (``runs_app.se
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -13,7 +14,18 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Query, Router
 
-from api_app.common import WILDCARD, ApiError, bad_request, dag_or_404, not_found, ordered, page, readable_dags
+from api_app.common import (
+    WILDCARD,
+    ApiError,
+    bad_request,
+    dag_or_404,
+    not_found,
+    ordered,
+    page,
+    page_by_keys,
+    readable_rows,
+    utc,
+)
 from api_app.schemas import (
     ClearTaskInstancesBody,
     DAGRunClearBody,
@@ -82,13 +94,13 @@ TI_ORDER = {
 
 def _parse_state(value: str, allowed: set[str], what: str) -> str:
     if value not in allowed:
-        raise ApiError(422, [{"loc": ["body", "state"], "msg": f"{what} must be one of {sorted(allowed)}"}])
+        raise ApiError(422, [{"loc": ["body", what], "msg": f"{what} must be one of {sorted(allowed)}"}])
     return value
 
 
 def _runs(request: HttpRequest, dag_id: str) -> QuerySet:
     if dag_id == WILDCARD:
-        return DagRun.objects.filter(dag__in=readable_dags(request)).select_related("dag")
+        return readable_rows(request, DagRun.objects.select_related("dag"), "dag")
     return DagRun.objects.filter(dag=dag_or_404(request, dag_id)).select_related("dag")
 
 
@@ -104,6 +116,7 @@ def _range(queryset: QuerySet, field: str, **bounds: Any) -> QuerySet:
     lookups = {"gte": "gte", "gt": "gt", "lte": "lte", "lt": "lt"}
     for name, value in bounds.items():
         if value is not None:
+            value = utc(value) if isinstance(value, dt.datetime) else value
             queryset = queryset.filter(**{f"{field}__{lookups[name]}": value})
     return queryset
 
@@ -117,14 +130,14 @@ def get_dag_runs(
     dag_id: str,
     limit: int = 50,
     offset: int = 0,
-    logical_date_gte: str | None = None,
-    logical_date_gt: str | None = None,
-    logical_date_lte: str | None = None,
-    logical_date_lt: str | None = None,
-    start_date_gte: str | None = None,
-    start_date_lte: str | None = None,
-    end_date_gte: str | None = None,
-    end_date_lte: str | None = None,
+    logical_date_gte: dt.datetime | None = None,
+    logical_date_gt: dt.datetime | None = None,
+    logical_date_lte: dt.datetime | None = None,
+    logical_date_lt: dt.datetime | None = None,
+    start_date_gte: dt.datetime | None = None,
+    start_date_lte: dt.datetime | None = None,
+    end_date_gte: dt.datetime | None = None,
+    end_date_lte: dt.datetime | None = None,
     run_type: list[str] = Query(None),  # noqa: B008
     state: list[str] = Query(None),  # noqa: B008
     run_id_pattern: str | None = None,
@@ -155,15 +168,18 @@ def get_dag_run(request: HttpRequest, dag_id: str, dag_run_id: str) -> DAGRunRes
 def trigger_dag_run(request: HttpRequest, dag_id: str, body: TriggerDAGRunPostBody) -> DAGRunResponse:
     """Trigger a run (``logical_date``, ``conf``, ``dag_run_id``): the UI's and CLI's trigger."""
     dag = dag_or_404(request, dag_id, access.TRIGGER)
-    run = services.dag_trigger(
-        dag=dag,
-        now=timezone.now(),
-        logical_date=body.logical_date,
-        conf=body.conf,
-        run_id=body.dag_run_id,
-        user=request.user,
-        source="api",
-    )
+    try:
+        run = services.dag_trigger(
+            dag=dag,
+            now=timezone.now(),
+            logical_date=body.logical_date,
+            conf=body.conf,
+            run_id=body.dag_run_id,
+            user=request.user,
+            source="api",
+        )
+    except OverflowError:  # the timetable's data interval around a date near year 9999
+        raise bad_request(f"logical_date {body.logical_date} is out of range") from None
     run.refresh_from_db()
     return DAGRunResponse.from_run(run)
 
@@ -228,11 +244,10 @@ def delete_dag_run(request: HttpRequest, dag_id: str, dag_run_id: str) -> tuple[
 
 
 def _tis(request: HttpRequest, dag_id: str, dag_run_id: str) -> QuerySet:
-    tis = TaskInstance.objects.select_related("dag_run", "dag_run__dag")
-    if dag_id == WILDCARD:
-        tis = tis.filter(dag__in=readable_dags(request))
-    else:
-        tis = tis.filter(dag=dag_or_404(request, dag_id))
+    # The DAGs are prefetched, not joined: a page's rows share a few, each read (and its
+    # serialized JSON parsed) once.
+    tis = TaskInstance.objects.select_related("dag_run").prefetch_related("dag_run__dag")
+    tis = readable_rows(request, tis, "dag") if dag_id == WILDCARD else tis.filter(dag=dag_or_404(request, dag_id))
     if dag_run_id != WILDCARD:
         if dag_id != WILDCARD and not DagRun.objects.filter(dag__dag_id=dag_id, run_id=dag_run_id).exists():
             raise not_found(f"The DagRun with dag_id: `{dag_id}` and run_id: `{dag_run_id}` was not found")
@@ -253,12 +268,12 @@ def get_task_instances(
     state: list[str] = Query(None),  # noqa: B008
     pool: list[str] = Query(None),  # noqa: B008
     queue: list[str] = Query(None),  # noqa: B008
-    start_date_gte: str | None = None,
-    start_date_lte: str | None = None,
-    end_date_gte: str | None = None,
-    end_date_lte: str | None = None,
-    logical_date_gte: str | None = None,
-    logical_date_lte: str | None = None,
+    start_date_gte: dt.datetime | None = None,
+    start_date_lte: dt.datetime | None = None,
+    end_date_gte: dt.datetime | None = None,
+    end_date_lte: dt.datetime | None = None,
+    logical_date_gte: dt.datetime | None = None,
+    logical_date_lte: dt.datetime | None = None,
     duration_gte: float | None = None,
     duration_lte: float | None = None,
     map_index: list[int] = Query(None),  # noqa: B008
@@ -282,7 +297,7 @@ def get_task_instances(
     tis = _range(tis, "end_date", gte=end_date_gte, lte=end_date_lte)
     tis = _range(tis, "dag_run__logical_date", gte=logical_date_gte, lte=logical_date_lte)
     tis = _range(tis, "duration", gte=duration_gte, lte=duration_lte)
-    rows, total = page(ordered(tis, order_by, TI_ORDER, "map_index"), limit, offset)
+    rows, total = page_by_keys(ordered(tis, order_by, TI_ORDER, "map_index"), limit, offset)
     return TaskInstanceCollectionResponse(
         task_instances=[TaskInstanceResponse.from_ti(ti) for ti in rows], total_entries=total
     )
@@ -313,7 +328,7 @@ def get_task_instance(request: HttpRequest, dag_id: str, dag_run_id: str, task_i
 
 
 @ti_router.get(
-    "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}",
+    "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{signed:map_index}",
     response={200: TaskInstanceResponse, **ERRORS},
     summary="Get Mapped Task Instance",
 )
@@ -386,7 +401,7 @@ def post_clear_task_instances(
         wanted = Q()
         for item in body.task_ids:
             if isinstance(item, list):
-                if len(item) != 2:
+                if len(item) != 2 or not str(item[1]).lstrip("-").isdigit():
                     raise bad_request("Each of task_ids is a task id or a [task id, map index] pair")
                 wanted |= Q(task_id=str(item[0]), map_index=int(item[1]))
             else:
@@ -466,7 +481,7 @@ def get_xcom_entries(
 ) -> XComCollectionResponse:
     xcoms = XCom.objects.select_related("dag_run", "dag_run__dag")
     if dag_id == WILDCARD:
-        xcoms = xcoms.filter(dag_run__dag__in=readable_dags(request))
+        xcoms = readable_rows(request, xcoms, "dag_run__dag")
     else:
         xcoms = xcoms.filter(dag_run__dag=dag_or_404(request, dag_id))
     if dag_run_id != WILDCARD:

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import AwareDatetime, BaseModel, Field, ModelWrapValidatorHandler, ValidationInfo, model_validator
 
 from dags_app.models import DagImportError, DagModel
 from runs_app.models import AuditLog, DagRun, TaskInstance, XCom
@@ -29,6 +29,18 @@ TRIGGERED_BY = {
     "operator": "operator",
     "task": "operator",
 }
+
+
+class RequestBody(Schema):
+    """A request's JSON body: an object, or a 422 (ninja's ``Schema`` would read a list or a string
+    as an object without fields, and so take ``[1]`` for ``{}``)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _run_root_validator(cls, values: Any, handler: ModelWrapValidatorHandler, info: ValidationInfo) -> Any:
+        if not isinstance(values, dict | BaseModel):
+            raise ValueError("The request body must be a JSON object")
+        return handler(values)
 
 
 class ProblemResponse(Schema):
@@ -165,7 +177,7 @@ class DAGDetailsResponse(DAGResponse):
         )
 
 
-class DAGPatchBody(Schema):
+class DAGPatchBody(RequestBody):
     is_paused: bool
 
 
@@ -233,23 +245,24 @@ class DAGRunCollectionResponse(Schema):
     total_entries: int
 
 
-class TriggerDAGRunPostBody(Schema):
+class TriggerDAGRunPostBody(RequestBody):
+    # Airflow's dates here are AwareDatetime: one without a timezone is a 422.
     dag_run_id: str | None = None
-    data_interval_start: dt.datetime | None = None
-    data_interval_end: dt.datetime | None = None
-    logical_date: dt.datetime | None
-    run_after: dt.datetime | None = None
+    data_interval_start: AwareDatetime | None = None
+    data_interval_end: AwareDatetime | None = None
+    logical_date: AwareDatetime | None
+    run_after: AwareDatetime | None = None
     conf: dict[str, Any] | None = None
     note: str | None = None
     partition_key: str | None = None
 
 
-class DAGRunPatchBody(Schema):
+class DAGRunPatchBody(RequestBody):
     state: str | None = None
     note: str | None = None
 
 
-class DAGRunClearBody(Schema):
+class DAGRunClearBody(RequestBody):
     dry_run: bool = True
     only_failed: bool = False
     run_on_latest_version: bool | None = None
@@ -332,7 +345,7 @@ class TaskInstanceCollectionResponse(Schema):
     total_entries: int
 
 
-class PatchTaskInstanceBody(Schema):
+class PatchTaskInstanceBody(RequestBody):
     new_state: str | None = None
     note: str | None = None
     include_upstream: bool = False
@@ -341,10 +354,10 @@ class PatchTaskInstanceBody(Schema):
     include_past: bool = False
 
 
-class ClearTaskInstancesBody(Schema):
+class ClearTaskInstancesBody(RequestBody):
     dry_run: bool = True
-    start_date: dt.datetime | None = None
-    end_date: dt.datetime | None = None
+    start_date: AwareDatetime | None = None
+    end_date: AwareDatetime | None = None
     only_failed: bool = True
     only_running: bool = False
     reset_dag_runs: bool = True

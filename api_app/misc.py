@@ -1,0 +1,514 @@
+"""``/api/v2/dagSources``, ``/dagStats``, ``/dagTags``, ``/jobs``, ``/plugins``, ``/providers``, ``/config``;
+and what the routes of pools, variables, connections and assets share: Airflow's ``*_pattern``
+filters and its bulk ``PATCH`` (create, update and delete actions in one request).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import Query, Router, Schema
+from pydantic import ConfigDict, Field, create_model
+
+from api_app.common import WILDCARD, ApiError, dag_or_404, not_found, ordered, page, readable_dags, utc
+from api_app.schemas import ProblemResponse, RequestBody
+from dags_app.errors import Conflict, NotFound, ServiceError
+from dags_app.models import DagModel, DagTag
+from dags_app.views import MAX_CODE_BYTES
+from orchestrator_site import access
+from runs_app.models import Job
+from runs_app.states import DagRunState, JobType
+
+# One router; each operation names its tag as Airflow's spec groups it.
+router = Router()
+
+ERRORS = {400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse, 422: ProblemResponse}
+
+
+# -- shared: pattern filters, strict bodies, bulk actions ----------------------------------------
+
+
+def _like_regex(term: str) -> str:
+    return "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in term)
+
+
+def name_filter(queryset: QuerySet, field: str, pattern: str | None = None, prefix: str | None = None) -> QuerySet:
+    """Airflow's ``<field>_pattern`` (a case-insensitive substring, ``%`` and ``_`` wildcards as in
+    SQL ``ILIKE``) and ``<field>_prefix_pattern`` (the start, trailing punctuation dropped); in
+    both ``|`` separates alternatives and ``~`` matches everything."""
+    if pattern and pattern != WILDCARD:
+        condition = Q()
+        for term in filter(None, pattern.split("|")):
+            lookup = "iregex" if "%" in term or "_" in term else "icontains"
+            condition |= Q(**{f"{field}__{lookup}": _like_regex(term) if lookup == "iregex" else term})
+        queryset = queryset.filter(condition)
+    if prefix and prefix != WILDCARD:
+        condition = Q()
+        for term in prefix.split("|"):
+            condition |= Q(**{f"{field}__startswith": re.sub(r"[^0-9A-Za-z]+$", "", term)})
+        queryset = queryset.filter(condition)
+    return queryset
+
+
+class StrictBody(RequestBody):
+    """A request body as Airflow's ``StrictBaseModel``: a JSON object, an unknown field a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def invalid(field: str, message: str) -> ApiError:
+    """A 422 naming the body's ``field``, as FastAPI words a validation error."""
+    return ApiError(422, [{"loc": ["body", field], "msg": message, "type": "value_error"}])
+
+
+class BulkActionResponse(Schema):
+    success: list[str] = Field(default_factory=list)
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class BulkResponse(Schema):
+    create: BulkActionResponse | None = None
+    update: BulkActionResponse | None = None
+    delete: BulkActionResponse | None = None
+
+
+def bulk_body(entity: type[Schema], name: str) -> type[Schema]:
+    """Airflow's ``BulkBody[<entity>]``: a list of create, update and delete actions."""
+    create = create_model(
+        f"BulkCreateAction_{name}_",
+        __base__=StrictBody,
+        action=(Literal["create"], ...),
+        entities=(list[entity], ...),
+        action_on_existence=(Literal["fail", "skip", "overwrite"], "fail"),
+    )
+    update = create_model(
+        f"BulkUpdateAction_{name}_",
+        __base__=StrictBody,
+        action=(Literal["update"], ...),
+        entities=(list[entity], ...),
+        update_mask=(list[str] | None, None),
+        action_on_non_existence=(Literal["fail", "skip"], "fail"),
+    )
+    delete = create_model(
+        f"BulkDeleteAction_{name}_",
+        __base__=StrictBody,
+        action=(Literal["delete"], ...),
+        entities=(list[str | entity], ...),
+        action_on_non_existence=(Literal["fail", "skip"], "fail"),
+    )
+    action = Annotated[create | update | delete, Field(discriminator="action")]
+    return create_model(f"BulkBody_{name}_", __base__=StrictBody, actions=(list[action], ...))
+
+
+@dataclass(frozen=True)
+class BulkHandlers:
+    """How one resource's bulk actions are done: each handler calls the resource's service.
+
+    ``what`` names the keys in messages ("pools with these pool names"); ``existing`` returns
+    which of the given keys exist (one query).
+    """
+
+    what: str
+    key: Callable[[Any], str]
+    existing: Callable[[list[str]], set[str]]
+    create: Callable[[Any], None]
+    update: Callable[[Any, list[str] | None], None]
+    delete: Callable[[str], None]
+
+
+def bulk_permissions(request: HttpRequest, body: Any, permissions: dict[str, str]) -> None:
+    """403 unless the user may do every action of ``body`` (an overwriting create also updates)."""
+    for action in body.actions:
+        access.require(request, permissions[action.action])
+        if action.action == "create" and action.action_on_existence == "overwrite":
+            access.require(request, permissions["update"])
+
+
+def _keys(keys: Iterable[str]) -> str:
+    return "{" + ", ".join(repr(k) for k in sorted(set(keys))) + "}"
+
+
+def _apply(action: Any, handlers: BulkHandlers) -> list[str]:
+    entities = list(action.entities)
+    keys = [e if isinstance(e, str) else handlers.key(e) for e in entities]
+    existing = handlers.existing(keys)
+    done = []
+    if action.action == "create":
+        if action.action_on_existence == "fail" and existing:
+            raise ApiError(409, f"The {handlers.what}: {_keys(existing)} already exist.")
+        for key, entity in zip(keys, entities, strict=True):
+            if key in existing and action.action_on_existence == "skip":
+                continue
+            handlers.create(entity)
+            done.append(key)
+        return done
+    missing = set(keys) - existing
+    if missing and action.action_on_non_existence == "fail":
+        raise ApiError(404, f"The {handlers.what}: {_keys(missing)} were not found.")
+    for key, entity in zip(keys, entities, strict=True):
+        if key in missing:
+            continue
+        if action.action == "update":
+            handlers.update(entity, action.update_mask)
+        else:
+            handlers.delete(key)
+        done.append(key)
+    return done
+
+
+def _error(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, ApiError):
+        return {"error": str(exc.detail), "status_code": exc.status}
+    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400
+    return {"error": str(exc), "status_code": status}
+
+
+def bulk_run(body: Any, handlers: BulkHandlers) -> BulkResponse:
+    """Do each action of ``body`` in order, each all or nothing: a failing action rolls back,
+    is reported in its ``errors`` and the next one still runs (Airflow's bulk semantics)."""
+    response = BulkResponse()
+    for action in body.actions:
+        result = getattr(response, action.action) or BulkActionResponse()
+        setattr(response, action.action, result)
+        try:
+            with transaction.atomic():
+                done = _apply(action, handlers)
+        except (ApiError, ServiceError) as exc:
+            result.errors.append(_error(exc))
+        else:
+            result.success.extend(done)
+    return response
+
+
+# -- /dagSources -----------------------------------------------------------------------------------
+
+
+class DAGSourceResponse(Schema):
+    content: str | None
+    dag_id: str
+    version_number: int | None
+    dag_display_name: str
+
+
+def _source_text(dag: DagModel) -> str | None:
+    """The DAG file's text, read as the code view reads it (only inside the DAG folder, not too
+    large); None when it cannot be shown."""
+    if not dag.fileloc:
+        return None
+    path = Path(dag.fileloc).resolve()
+    if not path.is_relative_to(Path(settings.DAGS_FOLDER).resolve()):
+        return None
+    try:
+        if path.stat().st_size > MAX_CODE_BYTES:
+            return None
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+@router.get(
+    "/dagSources/{dag_id}",
+    response={200: DAGSourceResponse, 406: ProblemResponse, **ERRORS},
+    summary="Get Dag Source",
+    tags=["DagSource"],
+)
+def get_dag_source(request: HttpRequest, dag_id: str, version_number: int | None = None) -> Any:
+    """The DAG file's code: JSON, or the text itself for ``Accept: text/plain``. Only the parsed
+    file is kept (no DAG versions): asking for a version number is a 404."""
+    accept = request.headers.get("accept") or "*/*"
+    if not accept.startswith("*/*") and "application/json" not in accept and "text/plain" not in accept:
+        raise ApiError(406, "Only application/json or text/plain is supported")
+    dag = dag_or_404(request, dag_id)
+    if version_number is not None:
+        raise not_found(f"The source code of the DAG {dag_id}, version_number {version_number} was not found")
+    content = _source_text(dag)
+    if not accept.startswith("*/*") and "application/json" not in accept:
+        return HttpResponse(content or "", content_type="text/plain; charset=utf-8")
+    return DAGSourceResponse(content=content, dag_id=dag.dag_id, version_number=None, dag_display_name=dag.display_name)
+
+
+# -- /dagStats -------------------------------------------------------------------------------------
+
+
+class DagStatsStateResponse(Schema):
+    state: str
+    count: int
+
+
+class DagStatsResponse(Schema):
+    dag_id: str
+    dag_display_name: str
+    stats: list[DagStatsStateResponse]
+
+
+class DagStatsCollectionResponse(Schema):
+    dags: list[DagStatsResponse]
+    total_entries: int
+
+
+@router.get(
+    "/dagStats", response={200: DagStatsCollectionResponse, **ERRORS}, summary="Get Dag Stats", tags=["DagStats"]
+)
+def get_dag_stats(request: HttpRequest, dag_ids: list[str] = Query(None)) -> DagStatsCollectionResponse:  # noqa: B008
+    """How many runs each DAG (those of ``dag_ids``, or every one the user may read) has in each
+    state, every state listed (one query)."""
+    access.require(request, "runs_app.view_dagrun")
+    dags = readable_dags(request)
+    if dag_ids:
+        dags = dags.filter(dag_id__in=dag_ids)
+    states = list(DagRunState)
+    counts = {state.value: Count("runs", filter=Q(runs__state=state)) for state in states}
+    rows = dags.order_by("dag_id").values("dag_id", "dag_display_name").annotate(**counts)
+    result = [
+        DagStatsResponse(
+            dag_id=row["dag_id"],
+            dag_display_name=row["dag_display_name"] or row["dag_id"],
+            stats=[DagStatsStateResponse(state=s.value, count=row[s.value]) for s in states],
+        )
+        for row in rows
+    ]
+    return DagStatsCollectionResponse(dags=result, total_entries=len(result))
+
+
+# -- /dagTags --------------------------------------------------------------------------------------
+
+
+class DAGTagCollectionResponse(Schema):
+    tags: list[str]
+    total_entries: int
+
+
+@router.get("/dagTags", response={200: DAGTagCollectionResponse, **ERRORS}, summary="Get Dag Tags", tags=["DAG"])
+def get_dag_tags(
+    request: HttpRequest,
+    limit: int = 50,
+    offset: int = 0,
+    order_by: list[str] = Query(None),  # noqa: B008
+    tag_name_pattern: str | None = None,
+    tag_name_prefix_pattern: str | None = None,
+) -> DAGTagCollectionResponse:
+    """The distinct tag names of the DAGs the user may read (two queries)."""
+    access.require(request, "dags_app.view_dagtag")
+    tags = DagTag.objects.filter(dag__in=readable_dags(request))
+    tags = name_filter(tags, "name", tag_name_pattern, tag_name_prefix_pattern)
+    descending = False
+    for term in order_by or ["name"]:
+        for name in str(term).split(","):
+            if name.strip().lstrip("-") != "name":
+                raise ApiError(
+                    400, f"Ordering with '{name.strip().lstrip('-')}' is disallowed or the attribute does not exist"
+                )
+            descending = name.strip().startswith("-")
+    names = tags.values_list("name", flat=True).distinct().order_by("-name" if descending else "name")
+    found, total = page(names, limit, offset)
+    return DAGTagCollectionResponse(tags=found, total_entries=total)
+
+
+# -- /jobs -----------------------------------------------------------------------------------------
+
+# Our job types as Airflow names its job classes.
+JOB_TYPES = {JobType.SCHEDULER: "SchedulerJob", JobType.WORKER: "WorkerJob"}
+JOB_RUNNING, JOB_SUCCESS = "running", "success"
+
+
+class JobResponse(Schema):
+    id: int
+    dag_id: str | None
+    state: str | None
+    job_type: str | None
+    start_date: dt.datetime | None
+    end_date: dt.datetime | None
+    latest_heartbeat: dt.datetime | None
+    executor_class: str | None
+    hostname: str | None
+    unixname: str | None
+    dag_display_name: str | None = None
+
+    @classmethod
+    def from_job(cls, job: Job) -> JobResponse:
+        return cls(
+            id=job.pk,
+            dag_id=None,
+            # A job without an end is running (one whose process died keeps that state, as in Airflow).
+            state=JOB_RUNNING if job.end_date is None else JOB_SUCCESS,
+            job_type=JOB_TYPES.get(job.job_type, job.job_type),
+            start_date=job.start_date,
+            end_date=job.end_date,
+            latest_heartbeat=job.latest_heartbeat,
+            executor_class=None,
+            hostname=job.hostname or None,
+            unixname=None,
+        )
+
+
+class JobCollectionResponse(Schema):
+    jobs: list[JobResponse]
+    total_entries: int
+
+
+JOB_ORDER = {
+    "id": "pk",
+    "job_type": "job_type",
+    "state": "end_date",
+    "start_date": "start_date",
+    "end_date": "end_date",
+    "latest_heartbeat": "latest_heartbeat",
+    "hostname": "hostname",
+}
+
+
+@router.get("/jobs", response={200: JobCollectionResponse, **ERRORS}, summary="Get Jobs", tags=["Job"])
+def get_jobs(
+    request: HttpRequest,
+    is_alive: bool | None = None,
+    start_date_gte: dt.datetime | None = None,
+    start_date_gt: dt.datetime | None = None,
+    start_date_lte: dt.datetime | None = None,
+    start_date_lt: dt.datetime | None = None,
+    end_date_gte: dt.datetime | None = None,
+    end_date_gt: dt.datetime | None = None,
+    end_date_lte: dt.datetime | None = None,
+    end_date_lt: dt.datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    order_by: list[str] = Query(None),  # noqa: B008
+    job_state: str | None = None,
+    job_type: str | None = None,
+    hostname: str | None = None,
+    executor_class: str | None = None,
+) -> JobCollectionResponse:
+    """The scheduler and worker processes' heartbeat rows; ``is_alive``: not ended, and a
+    heartbeat within the scheduler's health threshold."""
+    access.require(request, "runs_app.view_job")
+    jobs = Job.objects.all()
+    bounds = {
+        "start_date__gte": start_date_gte,
+        "start_date__gt": start_date_gt,
+        "start_date__lte": start_date_lte,
+        "start_date__lt": start_date_lt,
+        "end_date__gte": end_date_gte,
+        "end_date__gt": end_date_gt,
+        "end_date__lte": end_date_lte,
+        "end_date__lt": end_date_lt,
+    }
+    jobs = jobs.filter(**{lookup: utc(value) for lookup, value in bounds.items() if value is not None})
+    if job_type is not None:
+        ours = {airflow: ours for ours, airflow in JOB_TYPES.items()}.get(job_type, job_type)
+        jobs = jobs.filter(job_type=ours)
+    if job_state is not None:
+        states = {JOB_RUNNING: Q(end_date__isnull=True), JOB_SUCCESS: Q(end_date__isnull=False)}
+        jobs = jobs.filter(states[job_state]) if job_state in states else jobs.none()
+    if hostname is not None:
+        jobs = jobs.filter(hostname=hostname)
+    if executor_class is not None:
+        jobs = jobs.none()  # no job records an executor class
+    if is_alive is not None:
+        threshold = dt.timedelta(seconds=settings.ORCHESTRATOR["SCHEDULER_HEALTH_THRESHOLD"])
+        alive = Q(end_date__isnull=True, latest_heartbeat__gte=timezone.now() - threshold)
+        jobs = jobs.filter(alive) if is_alive else jobs.exclude(alive)
+    rows, total = page(ordered(jobs, order_by, JOB_ORDER, "id"), limit, offset)
+    return JobCollectionResponse(jobs=[JobResponse.from_job(j) for j in rows], total_entries=total)
+
+
+# -- /plugins, /providers --------------------------------------------------------------------------
+
+
+class PluginCollectionResponse(Schema):
+    plugins: list[dict[str, Any]]
+    total_entries: int
+
+
+class PluginImportErrorCollectionResponse(Schema):
+    import_errors: list[dict[str, Any]]
+    total_entries: int
+
+
+@router.get("/plugins", response={200: PluginCollectionResponse, **ERRORS}, summary="Get Plugins", tags=["Plugin"])
+def get_plugins(request: HttpRequest, limit: int = 50, offset: int = 0) -> PluginCollectionResponse:
+    """No plugins: this orchestrator loads none."""
+    access.require(request, access.READ)
+    return PluginCollectionResponse(plugins=[], total_entries=0)
+
+
+@router.get(
+    "/plugins/importErrors",
+    response={200: PluginImportErrorCollectionResponse, **ERRORS},
+    summary="Import Errors",
+    tags=["Plugin"],
+)
+def get_plugin_import_errors(request: HttpRequest) -> PluginImportErrorCollectionResponse:
+    access.require(request, access.READ)
+    return PluginImportErrorCollectionResponse(import_errors=[], total_entries=0)
+
+
+class ProviderResponse(Schema):
+    package_name: str
+    description: str
+    version: str
+    documentation_url: str | None
+
+
+class ProviderCollectionResponse(Schema):
+    providers: list[ProviderResponse]
+    total_entries: int
+
+
+# The provider whose operators, sensors and decorators the SDK provides (``airflow.providers.standard``).
+STANDARD_PROVIDER = ProviderResponse(
+    package_name="apache-airflow-providers-standard",
+    description="Airflow Standard Provider",
+    version="1.21.0",
+    documentation_url="https://airflow.apache.org/docs/apache-airflow-providers-standard/1.21.0/",
+)
+
+
+def page_list(items: list, limit: int, offset: int) -> tuple[list, int]:
+    """``page`` for a list held in memory."""
+    if limit < 0 or offset < 0:
+        raise ApiError(422, [{"loc": ["query", "limit" if limit < 0 else "offset"], "msg": "must be >= 0"}])
+    return items[offset : offset + limit], len(items)
+
+
+@router.get(
+    "/providers", response={200: ProviderCollectionResponse, **ERRORS}, summary="Get Providers", tags=["Provider"]
+)
+def get_providers(request: HttpRequest, limit: int = 50, offset: int = 0) -> ProviderCollectionResponse:
+    access.require(request, access.READ)
+    found, total = page_list([STANDARD_PROVIDER], limit, offset)
+    return ProviderCollectionResponse(providers=found, total_entries=total)
+
+
+# -- /config ---------------------------------------------------------------------------------------
+
+CONFIG_NOT_EXPOSED = (
+    "Your Airflow administrator chose not to expose the configuration, most likely for security reasons."
+)
+
+
+@router.get("/config", response={403: ProblemResponse, **ERRORS}, summary="Get Config", tags=["Config"])
+def get_config(request: HttpRequest, section: str | None = None) -> Any:
+    """Never shown, as Airflow's default ``[api] expose_config = False``: settings hold secrets."""
+    raise ApiError(403, CONFIG_NOT_EXPOSED)
+
+
+@router.get(
+    "/config/section/{section}/option/{option}",
+    response={403: ProblemResponse, **ERRORS},
+    summary="Get Config Value",
+    tags=["Config"],
+)
+def get_config_value(request: HttpRequest, section: str, option: str) -> Any:
+    raise ApiError(403, CONFIG_NOT_EXPOSED)
+
+
+__all__ = ["BulkHandlers", "StrictBody", "bulk_body", "bulk_run", "invalid", "name_filter"]
