@@ -7,7 +7,7 @@ from collections import defaultdict
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from api_app.common import ApiError, dag_or_404, not_found, ordered, page, readable_dags
 from api_app.schemas import (
@@ -162,10 +162,10 @@ def patch_dags(
 
 
 @router.delete("/dags/{dag_id}", response={204: None, **ERRORS}, summary="Delete Dag")
-def delete_dag(request: HttpRequest, dag_id: str) -> tuple[int, None]:
+def delete_dag(request: HttpRequest, dag_id: str) -> Status:
     dag_or_404(request, dag_id, access.DELETE)
     services.dag_delete(dag_id=dag_id, user=request.user, source="api")
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/dags/{dag_id}/tasks", response={200: TaskCollectionResponse, **ERRORS}, summary="Get Tasks")

@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from api_app.common import (
     WILDCARD,
@@ -234,10 +234,10 @@ def clear_dag_run(request: HttpRequest, dag_id: str, dag_run_id: str, body: DAGR
 
 
 @router.delete("/dags/{dag_id}/dagRuns/{dag_run_id}", response={204: None, **ERRORS}, summary="Delete Dag Run")
-def delete_dag_run(request: HttpRequest, dag_id: str, dag_run_id: str) -> tuple[int, None]:
+def delete_dag_run(request: HttpRequest, dag_id: str, dag_run_id: str) -> Status:
     run = _run_or_404(request, dag_id, dag_run_id, "runs_app.delete_dagrun")
     services.dag_run_delete(run=run, user=request.user, source="api")
-    return 204, None
+    return Status(204, None)
 
 
 # -- task instances --------------------------------------------------------------------------------

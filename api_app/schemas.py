@@ -16,7 +16,7 @@ from dags_app.models import DagImportError, DagModel
 from runs_app.models import AuditLog, DagRun, TaskInstance, XCom
 from runs_app.states import TaskInstanceState
 
-# Our run's ``triggered_by`` (a source, or the username of a manual trigger) -> Airflow's enum.
+# Our run's ``triggered_by`` (what made it) -> Airflow's DagRunTriggeredByType.
 TRIGGERED_BY = {
     "scheduler": "timetable",
     "asset": "asset",
@@ -25,8 +25,8 @@ TRIGGERED_BY = {
     "tasks test": "test",
     "cli": "cli",
     "web": "ui",
+    "admin": "ui",
     "api": "rest_api",
-    "operator": "operator",
     "task": "operator",
 }
 
@@ -218,7 +218,7 @@ class DAGRunResponse(Schema):
 
     @classmethod
     def from_run(cls, run: DagRun) -> DAGRunResponse:
-        source = TRIGGERED_BY.get(run.triggered_by)
+        source = TRIGGERED_BY.get(run.triggered_by) or ("operator" if "." in run.triggered_by else None)
         duration = run.duration
         return cls(
             dag_run_id=run.run_id,
@@ -233,8 +233,9 @@ class DAGRunResponse(Schema):
             run_after=run.data_interval_end or run.logical_date,
             run_type=run.run_type,
             state=run.state,
+            # (Runs made before triggering_user_name existed kept the user in triggered_by.)
             triggered_by=source or ("ui" if run.triggered_by else None),
-            triggering_user_name=None if source else (run.triggered_by or None),
+            triggering_user_name=run.triggering_user_name or (None if source else run.triggered_by or None),
             conf=run.conf,
             dag_display_name=run.dag.display_name,
         )

@@ -33,7 +33,10 @@ class DagRun(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     start_date = models.DateTimeField(null=True, blank=True)
     end_date = models.DateTimeField(null=True, blank=True)
+    # What made the run (scheduler, asset, web, cli, api, admin, <dag>.<task>, dags test) and, for
+    # a person's trigger, who (Airflow's triggered_by and triggering_user_name).
     triggered_by = models.CharField(max_length=150, blank=True, default="")
+    triggering_user_name = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     # Set when scheduling this run raised: the error (shown in the UI), how many passes in a row
     # failed, and until when the scheduler leaves the run parked (a back-off) while others move.

@@ -142,6 +142,7 @@ def dag_run_create(
     run_id: str | None = None,
     data_interval: tuple[dt.datetime, dt.datetime] | None = None,
     triggered_by: str = "",
+    triggering_user_name: str = "",
 ) -> DagRun:
     """Create a queued DAG run with its task instances.
 
@@ -164,6 +165,7 @@ def dag_run_create(
                 conf=conf or {},  # state: queued (the model's default)
                 queued_at=now,
                 triggered_by=triggered_by,
+                triggering_user_name=triggering_user_name[:150],
             )
             task_instances_create(dag_run=run)
     except IntegrityError:
@@ -208,7 +210,8 @@ def dag_trigger(
             now=now,
             conf=conf,
             run_id=run_id,
-            triggered_by=getattr(user, "username", "") or source,
+            triggered_by=source,
+            triggering_user_name=getattr(user, "username", "") or "",
         )
         audit_log_record(
             event=AuditEvent.TRIGGER,
@@ -560,7 +563,8 @@ def dag_backfill(
                     now=now,
                     conf=conf,
                     data_interval=(info.data_interval.start, info.data_interval.end),
-                    triggered_by=getattr(user, "username", "") or source,
+                    triggered_by=source,
+                    triggering_user_name=getattr(user, "username", "") or "",
                 )
             )
         audit_log_record(

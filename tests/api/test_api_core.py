@@ -654,3 +654,14 @@ def test_a_list_runs_as_many_queries_for_30_rows_as_for_2(viewer, name):
     assert (small_rows, large_rows) == (2 * per_dag, 30 * per_dag)
     assert large == small, f"{name}: {small} queries for {small_rows} rows, {large} for {large_rows}"
     assert small <= QUERY_BUDGET, f"{name}: {small} queries"
+
+
+def test_a_run_triggered_through_the_api_says_so_and_who(api_client, admin_user, api_dag):
+    from tests.api.conftest import API, API_DAG_ID
+
+    response = api_client(admin_user).post_json(
+        f"{API}/dags/{API_DAG_ID}/dagRuns", {"logical_date": "2031-01-01T00:00:00Z"}
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["triggered_by"], body["triggering_user_name"]) == ("rest_api", admin_user.username)
