@@ -168,18 +168,15 @@ def get_dag_run(request: HttpRequest, dag_id: str, dag_run_id: str) -> DAGRunRes
 def trigger_dag_run(request: HttpRequest, dag_id: str, body: TriggerDAGRunPostBody) -> DAGRunResponse:
     """Trigger a run (``logical_date``, ``conf``, ``dag_run_id``): the UI's and CLI's trigger."""
     dag = dag_or_404(request, dag_id, access.TRIGGER)
-    try:
-        run = services.dag_trigger(
-            dag=dag,
-            now=timezone.now(),
-            logical_date=body.logical_date,
-            conf=body.conf,
-            run_id=body.dag_run_id,
-            user=request.user,
-            source="api",
-        )
-    except OverflowError:  # the timetable's data interval around a date near year 9999
-        raise bad_request(f"logical_date {body.logical_date} is out of range") from None
+    run = services.dag_trigger(
+        dag=dag,
+        now=timezone.now(),
+        logical_date=body.logical_date,
+        conf=body.conf,
+        run_id=body.dag_run_id,
+        user=request.user,
+        source="api",
+    )
     run.refresh_from_db()
     return DAGRunResponse.from_run(run)
 

@@ -151,7 +151,12 @@ def dag_run_create(
     run_id = run_id or default_run_id(run_type, logical_date)
     validate_key("run_id", run_id)
     if data_interval is None:
-        interval = timetable_from_dict(dag.serialized["timetable"]).infer_manual_data_interval(run_after=logical_date)
+        try:
+            interval = timetable_from_dict(dag.serialized["timetable"]).infer_manual_data_interval(
+                run_after=logical_date
+            )
+        except OverflowError:  # a cron's interval around a date near year 9999
+            raise ServiceError(f"Logical date {logical_date.isoformat()} is out of range") from None
         data_interval = (interval.start, interval.end)
     try:
         with transaction.atomic():
@@ -912,6 +917,9 @@ def pool_set(*, name: str, slots: Any, description: str = "") -> Pool:
         name = validate_key("pool name", name)
     except (TypeError, ValueError) as exc:
         raise ServiceError(str(exc)) from None
+    limit = Pool._meta.get_field("name").max_length
+    if len(name) > limit:
+        raise ServiceError(f"Pool name {name[:40]}... is longer than {limit} characters")
     try:
         slots = int(slots)
     except (TypeError, ValueError):

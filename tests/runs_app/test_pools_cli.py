@@ -85,3 +85,10 @@ def test_the_admin_pool_list_shows_the_slots_in_use(client, op_user, busy_pool):
     assert "running slots" in page.lower() and "open slots" in page.lower()
     row = page[page.index(">etl<") :][:600]
     assert [cell for cell in ("5", "2", "1") if f">{cell}<" in row] == ["5", "2", "1"]
+
+
+def test_a_pool_name_longer_than_the_column_is_one_clear_error(cli):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="longer than 100 characters"):
+        cli("pools", "set", "p" * 101, "3", "too long")
