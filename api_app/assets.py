@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from api_app.common import ApiError, bad_request, dag_or_404, not_found, ordered, page, readable_dags, utc
@@ -506,3 +507,50 @@ def get_dag_asset_queued_event(
     if row is None:
         raise not_found(f"Queued event with dag_id: `{dag_id}` and asset_id: `{asset_id}` was not found")
     return QueuedEventResponse.from_row(row)
+
+
+def _delete_queue(request: HttpRequest, rows: QuerySet, missing: str) -> Status:
+    """Remove the queued events of ``rows`` whose DAG the user may trigger (403 if none may be)."""
+    access.require(request, access.TRIGGER)
+    rows = list(rows)
+    if not rows:
+        raise not_found(missing)
+    allowed = [r for r in rows if access.dag_allows(request.user, r.target_dag, access.TRIGGER)]
+    if not allowed:
+        raise PermissionDenied("The access control of these DAGs does not allow your roles this (trigger dag).")
+    asset_services.asset_queue_delete(rows=allowed)
+    return Status(204, None)
+
+
+@router.delete("/assets/{asset_id}/queuedEvents", response={204: None, **ERRORS}, summary="Delete Asset Queued Events")
+def delete_asset_queued_events(request: HttpRequest, asset_id: int, before: str | None = None) -> Status:
+    asset = _asset_or_404(asset_id)
+    return _delete_queue(
+        request, _queue(request, before, asset=asset), f"Queue event with asset_id: `{asset_id}` was not found"
+    )
+
+
+@router.delete(
+    "/dags/{dag_id}/assets/queuedEvents", response={204: None, **ERRORS}, summary="Delete Dag Asset Queued Events"
+)
+def delete_dag_asset_queued_events(request: HttpRequest, dag_id: str, before: str | None = None) -> Status:
+    dag = dag_or_404(request, dag_id, access.TRIGGER)
+    return _delete_queue(
+        request, _queue(request, before, target_dag=dag), f"Queue event with dag_id: `{dag_id}` was not found"
+    )
+
+
+@router.delete(
+    "/dags/{dag_id}/assets/{asset_id}/queuedEvents",
+    response={204: None, **ERRORS},
+    summary="Delete Dag Asset Queued Event",
+)
+def delete_dag_asset_queued_event(
+    request: HttpRequest, dag_id: str, asset_id: int, before: str | None = None
+) -> Status:
+    dag = dag_or_404(request, dag_id, access.TRIGGER)
+    return _delete_queue(
+        request,
+        _queue(request, before, target_dag=dag, asset_id=asset_id),
+        f"Queued event with dag_id: `{dag_id}` and asset_id: `{asset_id}` was not found",
+    )

@@ -205,3 +205,10 @@ def asset_triggered_run_create(dag: DagModel, queued: dict[int, dt.datetime], *,
     )
     log.info("tick: %s: asset-triggered run %s from %s event(s)", dag.dag_id, run.run_id, len(events))
     return run
+
+
+def asset_queue_delete(*, rows: Any) -> int:
+    """Forget queued asset events (``rows``: AssetDagRunQueue rows): the DAGs will not run for
+    them. Returns how many were removed (the REST API's DELETE .../queuedEvents)."""
+    deleted, _ = AssetDagRunQueue.objects.filter(pk__in=[r.pk for r in rows]).delete()
+    return deleted

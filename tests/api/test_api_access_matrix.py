@@ -136,6 +136,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/assets/{asset_id}"): Rule("Viewer", "/assets/{asset}"),
     ("GET", "/assets/{asset_id}/queuedEvents"): Rule("Viewer", "/assets/{asset}/queuedEvents"),
     ("GET", "/dags/{dag_id}/assets/queuedEvents"): Rule("Viewer", "/dags/api_dag/assets/queuedEvents"),
+    ("DELETE", "/assets/{asset_id}/queuedEvents"): Rule("User", "/assets/{asset}/queuedEvents"),
+    ("DELETE", "/dags/{dag_id}/assets/queuedEvents"): Rule("User", "/dags/api_dag/assets/queuedEvents"),
+    ("DELETE", "/dags/{dag_id}/assets/{asset_id}/queuedEvents"): Rule(
+        "User", "/dags/api_dag/assets/{asset}/queuedEvents"
+    ),
     ("GET", "/dags/{dag_id}/assets/{asset_id}/queuedEvents"): Rule(
         "Viewer", "/dags/api_dag/assets/{asset}/queuedEvents"
     ),

@@ -310,3 +310,21 @@ def test_asset_and_event_lists_are_a_fixed_number_of_queries(viewer, pipeline, d
         assert len(viewer.get(ASSETS).json()["assets"]) == 32
     with django_assert_max_num_queries(len(events_few)):
         assert len(viewer.get(EVENTS).json()["asset_events"]) == 30
+
+
+def test_queued_events_are_deleted_by_a_user_so_the_dag_does_not_run_for_them(api_client, user_user, viewer, pipeline):
+    from runs_app.models import AssetDagRunQueue
+
+    orders = pipeline["s3://lake/orders.csv"]
+    _record(orders, timezone.now())
+    assert AssetDagRunQueue.objects.filter(target_dag__dag_id="on_orders").exists()
+
+    assert viewer.delete(f"{API}/dags/on_orders/assets/queuedEvents").status_code == 403  # a Viewer may not
+    user = api_client(user_user)
+    assert user.delete(f"{API}/dags/on_orders/assets/{orders.pk}/queuedEvents").status_code == 204
+    assert not AssetDagRunQueue.objects.filter(target_dag__dag_id="on_orders").exists()
+    assert user.delete(f"{API}/dags/on_orders/assets/{orders.pk}/queuedEvents").status_code == 404  # nothing left
+
+    _record(orders, timezone.now())
+    assert user.delete(f"{ASSETS}/{orders.pk}/queuedEvents").status_code == 204
+    assert not AssetDagRunQueue.objects.filter(asset=orders).exists()
