@@ -47,7 +47,7 @@ from orchestrator_site import access
 from runs_app import services
 from runs_app.masking import PageMasker
 from runs_app.models import DagRun, TaskInstance, XCom
-from runs_app.states import DagRunState, TaskInstanceState
+from runs_app.states import DagRunState, DagRunType, TaskInstanceState
 
 router = Router(tags=["DagRun"])
 ti_router = Router(tags=["Task Instance"])
@@ -112,6 +112,16 @@ def _run_or_404(request: HttpRequest, dag_id: str, run_id: str, permission: str 
     return run
 
 
+def _known(name: str, values: list[str], allowed: list[str]) -> list[str]:
+    """``values`` of a list filter, each one of ``allowed``: else a 422 as Airflow's enum check."""
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise ApiError(
+            422, [{"loc": ["query", name], "msg": f"Input should be one of {sorted(allowed)}", "input": unknown[0]}]
+        )
+    return values
+
+
 def _range(queryset: QuerySet, field: str, **bounds: Any) -> QuerySet:
     lookups = {"gte": "gte", "gt": "gt", "lte": "lte", "lt": "lt"}
     for name, value in bounds.items():
@@ -150,9 +160,9 @@ def get_dag_runs(
     runs = _range(runs, "start_date", gte=start_date_gte, lte=start_date_lte)
     runs = _range(runs, "end_date", gte=end_date_gte, lte=end_date_lte)
     if run_type:
-        runs = runs.filter(run_type__in=run_type)
+        runs = runs.filter(run_type__in=_known("run_type", run_type, DagRunType.values))
     if state:
-        runs = runs.filter(state__in=state)
+        runs = runs.filter(state__in=_known("state", state, DagRunState.values))
     if run_id_pattern:
         runs = runs.filter(run_id__icontains=run_id_pattern)
     rows, total = page(ordered(runs, order_by, RUN_ORDER, "id"), limit, offset)
@@ -283,7 +293,7 @@ def get_task_instances(
         tis = tis.filter(task_id=task_id)
     if state:
         wanted = [TaskInstanceState.NONE if s in ("no_status", "none", "null") else s for s in state]
-        tis = tis.filter(state__in=wanted)
+        tis = tis.filter(state__in=_known("state", wanted, TaskInstanceState.values))
     if pool:
         tis = tis.filter(pool__in=pool)
     if queue:

@@ -281,3 +281,16 @@ def test_an_unknown_path_under_the_api_is_a_json_404(admin):
 def test_a_422_names_the_body_field_as_airflow_does(admin, api_dag):
     detail = problem(admin.post_json(f"{API}/dags/{API_DAG_ID}/dagRuns", {"logical_date": "notadate"}), 422)
     assert detail[0]["loc"] == ["body", "logical_date"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{API}/dags/~/dagRuns?state=nonsense",
+        f"{API}/dags/~/dagRuns?run_type=weekly",
+        f"{API}/dags/~/dagRuns/~/taskInstances?state=nonsense",
+    ],
+)
+def test_an_unknown_state_or_run_type_filter_is_a_422(admin, url):
+    detail = problem(admin.get(url), 422)
+    assert detail[0]["loc"][0] == "query"
