@@ -7,6 +7,7 @@ Every action goes through the same services as the UI and the CLI (``runs_app.se
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -465,7 +466,22 @@ def get_log(
     text = PageMasker().text(text)
     if "text/plain" in request.headers.get("Accept", ""):
         return HttpResponse(text, content_type="text/plain; charset=utf-8")
-    return TaskInstancesLogResponse(content=[{"event": line} for line in text.splitlines()], continuation_token=None)
+    return TaskInstancesLogResponse(content=[_structured(line) for line in text.splitlines()], continuation_token=None)
+
+
+# One line of the task logging's format (runner.LOG_FORMAT): "[2024-01-01 00:00:00,123] {file.py:12} INFO - text".
+_LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\] \{([^}]*)\} ([A-Z]+) - (.*)$")
+
+
+def _structured(line: str) -> dict[str, Any]:
+    """Airflow 3's structured log message: ``timestamp``, ``event``, ``level``, ``logger``; a
+    line the task printed itself (or a traceback's) is its ``event`` alone."""
+    match = _LOG_LINE.match(line)
+    if match is None:
+        return {"event": line}
+    when, millis, logger, level, message = match.groups()
+    timestamp = dt.datetime.fromisoformat(f"{when}.{millis}").replace(tzinfo=dt.UTC)
+    return {"timestamp": timestamp, "event": message, "level": level.lower(), "logger": logger}
 
 
 # -- XComs -------------------------------------------------------------------------------------------

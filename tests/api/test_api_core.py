@@ -442,6 +442,24 @@ def test_log_is_json_lines_with_stored_secrets_masked(admin, logged_run):
     assert events == ["starting", "the password is ***", "done"]
 
 
+def test_log_lines_of_the_task_logging_are_structured_as_airflow_3(admin, logged_run):
+    ti = logged_run.task_instances.select_related("dag_run__dag").get(task_id="extract")
+    ti.log_path(1).write_text("[2024-05-01 12:00:03,250] {runner.py:10} ERROR - Task failed\nTraceback (most recent)\n")
+    content = admin.get(run_url(logged_run, "/taskInstances/extract/logs/1")).json()["content"]
+    assert content == [
+        {
+            "timestamp": "2024-05-01T12:00:03.250000Z",
+            "event": "Task failed",
+            "level": "error",
+            "logger": "runner.py:10",
+        },
+        {"event": "Traceback (most recent)"},
+    ]
+    import airflow_client.client as ac
+
+    assert ac.TaskInstancesLogResponse.from_dict({"content": content, "continuation_token": None})
+
+
 def test_log_as_plain_text_when_asked(admin, logged_run):
     response = admin.get(run_url(logged_run, "/taskInstances/extract/logs/1"), headers={"Accept": "text/plain"})
     assert response["Content-Type"].startswith("text/plain")
