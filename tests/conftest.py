@@ -16,6 +16,18 @@ pytest_plugins = ["tests.conftest_services"]
 PASSWORD = "password-for-tests"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    """Users made by tests hash their password with MD5: the production hasher (PBKDF2, a million
+    rounds) costs a third of a second per user, and tests make thousands. Only this process reads
+    these hashes (the live server runs in it; no subprocess logs a test user in). PBKDF2 stays
+    second, so users a subprocess made (``airflow users create``) still check."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
 @pytest.fixture
 def dags_folder(tmp_path: Path, settings) -> Path:
     """An empty DAG folder that the project's settings point at."""
