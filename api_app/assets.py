@@ -20,7 +20,7 @@ from pydantic import Field
 
 from api_app.common import ApiError, bad_request, dag_or_404, not_found, ordered, page, readable_dags, utc
 from api_app.misc import StrictBody, invalid, name_filter
-from api_app.schemas import ProblemResponse
+from api_app.schemas import ERRORS
 from dags_app.models import AssetAliasModel, AssetModel, DagAssetReference, DagModel
 from orchestrator_site import access
 from runs_app import assets as asset_services
@@ -30,7 +30,6 @@ from runs_app.models import AssetDagRunQueue, AssetEvent, DagRun
 
 router = Router(tags=["Asset"])
 
-ERRORS = {400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse, 422: ProblemResponse}
 VIEW_ASSET = "dags_app.view_assetmodel"
 VIEW_ALIAS = "dags_app.view_assetaliasmodel"
 VIEW_EVENT = "runs_app.view_assetevent"

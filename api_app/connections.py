@@ -27,7 +27,7 @@ from api_app.misc import (
     invalid,
     name_filter,
 )
-from api_app.schemas import ProblemResponse
+from api_app.schemas import ERRORS, ProblemResponse
 from api_app.variables import redacted
 from dags_app.errors import Conflict, ServiceError
 from dags_app.sdk.secrets import MASK, should_hide_value_for_key
@@ -38,7 +38,6 @@ from runs_app.models import Connection
 
 router = Router(tags=["Connection"])
 
-ERRORS = {400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse, 422: ProblemResponse}
 VIEW, ADD, CHANGE, DELETE = (f"runs_app.{action}_connection" for action in ("view", "add", "change", "delete"))
 ORDER = {
     "id": "pk",

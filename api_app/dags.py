@@ -11,11 +11,11 @@ from ninja import Query, Router, Status
 
 from api_app.common import ApiError, dag_or_404, not_found, ordered, page, readable_dags
 from api_app.schemas import (
+    ERRORS,
     DAGCollectionResponse,
     DAGDetailsResponse,
     DAGPatchBody,
     DAGResponse,
-    ProblemResponse,
     TaskCollectionResponse,
     TaskResponse,
 )
@@ -35,7 +35,6 @@ ORDER_FIELDS = {
     "owners": "owners",
     "timetable_summary": "timetable_summary",
 }
-ERRORS = {401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse, 422: ProblemResponse}
 
 
 def _tags(dags: list[DagModel]) -> dict[int, list[str]]:
@@ -121,7 +120,7 @@ def get_dag_details(request: HttpRequest, dag_id: str) -> DAGDetailsResponse:
     return details
 
 
-@router.patch("/dags/{dag_id}", response={200: DAGResponse, 400: ProblemResponse, **ERRORS}, summary="Patch Dag")
+@router.patch("/dags/{dag_id}", response={200: DAGResponse, **ERRORS}, summary="Patch Dag")
 def patch_dag(
     request: HttpRequest,
     dag_id: str,
@@ -136,7 +135,7 @@ def patch_dag(
     return _response(dag, [t.name for t in dag.tags.all()], _with_import_errors([dag]))
 
 
-@router.patch("/dags", response={200: DAGCollectionResponse, 400: ProblemResponse, **ERRORS}, summary="Patch Dags")
+@router.patch("/dags", response={200: DAGCollectionResponse, **ERRORS}, summary="Patch Dags")
 def patch_dags(
     request: HttpRequest,
     body: DAGPatchBody,

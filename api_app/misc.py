@@ -21,7 +21,7 @@ from ninja import Query, Router, Schema
 from pydantic import ConfigDict, Field, create_model
 
 from api_app.common import WILDCARD, ApiError, dag_or_404, not_found, ordered, page, readable_dags, utc
-from api_app.schemas import ProblemResponse, RequestBody
+from api_app.schemas import ERRORS, ProblemResponse, RequestBody
 from dags_app.errors import Conflict, NotFound, ServiceError
 from dags_app.models import DagModel, DagTag
 from dags_app.views import MAX_CODE_BYTES
@@ -31,8 +31,6 @@ from runs_app.states import DagRunState, JobType
 
 # One router; each operation names its tag as Airflow's spec groups it.
 router = Router()
-
-ERRORS = {400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse, 422: ProblemResponse}
 
 
 # -- shared: pattern filters, strict bodies, bulk actions ----------------------------------------

@@ -11,13 +11,13 @@ from ninja import Query, Router
 
 from api_app.common import dag_or_404, not_found, ordered, page, utc
 from api_app.schemas import (
+    ERRORS,
     BaseInfoResponse,
     EventLogCollectionResponse,
     EventLogResponse,
     HealthInfoResponse,
     ImportErrorCollectionResponse,
     ImportErrorResponse,
-    ProblemResponse,
     SchedulerInfoResponse,
     TriggererInfoResponse,
     VersionInfo,
@@ -33,8 +33,6 @@ router = Router(tags=["Monitor"])
 info_router = Router(tags=["Version"])
 errors_router = Router(tags=["Import Error"])
 events_router = Router(tags=["Event Log"])
-
-ERRORS = {401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse, 422: ProblemResponse}
 
 
 @router.get("/monitor/health", response=HealthInfoResponse, auth=None, summary="Get Health")

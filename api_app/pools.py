@@ -24,7 +24,7 @@ from api_app.misc import (
     invalid,
     name_filter,
 )
-from api_app.schemas import ProblemResponse
+from api_app.schemas import ERRORS, ProblemResponse
 from dags_app.errors import NotFound, ServiceError
 from orchestrator_site import access
 from runs_app import selectors, services
@@ -32,7 +32,6 @@ from runs_app.models import Pool
 
 router = Router(tags=["Pool"])
 
-ERRORS = {400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse, 422: ProblemResponse}
 VIEW, ADD, CHANGE, DELETE = (f"runs_app.{action}_pool" for action in ("view", "add", "change", "delete"))
 ORDER = {"id": "pk", "name": "name", "pool": "name", "slots": "slots", "description": "description"}
 # Pool.name's column length (Airflow allows 256).

@@ -28,6 +28,7 @@ from api_app.common import (
     utc,
 )
 from api_app.schemas import (
+    ERRORS,
     ClearTaskInstancesBody,
     DAGRunClearBody,
     DAGRunCollectionResponse,
@@ -54,7 +55,6 @@ router = Router(tags=["DagRun"])
 ti_router = Router(tags=["Task Instance"])
 xcom_router = Router(tags=["XCom"])
 
-ERRORS = {400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse, 422: ProblemResponse}
 WRITE_ERRORS = {**ERRORS, 409: ProblemResponse}
 
 RUN_ORDER = {

@@ -49,6 +49,10 @@ class ProblemResponse(Schema):
     detail: str | dict[str, Any]
 
 
+# The error answers every route documents (the OpenAPI document's responses).
+ERRORS = {status: ProblemResponse for status in (400, 401, 403, 404, 422)}
+
+
 class DagTagResponse(Schema):
     name: str
     dag_id: str

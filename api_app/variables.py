@@ -25,7 +25,7 @@ from api_app.misc import (
     invalid,
     name_filter,
 )
-from api_app.schemas import ProblemResponse
+from api_app.schemas import ERRORS, ProblemResponse
 from dags_app.errors import ServiceError
 from dags_app.sdk.secrets import MASK, should_hide_value_for_key
 from orchestrator_site import access
@@ -34,7 +34,6 @@ from runs_app.models import Variable
 
 router = Router(tags=["Variable"])
 
-ERRORS = {400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse, 422: ProblemResponse}
 VIEW, ADD, CHANGE, DELETE = (f"runs_app.{action}_variable" for action in ("view", "add", "change", "delete"))
 ORDER = {"id": "pk", "key": "key", "description": "description"}
 MAX_KEY_LENGTH = Variable._meta.get_field("key").max_length

@@ -22,9 +22,8 @@ import pytest
 from django.test import Client
 
 from dags_app.models import DagModel
-from runs_app import services
-from runs_app.models import DagRun, TaskInstance
-from runs_app.states import DagRunState, DagRunType
+from runs_app.models import DagRun
+from tests.web.test_dag_views import make_run as web_make_run
 
 API = "/api/v2"
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -85,22 +84,8 @@ def api_dag(db, dag_file, sync) -> DagModel:
     return write_api_dag(dag_file, sync)
 
 
-def create_run(dag: DagModel, day: int = 0, *, state: str = DagRunState.SUCCESS, ti_state: str | None = None) -> DagRun:
-    """The scheduled run of day ``day`` in ``state``, its task instances in ``ti_state`` (default: as the run)."""
-    logical = T0 + day * DAY
-    run = services.dag_run_create(
-        dag=dag,
-        logical_date=logical,
-        run_type=DagRunType.SCHEDULED,
-        now=logical,
-        data_interval=(logical, logical + DAY),
-    )
-    DagRun.objects.filter(pk=run.pk).update(state=state, start_date=logical + DAY, end_date=logical + DAY * 1.5)
-    TaskInstance.objects.filter(dag_run=run).update(
-        state=ti_state or state, try_number=1, start_date=logical + DAY, end_date=logical + DAY * 1.5, duration=3.5
-    )
-    run.refresh_from_db()
-    return run
+# The web tests' run maker: the same finished scheduled run of a day, its tasks in a state.
+create_run = web_make_run
 
 
 @pytest.fixture
