@@ -18,8 +18,19 @@ from django.utils.dateparse import parse_datetime
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from api_app.common import ApiError, bad_request, dag_or_404, not_found, ordered, page, readable_dags, utc
-from api_app.misc import StrictBody, invalid, name_filter
+from api_app.common import (
+    ApiError,
+    StrictBody,
+    bad_request,
+    dag_or_404,
+    invalid,
+    name_filter,
+    not_found,
+    ordered,
+    page,
+    readable_dags,
+    utc,
+)
 from api_app.schemas import ERRORS
 from dags_app.models import AssetAliasModel, AssetModel, DagAssetReference, DagModel
 from orchestrator_site import access

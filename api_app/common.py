@@ -1,15 +1,19 @@
-"""What every API route shares: the role checks, paging, ordering, the ``~`` wildcard and the
-problem-JSON errors (Airflow's ``{"detail": ...}`` with its status codes)."""
+"""What every API route shares: the role checks, paging, ordering, the ``~`` wildcard, Airflow's
+``*_pattern`` filters, strict request bodies and the problem-JSON errors (Airflow's
+``{"detail": ...}`` with its status codes)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.urls import register_converter
+from pydantic import ConfigDict
 
+from api_app.schemas import RequestBody
 from dags_app.models import DagModel
 from orchestrator_site import access
 
@@ -120,6 +124,39 @@ def readable_rows(request: HttpRequest, queryset: QuerySet, dag_path: str) -> Qu
 def readable_dags(request: HttpRequest) -> QuerySet:
     access.require(request, access.READ)
     return access.readable(request.user, DagModel.objects.all())
+
+
+def _like_regex(term: str) -> str:
+    return "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in term)
+
+
+def name_filter(queryset: QuerySet, field: str, pattern: str | None = None, prefix: str | None = None) -> QuerySet:
+    """Airflow's ``<field>_pattern`` (a case-insensitive substring, ``%`` and ``_`` wildcards as in
+    SQL ``ILIKE``) and ``<field>_prefix_pattern`` (the start, trailing punctuation dropped); in
+    both ``|`` separates alternatives and ``~`` matches everything."""
+    if pattern and pattern != WILDCARD:
+        condition = Q()
+        for term in filter(None, pattern.split("|")):
+            lookup = "iregex" if "%" in term or "_" in term else "icontains"
+            condition |= Q(**{f"{field}__{lookup}": _like_regex(term) if lookup == "iregex" else term})
+        queryset = queryset.filter(condition)
+    if prefix and prefix != WILDCARD:
+        condition = Q()
+        for term in prefix.split("|"):
+            condition |= Q(**{f"{field}__startswith": re.sub(r"[^0-9A-Za-z]+$", "", term)})
+        queryset = queryset.filter(condition)
+    return queryset
+
+
+class StrictBody(RequestBody):
+    """A request body as Airflow's ``StrictBaseModel``: a JSON object, an unknown field a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def invalid(field: str, message: str) -> ApiError:
+    """A 422 naming the body's ``field``, as FastAPI words a validation error."""
+    return ApiError(422, [{"loc": ["body", field], "msg": message, "type": "value_error"}])
 
 
 __all__ = ["WILDCARD", "Http404"]

@@ -16,17 +16,8 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from pydantic import AliasChoices, Field
 
-from api_app.common import ApiError, bad_request, not_found, ordered, page
-from api_app.misc import (
-    BulkHandlers,
-    BulkResponse,
-    StrictBody,
-    bulk_body,
-    bulk_permissions,
-    bulk_run,
-    invalid,
-    name_filter,
-)
+from api_app.bulk import BulkHandlers, BulkResponse, bulk_body, bulk_permissions, bulk_run
+from api_app.common import ApiError, StrictBody, bad_request, invalid, name_filter, not_found, ordered, page
 from api_app.schemas import ERRORS, ProblemResponse
 from api_app.variables import redacted
 from dags_app.errors import Conflict, ServiceError

@@ -1,191 +1,26 @@
-"""``/api/v2/dagSources``, ``/dagStats``, ``/dagTags``, ``/jobs``, ``/plugins``, ``/providers``, ``/config``;
-and what the routes of pools, variables, connections and assets share: Airflow's ``*_pattern``
-filters and its bulk ``PATCH`` (create, update and delete actions in one request).
-"""
+"""``/api/v2/dagSources``, ``/dagStats``, ``/dagTags``, ``/jobs``, ``/plugins``, ``/providers``, ``/config``."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Query, Router, Schema
-from pydantic import ConfigDict, Field, create_model
 
-from api_app.common import WILDCARD, ApiError, dag_or_404, not_found, ordered, page, readable_dags, utc
-from api_app.schemas import ERRORS, ProblemResponse, RequestBody
-from dags_app.errors import Conflict, NotFound, ServiceError
+from api_app.common import ApiError, dag_or_404, name_filter, not_found, ordered, page, readable_dags, utc
+from api_app.schemas import ERRORS, ProblemResponse
 from dags_app.models import DagModel, DagTag
-from dags_app.views import MAX_CODE_BYTES
+from dags_app.views import dag_source_bytes
 from orchestrator_site import access
 from runs_app.models import Job
 from runs_app.states import DagRunState, JobType
 
 # One router; each operation names its tag as Airflow's spec groups it.
 router = Router()
-
-
-# -- shared: pattern filters, strict bodies, bulk actions ----------------------------------------
-
-
-def _like_regex(term: str) -> str:
-    return "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in term)
-
-
-def name_filter(queryset: QuerySet, field: str, pattern: str | None = None, prefix: str | None = None) -> QuerySet:
-    """Airflow's ``<field>_pattern`` (a case-insensitive substring, ``%`` and ``_`` wildcards as in
-    SQL ``ILIKE``) and ``<field>_prefix_pattern`` (the start, trailing punctuation dropped); in
-    both ``|`` separates alternatives and ``~`` matches everything."""
-    if pattern and pattern != WILDCARD:
-        condition = Q()
-        for term in filter(None, pattern.split("|")):
-            lookup = "iregex" if "%" in term or "_" in term else "icontains"
-            condition |= Q(**{f"{field}__{lookup}": _like_regex(term) if lookup == "iregex" else term})
-        queryset = queryset.filter(condition)
-    if prefix and prefix != WILDCARD:
-        condition = Q()
-        for term in prefix.split("|"):
-            condition |= Q(**{f"{field}__startswith": re.sub(r"[^0-9A-Za-z]+$", "", term)})
-        queryset = queryset.filter(condition)
-    return queryset
-
-
-class StrictBody(RequestBody):
-    """A request body as Airflow's ``StrictBaseModel``: a JSON object, an unknown field a 422."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-def invalid(field: str, message: str) -> ApiError:
-    """A 422 naming the body's ``field``, as FastAPI words a validation error."""
-    return ApiError(422, [{"loc": ["body", field], "msg": message, "type": "value_error"}])
-
-
-class BulkActionResponse(Schema):
-    success: list[str] = Field(default_factory=list)
-    errors: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class BulkResponse(Schema):
-    create: BulkActionResponse | None = None
-    update: BulkActionResponse | None = None
-    delete: BulkActionResponse | None = None
-
-
-def bulk_body(entity: type[Schema], name: str) -> type[Schema]:
-    """Airflow's ``BulkBody[<entity>]``: a list of create, update and delete actions."""
-    create = create_model(
-        f"BulkCreateAction_{name}_",
-        __base__=StrictBody,
-        action=(Literal["create"], ...),
-        entities=(list[entity], ...),
-        action_on_existence=(Literal["fail", "skip", "overwrite"], "fail"),
-    )
-    update = create_model(
-        f"BulkUpdateAction_{name}_",
-        __base__=StrictBody,
-        action=(Literal["update"], ...),
-        entities=(list[entity], ...),
-        update_mask=(list[str] | None, None),
-        action_on_non_existence=(Literal["fail", "skip"], "fail"),
-    )
-    delete = create_model(
-        f"BulkDeleteAction_{name}_",
-        __base__=StrictBody,
-        action=(Literal["delete"], ...),
-        entities=(list[str | entity], ...),
-        action_on_non_existence=(Literal["fail", "skip"], "fail"),
-    )
-    action = Annotated[create | update | delete, Field(discriminator="action")]
-    return create_model(f"BulkBody_{name}_", __base__=StrictBody, actions=(list[action], ...))
-
-
-@dataclass(frozen=True)
-class BulkHandlers:
-    """How one resource's bulk actions are done: each handler calls the resource's service.
-
-    ``what`` names the keys in messages ("pools with these pool names"); ``existing`` returns
-    which of the given keys exist (one query).
-    """
-
-    what: str
-    key: Callable[[Any], str]
-    existing: Callable[[list[str]], set[str]]
-    create: Callable[[Any], None]
-    update: Callable[[Any, list[str] | None], None]
-    delete: Callable[[str], None]
-
-
-def bulk_permissions(request: HttpRequest, body: Any, permissions: dict[str, str]) -> None:
-    """403 unless the user may do every action of ``body`` (an overwriting create also updates)."""
-    for action in body.actions:
-        access.require(request, permissions[action.action])
-        if action.action == "create" and action.action_on_existence == "overwrite":
-            access.require(request, permissions["update"])
-
-
-def _keys(keys: Iterable[str]) -> str:
-    return "{" + ", ".join(repr(k) for k in sorted(set(keys))) + "}"
-
-
-def _apply(action: Any, handlers: BulkHandlers) -> list[str]:
-    entities = list(action.entities)
-    keys = [e if isinstance(e, str) else handlers.key(e) for e in entities]
-    existing = handlers.existing(keys)
-    done = []
-    if action.action == "create":
-        if action.action_on_existence == "fail" and existing:
-            raise ApiError(409, f"The {handlers.what}: {_keys(existing)} already exist.")
-        for key, entity in zip(keys, entities, strict=True):
-            if key in existing and action.action_on_existence == "skip":
-                continue
-            handlers.create(entity)
-            done.append(key)
-        return done
-    missing = set(keys) - existing
-    if missing and action.action_on_non_existence == "fail":
-        raise ApiError(404, f"The {handlers.what}: {_keys(missing)} were not found.")
-    for key, entity in zip(keys, entities, strict=True):
-        if key in missing:
-            continue
-        if action.action == "update":
-            handlers.update(entity, action.update_mask)
-        else:
-            handlers.delete(key)
-        done.append(key)
-    return done
-
-
-def _error(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, ApiError):
-        return {"error": str(exc.detail), "status_code": exc.status}
-    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400
-    return {"error": str(exc), "status_code": status}
-
-
-def bulk_run(body: Any, handlers: BulkHandlers) -> BulkResponse:
-    """Do each action of ``body`` in order, each all or nothing: a failing action rolls back,
-    is reported in its ``errors`` and the next one still runs (Airflow's bulk semantics)."""
-    response = BulkResponse()
-    for action in body.actions:
-        result = getattr(response, action.action) or BulkActionResponse()
-        setattr(response, action.action, result)
-        try:
-            with transaction.atomic():
-                done = _apply(action, handlers)
-        except (ApiError, ServiceError) as exc:
-            result.errors.append(_error(exc))
-        else:
-            result.success.extend(done)
-    return response
 
 
 # -- /dagSources -----------------------------------------------------------------------------------
@@ -199,19 +34,9 @@ class DAGSourceResponse(Schema):
 
 
 def _source_text(dag: DagModel) -> str | None:
-    """The DAG file's text, read as the code view reads it (only inside the DAG folder, not too
-    large); None when it cannot be shown."""
-    if not dag.fileloc:
-        return None
-    path = Path(dag.fileloc).resolve()
-    if not path.is_relative_to(Path(settings.DAGS_FOLDER).resolve()):
-        return None
-    try:
-        if path.stat().st_size > MAX_CODE_BYTES:
-            return None
-        return path.read_bytes().decode("utf-8", errors="replace")
-    except OSError:
-        return None
+    """The DAG file's text, read through the code view's checks; None when it cannot be shown."""
+    data, _why = dag_source_bytes(dag)
+    return None if data is None else data.decode("utf-8", errors="replace")
 
 
 @router.get(
@@ -507,6 +332,3 @@ def get_config(request: HttpRequest, section: str | None = None) -> Any:
 )
 def get_config_value(request: HttpRequest, section: str, option: str) -> Any:
     raise ApiError(403, CONFIG_NOT_EXPOSED)
-
-
-__all__ = ["BulkHandlers", "StrictBody", "bulk_body", "bulk_run", "invalid", "name_filter"]

@@ -48,33 +48,35 @@ class DagSource:
     changed_since_parse: bool = False
 
 
-def dag_source_read(dag: DagModel) -> DagSource:
-    """Read and highlight the file recorded for ``dag``, without importing it.
+def dag_source_bytes(dag: DagModel) -> tuple[bytes | None, str]:
+    """The bytes of the file recorded for ``dag`` and "" or, when it cannot be shown, None and why.
 
-    1. Only the path stored in the database is read, and only if it resolves (symlinks
-       followed) inside ``settings.DAGS_FOLDER``.
-    2. A missing, unreadable or oversized file gives a message instead of the code.
-    3. The text is highlighted by Pygments, which escapes it; the result is safe HTML.
+    Only the path stored in the database is read, and only if it resolves (symlinks followed)
+    inside ``settings.DAGS_FOLDER``; a missing, unreadable or oversized file is a message. The
+    code page and the REST API's dagSources read through this one check.
     """
-    source = DagSource(path=dag.fileloc)
     if not dag.fileloc:
-        source.error = "No file is recorded for this DAG."
-        return source
+        return None, "No file is recorded for this DAG."
     folder = Path(settings.DAGS_FOLDER).resolve()
     path = Path(dag.fileloc).resolve()
     if not path.is_relative_to(folder):
-        source.error = "The DAG's file is outside the DAG folder; it is not shown."
-        return source
+        return None, "The DAG's file is outside the DAG folder; it is not shown."
     try:
         if path.stat().st_size > MAX_CODE_BYTES:
-            source.error = f"The DAG's file is larger than {MAX_CODE_BYTES // (1024 * 1024)} MiB; it is not shown."
-            return source
-        data = path.read_bytes()
+            return None, f"The DAG's file is larger than {MAX_CODE_BYTES // (1024 * 1024)} MiB; it is not shown."
+        return path.read_bytes(), ""
     except FileNotFoundError:
-        source.error = "The DAG's file no longer exists."
-        return source
+        return None, "The DAG's file no longer exists."
     except OSError as exc:
-        source.error = f"The DAG's file cannot be read ({exc.strerror or type(exc).__name__})."
+        return None, f"The DAG's file cannot be read ({exc.strerror or type(exc).__name__})."
+
+
+def dag_source_read(dag: DagModel) -> DagSource:
+    """Read (``dag_source_bytes``) and highlight the file recorded for ``dag``, without importing
+    it: the text is highlighted by Pygments, which escapes it; the result is safe HTML."""
+    source = DagSource(path=dag.fileloc)
+    data, source.error = dag_source_bytes(dag)
+    if data is None:
         return source
     text = data.decode("utf-8", errors="replace")
     source.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
