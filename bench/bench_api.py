@@ -17,7 +17,6 @@ Usage: ``.venv/bin/python bench/bench_api.py [--dags 1000 --runs 10 --tasks 10 -
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import platform
@@ -48,121 +47,10 @@ def machine() -> dict:
 
 
 def build(args: argparse.Namespace, folder: Path) -> dict:
-    """Fill the database as bench_pages.py does (plus tags, event-log lines and import errors)."""
-    from django.db import transaction
+    """The data of bench_pages.py, plus tags, event-log lines and import errors."""
+    from metastore import fill
 
-    from dags_app.models import DagImportError, DagModel, DagTag
-    from runs_app.models import AuditLog, DagRun, TaskInstance
-    from runs_app.states import AuditEvent, DagRunState, DagRunType, TaskInstanceState
-
-    base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    states = [TaskInstanceState.SUCCESS, TaskInstanceState.SUCCESS, TaskInstanceState.FAILED, TaskInstanceState.SKIPPED]
-    with transaction.atomic():
-        dags = []
-        for d in range(args.dags):
-            dag_id = f"bench_dag_{d:04d}"
-            tasks = [
-                {
-                    "task_id": f"task_{t:02d}",
-                    "operator": "PythonOperator",
-                    "operator_class": "dags_app.sdk.operators.PythonOperator",
-                    "upstream_task_ids": [f"task_{t - 1:02d}"] if t else [],
-                    "downstream_task_ids": [f"task_{t + 1:02d}"] if t < args.tasks - 1 else [],
-                    "trigger_rule": "all_success",
-                    "retries": 0,
-                    "template_fields": [],
-                    "template_values": {},
-                    "ui_color": "#ffefeb",
-                    "ui_fgcolor": "#000",
-                    "owner": "bench",
-                }
-                for t in range(args.tasks)
-            ]
-            serialized = {
-                "dag_id": dag_id,
-                "fileloc": str(folder / f"{dag_id}.py"),
-                "owner": "bench",
-                "schedule": "@daily",
-                "timetable": {"type": "cron", "expression": "@daily", "timezone": "UTC"},
-                "timetable_summary": "@daily",
-                "timetable_description": "Every day at 00:00",
-                "start_date": base.isoformat(),
-                "catchup": False,
-                "tags": ["bench"],
-                "params": {},
-                "tasks": tasks,
-            }
-            dags.append(
-                DagModel(
-                    dag_id=dag_id,
-                    fileloc=serialized["fileloc"],
-                    owners="bench",
-                    schedule="@daily",
-                    timetable_summary="@daily",
-                    is_paused=bool(d % 2),
-                    serialized=serialized,
-                    next_dagrun=base + dt.timedelta(days=args.runs),
-                )
-            )
-        DagModel.objects.bulk_create(dags, batch_size=500)
-        dags = list(DagModel.objects.order_by("dag_id"))
-        DagTag.objects.bulk_create([DagTag(dag=dag, name="bench") for dag in dags], batch_size=2000)
-        DagRun.objects.bulk_create(
-            [
-                DagRun(
-                    dag=dag,
-                    run_id=f"scheduled__{(base + dt.timedelta(days=r)).isoformat()}",
-                    logical_date=base + dt.timedelta(days=r),
-                    data_interval_start=base + dt.timedelta(days=r),
-                    data_interval_end=base + dt.timedelta(days=r + 1),
-                    run_type=DagRunType.SCHEDULED,
-                    state=DagRunState.SUCCESS if r % 5 else DagRunState.FAILED,
-                    start_date=base + dt.timedelta(days=r + 1),
-                    end_date=base + dt.timedelta(days=r + 1, minutes=5),
-                )
-                for dag in dags
-                for r in range(args.runs)
-            ],
-            batch_size=2000,
-        )
-        runs = list(DagRun.objects.all())
-        TaskInstance.objects.bulk_create(
-            [
-                TaskInstance(
-                    dag_run=run,
-                    dag_id=run.dag_id,
-                    task_id=f"task_{t:02d}",
-                    state=states[(run.pk + t) % len(states)],
-                    try_number=1,
-                    operator="PythonOperator",
-                    start_date=run.start_date + dt.timedelta(seconds=20 * t),
-                    end_date=run.start_date + dt.timedelta(seconds=20 * t + 15),
-                    queued_at=run.start_date + dt.timedelta(seconds=20 * t - 1),
-                    duration=15.0,
-                )
-                for run in runs
-                for t in range(args.tasks)
-            ],
-            batch_size=5000,
-        )
-        dag_ids = {dag.pk: dag.dag_id for dag in dags}
-        AuditLog.objects.bulk_create(
-            [
-                AuditLog(
-                    event=AuditEvent.RUN,
-                    source="worker",
-                    dag_id=dag_ids[runs[i % len(runs)].dag_id],
-                    run_id=runs[i % len(runs)].run_id,
-                    task_id=f"task_{i % args.tasks:02d}",
-                )
-                for i in range(args.events)
-            ],
-            batch_size=5000,
-        )
-        DagImportError.objects.bulk_create(
-            [DagImportError(filename=str(folder / f"broken_{i}.py"), message="boom", timestamp=base) for i in range(20)]
-        )
-    return {"dags": len(dags), "runs": len(runs), "task_instances": TaskInstance.objects.count()}
+    return fill(folder, dags=args.dags, runs=args.runs, tasks=args.tasks, events=args.events, import_errors=20)
 
 
 def measure(client, url: str, repeat: int) -> dict:

@@ -12,7 +12,6 @@ the DEVELOPERS.md scale is ``--dags 1000 --runs 10 --tasks 10`` (100,000 task in
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import sys
@@ -47,104 +46,22 @@ def main() -> None:
     from django.db import connection, transaction
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+    from metastore import fill
 
     from dags_app.models import DagModel
     from orchestrator_site.accounts import user_create
-    from runs_app.models import DagRun, TaskInstance
-    from runs_app.states import DagRunState, DagRunType, TaskInstanceState
+    from runs_app.models import DagRun
 
     call_command("migrate", verbosity=0)
     started = time.monotonic()
-    base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    states = [TaskInstanceState.SUCCESS, TaskInstanceState.SUCCESS, TaskInstanceState.FAILED, TaskInstanceState.SKIPPED]
+    counts = fill(tmp / "dags", dags=args.dags, runs=args.runs, tasks=args.tasks)
+    dags = list(DagModel.objects.order_by("dag_id"))
     with transaction.atomic():
-        dags = []
-        for d in range(args.dags):
-            tasks = []
-            for t in range(args.tasks):
-                tasks.append(
-                    {
-                        "task_id": f"task_{t:02d}",
-                        "operator": "PythonOperator",
-                        "operator_class": "dags_app.sdk.operators.PythonOperator",
-                        "upstream_task_ids": [f"task_{t - 1:02d}"] if t else [],
-                        "downstream_task_ids": [f"task_{t + 1:02d}"] if t < args.tasks - 1 else [],
-                        "trigger_rule": "all_success",
-                        "retries": 0,
-                        "template_fields": [],
-                        "template_values": {},
-                        "ui_color": "#ffefeb",
-                        "ui_fgcolor": "#000",
-                        "owner": "bench",
-                    }
-                )
-            serialized = {
-                "dag_id": f"bench_dag_{d:04d}",
-                "fileloc": str(tmp / "dags" / f"bench_dag_{d:04d}.py"),
-                "owner": "bench",
-                "schedule": "@daily",
-                "timetable": {"type": "cron", "expression": "@daily", "timezone": "UTC"},
-                "timetable_summary": "@daily",
-                "timetable_description": "Every day at 00:00",
-                "start_date": base.isoformat(),
-                "catchup": False,
-                "tags": ["bench"],
-                "params": {},
-                "tasks": tasks,
-            }
-            dags.append(
-                DagModel(
-                    dag_id=serialized["dag_id"],
-                    fileloc=serialized["fileloc"],
-                    owners="bench",
-                    schedule="@daily",
-                    timetable_summary="@daily",
-                    is_paused=bool(d % 2),
-                    serialized=serialized,
-                    next_dagrun=base + dt.timedelta(days=args.runs),
-                )
-            )
-        DagModel.objects.bulk_create(dags, batch_size=500)
-        dags = list(DagModel.objects.order_by("dag_id"))
-        runs = [
-            DagRun(
-                dag=dag,
-                run_id=f"scheduled__{(base + dt.timedelta(days=r)).isoformat()}",
-                logical_date=base + dt.timedelta(days=r),
-                data_interval_start=base + dt.timedelta(days=r),
-                data_interval_end=base + dt.timedelta(days=r + 1),
-                run_type=DagRunType.SCHEDULED,
-                state=DagRunState.SUCCESS if r % 5 else DagRunState.FAILED,
-                start_date=base + dt.timedelta(days=r + 1),
-                end_date=base + dt.timedelta(days=r + 1, minutes=5),
-            )
-            for dag in dags
-            for r in range(args.runs)
-        ]
-        DagRun.objects.bulk_create(runs, batch_size=2000)
-        runs = list(DagRun.objects.all())
-        tis = [
-            TaskInstance(
-                dag_run=run,
-                dag_id=run.dag_id,
-                task_id=f"task_{t:02d}",
-                state=states[(run.pk + t) % len(states)],
-                try_number=1,
-                operator="PythonOperator",
-                start_date=run.start_date + dt.timedelta(seconds=20 * t),
-                end_date=run.start_date + dt.timedelta(seconds=20 * t + 15),
-                queued_at=run.start_date + dt.timedelta(seconds=20 * t - 1),
-                duration=15.0,
-            )
-            for run in runs
-            for t in range(args.tasks)
-        ]
-        TaskInstance.objects.bulk_create(tis, batch_size=5000)
         user = user_create(
             username="bench", email="bench@example.com", first_name="b", last_name="b", password="bench", role="Admin"
         )
     print(
-        f"{args.dags} DAGs, {len(runs)} runs, {len(tis)} task instances "
+        f"{counts['dags']} DAGs, {counts['runs']} runs, {counts['task_instances']} task instances "
         f"({connection.vendor}); data built in {time.monotonic() - started:.1f} s"
     )
 
