@@ -22,7 +22,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
-from api_app import assets, connections, dags, misc, monitor, pools, runs, variables
+from api_app import assets, connections, dags, misc, monitor, pools, runs, task_instances, variables
 from api_app.auth import BearerAuth, WebSessionAuth
 from api_app.common import ApiError
 from dags_app.errors import Conflict, NotFound, ServiceError
@@ -59,6 +59,8 @@ api = NinjaAPI(
     auth=[BearerAuth(), WebSessionAuth()],
     renderer=_Renderer(),
 )
+
+assert task_instances.router is runs.ti_router  # its routes are on runs.py's routers
 
 for router in (
     dags.router,
@@ -150,4 +152,12 @@ def urls() -> tuple[list, str, str]:
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
         pattern.callback.login_required = False
-    return patterns, app_name, namespace
+    return sorted(patterns, key=_literal_first), app_name, namespace
+
+
+def _literal_first(pattern: Any) -> tuple[int, ...]:
+    """Order the paths so a literal segment is tried before a parameter in its place
+    (``dagRuns/list`` before ``dagRuns/{dag_run_id}``), as FastAPI's routing lets Airflow's
+    spec have both: Django takes the first pattern that matches. Two paths that can match the
+    same URL have as many segments, so only their order changes."""
+    return tuple(1 if segment.startswith("<") else 0 for segment in str(pattern.pattern).split("/"))

@@ -123,6 +123,15 @@ def _known(name: str, values: list[str], allowed: list[str]) -> list[str]:
     return values
 
 
+def bounded(queryset: QuerySet, values: Any, fields: dict[str, str]) -> QuerySet:
+    """Airflow's ``<name>_gte/_gt/_lte/_lt`` bounds read from ``values`` (a batch body) for
+    each ``name`` of ``fields`` (name -> the queryset's field)."""
+    for name, field in fields.items():
+        bounds = {op: getattr(values, f"{name}_{op}", None) for op in ("gte", "gt", "lte", "lt")}
+        queryset = _range(queryset, field, **bounds)
+    return queryset
+
+
 def _range(queryset: QuerySet, field: str, **bounds: Any) -> QuerySet:
     lookups = {"gte": "gte", "gt": "gt", "lte": "lte", "lt": "lt"}
     for name, value in bounds.items():

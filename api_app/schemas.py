@@ -10,7 +10,15 @@ import uuid
 from typing import Any
 
 from ninja import Schema
-from pydantic import AwareDatetime, BaseModel, Field, ModelWrapValidatorHandler, ValidationInfo, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationInfo,
+    model_validator,
+)
 
 from dags_app.models import DagImportError, DagModel
 from runs_app.models import AuditLog, DagRun, TaskInstance, XCom
@@ -605,3 +613,141 @@ def _relative(path: str) -> str | None:
         return str(Path(path).resolve().relative_to(Path(settings.DAGS_FOLDER).resolve()))
     except (ValueError, OSError):
         return None
+
+
+class TaskInstanceHistoryResponse(Schema):
+    """One try of a task instance: an ended one from its history, or its latest from its row."""
+
+    task_id: str
+    dag_id: str
+    dag_run_id: str
+    map_index: int
+    start_date: dt.datetime | None
+    end_date: dt.datetime | None
+    duration: float | None
+    state: str | None
+    try_number: int
+    max_tries: int
+    task_display_name: str
+    dag_display_name: str
+    hostname: str | None
+    unixname: str | None = None
+    pool: str
+    pool_slots: int
+    queue: str | None
+    priority_weight: int | None
+    operator: str | None
+    operator_name: str | None
+    queued_when: dt.datetime | None
+    scheduled_when: dt.datetime | None = None
+    pid: int | None
+    executor: str | None = None
+    executor_config: str = "{}"
+    dag_version: DagVersionResponse | None = None
+
+    @classmethod
+    def from_try(cls, ti: TaskInstance, attempt: Any = None) -> TaskInstanceHistoryResponse:
+        """The try ``attempt`` (a ``TaskInstanceHistory`` row) of ``ti``; its latest when None."""
+        run = ti.dag_run
+        task = run.dag.get_task(ti.task_id) or {}
+        row = attempt or ti
+        operator = task.get("operator") or row.operator or None
+        return cls(
+            task_id=ti.task_id,
+            dag_id=run.dag.dag_id,
+            dag_run_id=run.run_id,
+            map_index=ti.map_index,
+            start_date=row.start_date,
+            end_date=row.end_date,
+            duration=row.duration,
+            state=None if row.state == TaskInstanceState.NONE else row.state,
+            try_number=row.try_number,
+            max_tries=row.max_tries,
+            task_display_name=task.get("task_display_name") or ti.task_id,
+            dag_display_name=run.dag.display_name,
+            hostname=row.hostname or None,
+            pool=row.pool,
+            pool_slots=row.pool_slots,
+            queue=row.queue,
+            priority_weight=row.priority_weight,
+            operator=operator,
+            operator_name=operator,
+            queued_when=row.queued_at,
+            pid=row.pid,
+        )
+
+
+class TaskInstanceHistoryCollectionResponse(Schema):
+    task_instances: list[TaskInstanceHistoryResponse]
+    total_entries: int
+
+
+class TaskDependencyResponse(Schema):
+    name: str
+    reason: str
+
+
+class TaskDependencyCollectionResponse(Schema):
+    dependencies: list[TaskDependencyResponse]
+
+
+class ExtraLinkCollectionResponse(Schema):
+    extra_links: dict[str, str | None]
+    total_entries: int
+
+
+class XComCreateBody(RequestBody):
+    key: str
+    value: Any
+    map_index: int = -1
+
+
+class XComUpdateBody(RequestBody):
+    value: Any
+    map_index: int = -1
+
+
+class _BatchRanges(RequestBody):
+    """The date and duration bounds of Airflow's batch list bodies (strict: an unknown field is a 422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_after_gte: AwareDatetime | None = None
+    run_after_gt: AwareDatetime | None = None
+    run_after_lte: AwareDatetime | None = None
+    run_after_lt: AwareDatetime | None = None
+    logical_date_gte: AwareDatetime | None = None
+    logical_date_gt: AwareDatetime | None = None
+    logical_date_lte: AwareDatetime | None = None
+    logical_date_lt: AwareDatetime | None = None
+    start_date_gte: AwareDatetime | None = None
+    start_date_gt: AwareDatetime | None = None
+    start_date_lte: AwareDatetime | None = None
+    start_date_lt: AwareDatetime | None = None
+    end_date_gte: AwareDatetime | None = None
+    end_date_gt: AwareDatetime | None = None
+    end_date_lte: AwareDatetime | None = None
+    end_date_lt: AwareDatetime | None = None
+    duration_gte: float | None = None
+    duration_gt: float | None = None
+    duration_lte: float | None = None
+    duration_lt: float | None = None
+    page_offset: int = Field(0, ge=0)
+    page_limit: int = Field(100, ge=0)
+    order_by: str | None = None
+
+
+class TaskInstancesBatchBody(_BatchRanges):
+    dag_ids: list[str] | None = None
+    dag_run_ids: list[str] | None = None
+    task_ids: list[str] | None = None
+    state: list[str | None] | None = None
+    pool: list[str] | None = None
+    queue: list[str] | None = None
+    executor: list[str] | None = None
+
+
+class DAGRunsBatchBody(_BatchRanges):
+    dag_ids: list[str] | None = None
+    states: list[str | None] | None = None
+    conf_contains: str | None = None

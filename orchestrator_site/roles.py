@@ -2,7 +2,7 @@
 
 - Viewer reads everything.
 - User also triggers, clears, marks, pauses and deletes DAGs and runs.
-- Op also manages pools, variables and connections; as in Airflow, Viewer and User do not see
+- Op also manages pools, variables, connections and XComs; as in Airflow, Viewer and User do not see
   variables and connections, which hold secrets.
 - Admin also manages users and groups.
 
@@ -27,6 +27,7 @@ _READABLE = [
     ("dags_app", "dagfile"),
     ("runs_app", "dagrun"),
     ("runs_app", "taskinstance"),
+    ("runs_app", "taskinstancehistory"),
     ("runs_app", "xcom"),
     ("runs_app", "pool"),
     ("runs_app", "job"),
@@ -61,6 +62,9 @@ OP_PERMISSIONS = USER_PERMISSIONS | {
     "runs_app.add_connection",
     "runs_app.change_connection",
     "runs_app.delete_connection",
+    "runs_app.add_xcom",
+    "runs_app.change_xcom",
+    "runs_app.delete_xcom",
 }
 ADMIN_PERMISSIONS = OP_PERMISSIONS | {
     f"auth.{action}_{model}" for action in ("add", "change", "delete", "view") for model in ("user", "group")

@@ -53,6 +53,7 @@ from runs_app.models import (
     Job,
     Pool,
     TaskInstance,
+    TaskInstanceHistory,
     Variable,
     XCom,
 )
@@ -402,9 +403,26 @@ class DagRunAdmin(DagAccessMixin, ConfirmActionMixin, ReadOnlyAdmin):
 # -- Task instances -------------------------------------------------------------------------------
 
 
+class TaskInstanceHistoryInline(admin.TabularInline):
+    """The instance's earlier tries, read only (the transitions write them)."""
+
+    model = TaskInstanceHistory
+    extra = 0
+    can_delete = False
+    fields = ["try_number", "state", "start_date", "end_date", "duration", "hostname", "pool", "queue"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(TaskInstance)
 class TaskInstanceAdmin(DagAccessMixin, ConfirmActionMixin, ReadOnlyAdmin):
     dag_path = "dag"
+    inlines = [TaskInstanceHistoryInline]
     list_display = [
         "task_id",
         "dag",

@@ -263,6 +263,43 @@ class TaskInstance(models.Model):
         return resolved
 
 
+class TaskInstanceHistory(models.Model):
+    """One ended try of a task instance, kept when the instance starts another (a retry, or a
+    clear and run again): Airflow's ``task_instance_history``. The instance's row holds its
+    latest try; its earlier tries are here (the API's ``tries``, the Gantt chart's every try).
+
+    Recorded by ``transitions`` in the move that starts the next try, from the row as that try
+    left it; a try is recorded once (``ignore_conflicts`` on the unique pair).
+    """
+
+    task_instance = models.ForeignKey(TaskInstance, on_delete=models.CASCADE, related_name="history")
+    try_number = models.PositiveIntegerField()
+    state = models.CharField(max_length=20, choices=TaskInstanceState.choices)
+    max_tries = models.PositiveIntegerField(default=0)
+    operator = models.CharField(max_length=100, blank=True, default="")
+    queue = models.CharField(max_length=100, default="default")
+    pool = models.CharField(max_length=100, default="default_pool")
+    pool_slots = models.PositiveIntegerField(default=1)
+    priority_weight = models.IntegerField(default=1)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    start_date = models.DateTimeField(null=True, blank=True)
+    end_date = models.DateTimeField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    hostname = models.CharField(max_length=250, blank=True, default="")
+    pid = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["task_instance", "try_number"]
+        verbose_name = "task instance try"
+        verbose_name_plural = "task instance tries"
+        constraints = [
+            models.UniqueConstraint(fields=["task_instance", "try_number"], name="unique_ti_history_try"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_instance_id} try {self.try_number} ({self.state})"
+
+
 class TaskCallbackRequest(models.Model):
     """A task callback (and alert email) owed by a try that a worker did not end itself.
 

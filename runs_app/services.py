@@ -27,7 +27,7 @@ from dags_app.sdk.validation import validate_key
 from dags_app.timetables import TimeRestriction, timetable_from_dict
 from runs_app import transitions
 from runs_app.conf import validate_conf
-from runs_app.models import AuditLog, Connection, DagRun, Job, Pool, TaskInstance, Variable
+from runs_app.models import AuditLog, Connection, DagRun, Job, Pool, TaskInstance, Variable, XCom
 from runs_app.params import params_check
 from runs_app.scheduling import Executor, RQExecutor, dag_run_schedule_locked, task_instance_queue
 from runs_app.states import (
@@ -488,6 +488,18 @@ def task_instances_set_state(
     return changed
 
 
+def task_instances_mark_plan(
+    *, tis: Iterable[TaskInstance], state: TaskInstanceState, upstream: bool = False, downstream: bool = False
+) -> list[TaskInstance]:
+    """The task instances ``task_instances_set_state`` would change (not in ``state`` yet), in
+    the order of their runs and tasks: the dry run of a mark."""
+    planned: list[TaskInstance] = []
+    for run, task_ids, map_indexes in _expand(tis, upstream=upstream, downstream=downstream).values():
+        rows = transitions.task_instances_of(run, task_ids, map_indexes).exclude(state=state)
+        planned += rows.select_related("dag_run", "dag_run__dag").order_by("task_id", "map_index")
+    return planned
+
+
 def dag_run_mark_plan(run: DagRun, *, state: str) -> dict[str, tuple[str, str]]:
     """What marking ``run`` ``state`` would change: {task_id: (state now, state after)}."""
     return transitions.run_mark_plan(run, state=state)
@@ -668,6 +680,60 @@ def variable_get(key: str) -> str | None:
     """The stored value of variable ``key`` (None if there is none); environment overrides are
     the SDK's business (``Variable.get``), not the metastore's."""
     return Variable.objects.filter(key=key).values_list("val", flat=True).first()
+
+
+def xcom_set(
+    *, ti: TaskInstance, key: str, value: Any, create: bool, user: AbstractBaseUser | None = None, source: str = "cli"
+) -> XCom:
+    """Add (``create``: refused if the key exists) or change (refused if it does not) the XCom
+    ``key`` of ``ti``: a JSON value, as a task's own ``xcom_push`` stores it."""
+    if not key or len(key) > XCom._meta.get_field("key").max_length:
+        raise ServiceError(f"An XCom key is 1 to {XCom._meta.get_field('key').max_length} characters")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ServiceError(f"The XCom value is not JSON: {exc}") from exc
+    run = ti.dag_run
+    with transaction.atomic():
+        existing = XCom.objects.select_for_update().filter(task_instance=ti, key=key).first()
+        if create and existing is not None:
+            raise Conflict(f"The XCom with key: `{key}` with mentioned task instance already exists.")
+        if not create and existing is None:
+            raise NotFound(f"The XCom with key: `{key}` with mentioned task instance doesn't exist.")
+        if existing is None:
+            xcom = XCom.objects.create(
+                task_instance=ti, dag_run=run, task_id=ti.task_id, map_index=ti.map_index, key=key, value=value
+            )
+        else:
+            existing.value = value
+            existing.save(update_fields=["value", "timestamp"])
+            xcom = existing
+        audit_log_record(
+            event=AuditEvent.XCOM_SET,
+            user=user,
+            source=source,
+            dag_id=run.dag.dag_id,
+            run_id=run.run_id,
+            task_id=ti.task_id,
+            extra={"key": key, "map_index": ti.map_index, "created": existing is None},
+        )
+    return xcom
+
+
+def xcom_delete(*, xcom: XCom, user: AbstractBaseUser | None = None, source: str = "cli") -> None:
+    """Delete one XCom (a user's repair: a task downstream then pulls nothing for its key)."""
+    run = xcom.dag_run
+    with transaction.atomic():
+        XCom.objects.filter(pk=xcom.pk).delete()
+        audit_log_record(
+            event=AuditEvent.XCOM_DELETE,
+            user=user,
+            source=source,
+            dag_id=run.dag.dag_id,
+            run_id=run.run_id,
+            task_id=xcom.task_id,
+            extra={"key": xcom.key, "map_index": xcom.map_index},
+        )
 
 
 def variable_set(

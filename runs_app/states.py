@@ -85,6 +85,8 @@ class AuditEvent(models.TextChoices):
     VARIABLE_DELETE = "variable_delete", "variable delete"
     CONNECTION_SET = "connection_set", "connection set"
     CONNECTION_DELETE = "connection_delete", "connection delete"
+    XCOM_SET = "xcom_set", "xcom set"
+    XCOM_DELETE = "xcom_delete", "xcom delete"
 
 
 # One state for a mapped task from its instances' states: while any instance is unfinished, the

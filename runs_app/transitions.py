@@ -42,7 +42,7 @@ from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
-from runs_app.models import DagRun, TaskCallbackRequest, TaskInstance
+from runs_app.models import DagRun, TaskCallbackRequest, TaskInstance, TaskInstanceHistory
 from runs_app.states import TI_FINISHED, TI_UNFINISHED, DagRunState, TaskInstanceState
 
 TI = TaskInstanceState
@@ -114,8 +114,45 @@ def _rows(run: DagRun, task_ids: Iterable[str], map_indexes: dict[str, set[int]]
     return TaskInstance.objects.filter(where, dag_run=run)
 
 
+def task_instances_of(run: DagRun, task_ids: Iterable[str], map_indexes: dict[str, set[int]] | None = None) -> QuerySet:
+    """The rows a move of ``task_ids`` in ``run`` acts on (read only: for a plan or a dry run)."""
+    return _rows(run, task_ids, map_indexes)
+
+
 def _one_try(ti: TaskInstance) -> QuerySet:
     return TaskInstance.objects.filter(pk=ti.pk, try_number=ti.try_number)
+
+
+# The fields of a try that its history row keeps; a try not started yet is not recorded.
+_TRY_FIELDS = (
+    "try_number",
+    "state",
+    "max_tries",
+    "operator",
+    "queue",
+    "pool",
+    "pool_slots",
+    "priority_weight",
+    "queued_at",
+    "start_date",
+    "end_date",
+    "duration",
+    "hostname",
+    "pid",
+)
+_NOT_A_TRY = (TI.NONE, TI.SCHEDULED)
+
+
+def _record_tries(rows: Iterable[dict[str, Any]]) -> None:
+    """Keep the tries in ``rows`` (``pk`` and ``_TRY_FIELDS`` of task instances, as their tries
+    left them) before the move that starts their next one; a try already kept stays as it was."""
+    history = [
+        TaskInstanceHistory(task_instance_id=row["pk"], **{name: row[name] for name in _TRY_FIELDS})
+        for row in rows
+        if row["try_number"] >= 1 and row["state"] not in _NOT_A_TRY
+    ]
+    if history:
+        TaskInstanceHistory.objects.bulk_create(history, ignore_conflicts=True)
 
 
 # -- the scheduler's moves -------------------------------------------------------------------------
@@ -137,8 +174,10 @@ def ti_queue(ti: TaskInstance, *, now: dt.datetime, job_id: str) -> bool:
         "first_poke_at": None,
         "reschedule_count": 0,
     }
+    ended = {"pk": ti.pk, **{name: getattr(ti, name) for name in _TRY_FIELDS}}
     moved = _move_tis(_one_try(ti), expected=[ti.state], target=TI.QUEUED, try_number=F("try_number") + 1, **fields)
     if moved:
+        _record_tries([ended])  # a retry (or run again) keeps the try it ends; a first try has none
         _apply(ti, TI.QUEUED, fields)
         ti.try_number += 1
     return bool(moved)
@@ -468,6 +507,7 @@ def tis_clear(
     expected = [TI.FAILED, TI.UPSTREAM_FAILED] if only_failed else [s for s in TI if s != TI.NONE]
     cleared = 0
     for n, ids in by_retries.items():
+        _record_tries(_rows(run, ids, map_indexes).filter(state__in=expected).values("pk", *_TRY_FIELDS))
         cleared += _move_tis(
             _rows(run, ids, map_indexes),
             expected=expected,

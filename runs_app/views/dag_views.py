@@ -115,7 +115,29 @@ def _maps_over(task: dict) -> str:
 def waiting_reasons(
     *, ti: TaskInstance, run: DagRun, dag: DagModel, task: dict | None, states: dict[str, str]
 ) -> list[str]:
-    """Return why a waiting task instance is not running, as sentences (empty when it is not waiting).
+    """Return why a waiting task instance is not running, as sentences (empty when it is not waiting)."""
+    return [reason for _name, reason in waiting_dependencies(ti=ti, run=run, dag=dag, task=task, states=states)]
+
+
+class _Reasons(list):
+    """``(dependency name, sentence)`` pairs; ``append`` files a sentence under the current name."""
+
+    name = "Task Instance State"
+
+    def append(self, reason: str) -> None:  # type: ignore[override]
+        super().append((self.name, reason))
+
+    def under(self, name: str) -> _Reasons:
+        self.name = name
+        return self
+
+
+def waiting_dependencies(
+    *, ti: TaskInstance, run: DagRun, dag: DagModel, task: dict | None, states: dict[str, str]
+) -> list[tuple[str, str]]:
+    """Return why a waiting task instance is not running: (the dependency, as Airflow names its
+    deps, and a sentence) pairs; empty when it is not waiting. The UI's task panel shows the
+    sentences, the REST API's ``dependencies`` both.
 
     Uses the trigger-rule evaluation the scheduler uses (``runs_app.deps``), over ``states`` of
     the run's task instances.
@@ -123,31 +145,33 @@ def waiting_reasons(
     if ti.state not in WAITING_STATES:
         return []
     if task is None:
-        return [f"The task {ti.task_id} is no longer defined in the DAG."]
-    reasons = []
+        return [("Task Instance State", f"The task {ti.task_id} is no longer defined in the DAG.")]
+    reasons = _Reasons()
     if dag.is_paused and run.run_type != DagRunType.BACKFILL:
-        reasons.append("The DAG is paused: unpause it so the scheduler runs its tasks.")
+        reasons.under("Dag Not Paused").append("The DAG is paused: unpause it so the scheduler runs its tasks.")
     if run.state == DagRunState.QUEUED:
-        reasons.append(
+        reasons.under("Dagrun Running").append(
             f"The DAG run is queued: it starts when the DAG is active and fewer than "
             f"max_active_runs ({dag.max_active_runs}) runs are running."
         )
     elif run.is_finished:
-        reasons.append(f"The DAG run is {run.state}: clear this task to run it again.")
+        reasons.under("Dagrun Running").append(f"The DAG run is {run.state}: clear this task to run it again.")
     if ti.state == TaskInstanceState.UP_FOR_RETRY:
         when = timezone.localtime(ti.next_retry_at).strftime("%Y-%m-%d %H:%M:%S") if ti.next_retry_at else "now"
-        reasons.append(f"Try {ti.try_number} failed; the next try is queued after {when}.")
-        return reasons
+        reasons.under("Not In Retry Period").append(f"Try {ti.try_number} failed; the next try is queued after {when}.")
+        return list(reasons)
     if ti.state == TaskInstanceState.UP_FOR_RESCHEDULE:
         when = timezone.localtime(ti.next_retry_at).strftime("%Y-%m-%d %H:%M:%S") if ti.next_retry_at else "now"
-        reasons.append(
+        reasons.under("Ready To Reschedule").append(
             f"The sensor's condition was not met at poke {ti.reschedule_count}; "
             f"it is rescheduled to poke again at {when} (its worker slot is free meanwhile)."
         )
-        return reasons
+        return list(reasons)
     if ti.state == TaskInstanceState.QUEUED:
-        reasons.append(f"The task is queued on queue '{ti.queue}': waiting for a worker to pick it up.")
-        return reasons
+        reasons.under("Task Instance State").append(
+            f"The task is queued on queue '{ti.queue}': waiting for a worker to pick it up."
+        )
+        return list(reasons)
     status = evaluate_trigger_rule(
         task["trigger_rule"], count_upstream(task["upstream_task_ids"], states, task.get("setup_upstream", ()))
     )
@@ -157,29 +181,31 @@ def waiting_reasons(
         if upstream in mapped:
             done = sum(1 for s in mapped[upstream].values() if s in TI_FINISHED)
             if done < len(mapped[upstream]):
-                reasons.append(
+                reasons.under("Mapped Task Upstream").append(
                     f"It waits for the mapped task {upstream}: {done} of {len(mapped[upstream])} instances done."
                 )
     if not status.ready:
-        reasons.append(status.reason)
+        reasons.under("Trigger Rule").append(status.reason)
         if task.get("is_mapped") and ti.map_index < 0:
-            reasons.append(
+            reasons.under("Mapped Task Expansion").append(
                 f"It is a mapped task: its instances are made once its upstream tasks are done ({_maps_over(task)})."
             )
     elif past:
-        reasons.append(past)
+        reasons.under("Previous Dagrun State").append(past)
     elif ti.state == TaskInstanceState.SCHEDULED:
         # The scheduler's own slot accounting names the limit that holds it (pool, per-DAG,
         # per-task or per-run limits).
         waiting = Capacity.load().take(ti=ti, dag=dag, task=task)
-        reasons.append(
+        reasons.under("Pool Slots Available").append(
             f"Its dependencies are met; it waits for a free slot: {waiting}."
             if waiting
             else "Its dependencies are met and a slot is free; the scheduler queues it at its next pass."
         )
     else:
-        reasons.append("Its dependencies are met; the scheduler queues it at its next pass.")
-    return reasons
+        reasons.under("Task Instance State").append(
+            "Its dependencies are met; the scheduler queues it at its next pass."
+        )
+    return list(reasons)
 
 
 def _rendered_fields(ti: TaskInstance, task: dict | None, mask: PageMasker) -> tuple[list[tuple[str, str]], bool]:

@@ -129,3 +129,30 @@ def test_reopen_uses_the_database_state_not_a_stale_copy(make_dag):
     stale.state = DagRunState.SUCCESS  # what this process believes (a test may write .state)
     assert transitions.run_reopen(stale, target=DagRunState.RUNNING, now=NOW) is False
     assert DagRun.objects.get(pk=run.pk).state == DagRunState.QUEUED
+
+
+@pytest.mark.django_db
+def test_a_retry_and_a_clear_each_keep_the_try_they_end_in_the_history(make_dag):
+    from runs_app.models import TaskInstanceHistory
+    from runs_app.services import task_instances_clear
+    from tests.runs_app.helpers import finish, queue
+
+    body = "    BashOperator(task_id='t', bash_command='false', retries=1, retry_delay=datetime.timedelta(0))\n"
+    dag = make_dag("tries", body=body, schedule="None")
+    run = dag_trigger(dag=dag, now=NOW)
+    tick(now=NOW, executor=InlineExecutor())
+    ti = TaskInstance.objects.get(dag_run=run, task_id="t")
+    assert not TaskInstanceHistory.objects.exists()  # a first try ends no earlier one
+
+    first = finish(ti, TI.FAILED)
+    assert first.state == TI.UP_FOR_RETRY
+    queue(ti)  # try 2: try 1 (up_for_retry) is kept as it ended
+    second = finish(ti, TI.FAILED, retry=False)
+    task_instances_clear(tis=[second], now=NOW)  # try 2 (failed) is kept; the row goes to none
+
+    kept = list(TaskInstanceHistory.objects.filter(task_instance=ti).values_list("try_number", "state", "hostname"))
+    assert kept == [(1, TI.UP_FOR_RETRY, first.hostname), (2, TI.FAILED, second.hostname)]
+    tick(now=NOW, executor=InlineExecutor())  # try 3 starts from none: try 2 is not kept twice
+    assert TaskInstanceHistory.objects.filter(task_instance=ti).count() == 2
+    ti.refresh_from_db()
+    assert (ti.state, ti.try_number) == (TI.QUEUED, 3)
