@@ -8,6 +8,8 @@ these; both show ``ServiceError`` messages as they are.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import ValidationError
@@ -156,3 +158,28 @@ def role_list() -> list[dict]:
         for g in groups
     ]
     return sorted(rows, key=lambda r: (not r["base_role"], r["name"]))
+
+
+def lockout_response(request: Any, original_response: Any = None, credentials: dict | None = None) -> Any:
+    """django-axes' answer to a locked-out sign-in (``AXES_LOCKOUT_CALLABLE``): the REST API's
+    ``/auth/token`` and ``/api/`` get Airflow's problem JSON, the login pages the lockout page,
+    both with status 429 and a ``Retry-After`` header."""
+    from axes.helpers import get_client_username, get_cool_off, get_failure_limit
+    from django.http import JsonResponse
+    from django.shortcuts import render
+
+    cool_off = get_cool_off(request)
+    minutes = max(1, round(cool_off.total_seconds() / 60)) if cool_off else None
+    if request.path.startswith(("/auth/", "/api/")):
+        wait = f"; try again in {minutes} minutes" if minutes else ""
+        response = JsonResponse({"detail": f"Too many failed logins for this user from this address{wait}"}, status=429)
+    else:
+        context = {
+            "failure_limit": get_failure_limit(request, credentials),
+            "username": get_client_username(request, credentials) or "",
+            "cooloff_timedelta": cool_off,
+        }
+        response = render(request, "registration/locked_out.html", context, status=429)
+    if cool_off:
+        response["Retry-After"] = str(int(cool_off.total_seconds()))
+    return response

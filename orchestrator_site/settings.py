@@ -166,7 +166,8 @@ AXES_FAILURE_LIMIT = _env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=_env_float("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The lockout answer: the login page's template, or a problem JSON for the REST API's token route.
+AXES_LOCKOUT_CALLABLE = "orchestrator_site.accounts.lockout_response"
 AXES_VERBOSE = False
 
 # The REST API's tokens (POST /auth/token): signed with API_JWT_SECRET (by default derived from

@@ -226,3 +226,23 @@ def test_the_production_profile_refuses_to_start_without_a_fernet_key():
 
     assert done.returncode != 0
     assert "ORCHESTRATOR_PRODUCTION=1 needs FERNET_KEY" in done.stderr
+
+
+def test_the_api_token_route_is_throttled_with_a_problem_json(admin_user):
+    import json
+
+    client = Client()
+
+    def token(password: str):
+        body = json.dumps({"username": "alice", "password": password})
+        return client.post("/auth/token", body, content_type="application/json", REMOTE_ADDR="10.0.0.9")
+
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert token("wrong").status_code == 401
+    token("wrong")
+    locked = token(PASSWORD)
+
+    assert locked.status_code == 429
+    assert locked["Content-Type"] == "application/json"
+    assert locked.json()["detail"].startswith("Too many failed logins for this user from this address")
+    assert int(locked["Retry-After"]) == int(settings.AXES_COOLOFF_TIME.total_seconds())
