@@ -6,12 +6,15 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import logout as auth_logout
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from ninja import Query, Router, Schema
 
-from api_app.common import ApiError, dag_or_404, name_filter, not_found, ordered, page, readable_dags, utc
+from api_app.common import ApiError, bad_request, dag_or_404, name_filter, not_found, ordered, page, readable_dags, utc
 from api_app.schemas import ERRORS, ProblemResponse
 from dags_app.models import DagModel, DagTag
 from dags_app.views import dag_source_bytes
@@ -21,6 +24,33 @@ from runs_app.states import DagRunState, JobType
 
 # One router; each operation names its tag as Airflow's spec groups it.
 router = Router()
+
+
+# -- /auth/login, /auth/logout ----------------------------------------------------------------------
+
+
+def _redirect(request: HttpRequest, to: str, next_url: str | None) -> HttpResponse:
+    if next_url is not None and not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        raise bad_request("Invalid or unsafe next URL")
+    location = to + (f"?{urlencode({'next': next_url})}" if next_url else "")
+    response = HttpResponse(status=307)
+    response["Location"] = location
+    return response
+
+
+@router.get("/auth/login", response={307: None, 400: ProblemResponse}, auth=None, summary="Login", tags=["Login"])
+def login(request: HttpRequest, next: str | None = None) -> HttpResponse:
+    """To the sign-in page (then to ``next``, a URL of this site)."""
+    return _redirect(request, reverse("login"), next)
+
+
+@router.get("/auth/logout", response={307: None, 400: ProblemResponse}, auth=None, summary="Logout", tags=["Login"])
+def logout(request: HttpRequest) -> HttpResponse:
+    """End the web session (a bearer token lasts until it expires) and go to the sign-in page."""
+    auth_logout(request)
+    return _redirect(request, reverse("login"), None)
 
 
 # -- /dagSources -----------------------------------------------------------------------------------

@@ -211,3 +211,25 @@ def test_users_without_a_role_are_refused(api_client, outsider, api_dag):
 
     for path in ("dagStats", "dagTags", "jobs", "plugins", "providers", "dagSources/api_dag"):
         assert client.get(f"{API}/{path}").status_code == 403, path
+
+
+def test_auth_login_redirects_to_the_sign_in_page_with_a_safe_next_only(db):
+    from django.test import Client
+
+    client = Client()
+    response = client.get("/api/v2/auth/login?next=/dags/x/grid/")
+    assert (response.status_code, response["Location"]) == (307, "/login/?next=%2Fdags%2Fx%2Fgrid%2F")
+    assert client.get("/api/v2/auth/login").headers["Location"] == "/login/"
+    unsafe = client.get("/api/v2/auth/login?next=https://evil.example/")
+    assert unsafe.status_code == 400 and unsafe.json() == {"detail": "Invalid or unsafe next URL"}
+
+
+def test_auth_logout_ends_the_web_session(admin_user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user)
+    assert client.get("/api/v2/dags").status_code == 200
+    response = client.get("/api/v2/auth/logout")
+    assert (response.status_code, response["Location"]) == (307, "/login/")
+    assert client.get("/api/v2/dags").status_code == 401
