@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.operation import PathView
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
@@ -150,9 +151,40 @@ not_found.login_required = False  # type: ignore[attr-defined]
 def urls() -> tuple[list, str, str]:
     """The API's URL patterns; each view answers for itself (401, not the login page)."""
     patterns, app_name, namespace = api.urls
-    for pattern in patterns:
+    patterns = sorted(patterns, key=_literal_first)
+    for index, pattern in enumerate(patterns):
+        route = str(pattern.pattern)
+        shadowed = [p for p in patterns[index + 1 :] if str(p.pattern) != route and p.pattern.match(route)]
+        if shadowed:
+            pattern.callback = _falling_back(pattern.callback, shadowed[0])
         pattern.callback.login_required = False
-    return sorted(patterns, key=_literal_first), app_name, namespace
+    return patterns, app_name, namespace
+
+
+def _methods(callback: Any) -> set[str]:
+    """The HTTP methods of a ninja path view (the ``PathView`` its view function closes over)."""
+    views = [cell.cell_contents for cell in callback.__closure__ or () if isinstance(cell.cell_contents, PathView)]
+    return {method for view in views for operation in view.operations for method in operation.methods}
+
+
+def _falling_back(callback: Any, fallback: Any) -> Any:
+    """``callback`` for its own methods; any other method goes to ``fallback``'s view, the
+    parameter path it shadows (``PATCH /connections/test`` is the connection named "test", as
+    FastAPI matches a path and a method together)."""
+    methods = _methods(callback)
+
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method in methods or request.method == "OPTIONS":
+            return callback(request, *args, **kwargs)
+        path = request.path_info.lstrip("/")
+        for start in [0] + [i + 1 for i, c in enumerate(path) if c == "/"]:
+            match = fallback.pattern.match(path[start:])
+            if match is not None and match[0] == "":
+                return fallback.callback(request, *match[1], **match[2])
+        return callback(request, *args, **kwargs)
+
+    view.csrf_exempt = True  # type: ignore[attr-defined]  # as ninja's own views: auth checks CSRF
+    return view
 
 
 def _literal_first(pattern: Any) -> tuple[int, ...]:

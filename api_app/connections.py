@@ -200,6 +200,20 @@ def enqueue_connection_test(request: HttpRequest) -> Any:
     raise ApiError(403, TEST_DISABLED)
 
 
+@router.get("/connections/enqueue-test", response={200: dict, **ERRORS}, summary="Get Connection Test")
+def get_connection_test(request: HttpRequest) -> Any:
+    access.require(request, ADD)
+    raise ApiError(403, TEST_DISABLED)
+
+
+@router.post("/connections/defaults", response={204: None, **ERRORS}, summary="Create Default Connections")
+def create_default_connections(request: HttpRequest) -> Status[None]:
+    """Add the default connections that do not exist yet (``connections create-default-connections``)."""
+    access.require(request, ADD)
+    services.connections_create_defaults(user=request.user, source="api")
+    return Status(204, None)
+
+
 @router.get(
     "/connections/{connection_id}",
     response={200: ConnectionResponse, **ERRORS},

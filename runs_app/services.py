@@ -889,6 +889,29 @@ def connection_set(
     return connection
 
 
+# Airflow's default connections that the operators here use (``airflow connections
+# create-default-connections`` makes these among many for providers not shipped here).
+DEFAULT_CONNECTIONS: dict[str, dict[str, Any]] = {
+    "fs_default": {"conn_type": "fs", "extra": '{"path": "/"}'},
+    "http_default": {"conn_type": "http", "host": "https://www.httpbin.org/"},
+    "smtp_default": {"conn_type": "smtp", "host": "localhost", "port": 25},
+    "sqlite_default": {"conn_type": "sqlite", "host": "/tmp/sqlite_default.db"},
+    "postgres_default": {"conn_type": "postgres", "host": "localhost", "login": "postgres", "schema": "airflow"},
+}
+
+
+def connections_create_defaults(*, user: AbstractBaseUser | None = None, source: str = "cli") -> list[str]:
+    """Create the default connections that do not exist yet (an existing one is left as it is);
+    return the ids created."""
+    existing = set(Connection.objects.filter(conn_id__in=DEFAULT_CONNECTIONS).values_list("conn_id", flat=True))
+    created = []
+    for conn_id, fields in DEFAULT_CONNECTIONS.items():
+        if conn_id not in existing:
+            connection_set(conn_id=conn_id, fields=dict(fields), user=user, source=source)
+            created.append(conn_id)
+    return created
+
+
 def connection_delete(*, conn_id: str, user: AbstractBaseUser | None = None, source: str = "cli") -> int:
     with transaction.atomic():
         deleted, _ = Connection.objects.filter(conn_id=conn_id).delete()

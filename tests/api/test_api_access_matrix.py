@@ -174,6 +174,8 @@ RULES: dict[tuple[str, str], Rule] = {
     # Testing a connection is disabled, as Airflow's default [core] test_connection = Disabled.
     ("POST", "/connections/test"): Rule(NOBODY, "/connections/test", {"connection_id": "t", "conn_type": "http"}),
     ("POST", "/connections/enqueue-test"): Rule(NOBODY, "/connections/enqueue-test", {}),
+    ("GET", "/connections/enqueue-test"): Rule(NOBODY, "/connections/enqueue-test"),
+    ("POST", "/connections/defaults"): Rule("Op", "/connections/defaults"),
     ("GET", "/connections/{connection_id}"): Rule("Op", "/connections/matrix_conn"),
     ("PATCH", "/connections/{connection_id}"): Rule(
         "Op", "/connections/matrix_conn", {"connection_id": "matrix_conn", "conn_type": "http", "host": "example.org"}

@@ -225,3 +225,37 @@ def test_connection_list_is_a_fixed_number_of_queries(op, django_assert_max_num_
 
     with django_assert_max_num_queries(len(few)):
         assert len(op.get(CONNECTIONS).json()["connections"]) == 30
+
+
+def test_default_connections_are_added_once_and_an_existing_one_is_kept(api_client, op_user):
+    from runs_app.models import Connection
+
+    Connection.objects.create(conn_id="http_default", conn_type="http", host="mine.example")
+    op = api_client(op_user)
+
+    assert op.post_json("/api/v2/connections/defaults").status_code == 204
+    assert op.post_json("/api/v2/connections/defaults").status_code == 204
+
+    ids = set(Connection.objects.values_list("conn_id", flat=True))
+    assert {"fs_default", "http_default", "smtp_default", "sqlite_default", "postgres_default"} <= ids
+    assert Connection.objects.get(conn_id="http_default").host == "mine.example"
+    from runs_app.services import connection_get
+
+    assert connection_get("fs_default")["extra"] in ({"path": "/"}, '{"path": "/"}')
+
+
+def test_a_connection_named_like_a_route_is_still_reached_by_its_other_methods(api_client, op_user):
+    from runs_app.models import Connection
+
+    op = api_client(op_user)
+    assert op.post_json("/api/v2/connections", {"connection_id": "test", "conn_type": "http"}).status_code == 201
+
+    got = op.get("/api/v2/connections/test")
+    patched = op.patch_json("/api/v2/connections/test", {"connection_id": "test", "conn_type": "http", "host": "h"})
+    tested = op.post_json("/api/v2/connections/test", {"connection_id": "x", "conn_type": "http"})
+
+    assert got.status_code == 200 and got.json()["connection_id"] == "test"
+    assert patched.status_code == 200 and Connection.objects.get(conn_id="test").host == "h"
+    assert tested.status_code == 403  # POST is the route "test a connection" (disabled)
+    assert op.delete("/api/v2/connections/test").status_code == 204
+    assert op.get("/api/v2/dags/~/dagRuns/list").status_code == 404  # a run named "list"

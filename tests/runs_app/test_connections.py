@@ -182,6 +182,13 @@ def test_cli_add_get_list_delete_never_print_the_password(cli):
         cli("connections", "add", "p", "--conn-type", "http", "--conn-port", "x")
 
 
+def test_cli_create_default_connections_adds_the_missing_ones_only(cli):
+    out = cli("connections", "create-default-connections")
+    assert "Successfully added `conn_id`=fs_default" in out
+    assert ConnectionRow.objects.get(conn_id="fs_default").conn_type == "fs"
+    assert cli("connections", "create-default-connections") == "The default connections exist already\n"
+
+
 def test_cli_export_then_import_round_trips_and_skips_existing_unless_overwrite(cli, tmp_path):
     add_db()
     path = tmp_path / "conns.json"

@@ -1,4 +1,5 @@
-"""``python manage.py connections add|get|delete|list|import|export``: Airflow's ``airflow connections``.
+"""``python manage.py connections add|get|delete|list|import|export|create-default-connections``:
+Airflow's ``airflow connections``.
 
 Listing and getting show a password as ``***``; only ``export`` writes secrets in clear (it is for
 moving connections elsewhere).
@@ -126,6 +127,7 @@ class Command(SubcommandCommand):
         "list": ("List connections", _list_args),
         "import": ("Import connections from a file", _import_args),
         "export": ("Export all connections", _export_args),
+        "create-default-connections": ("Create all the default connections", lambda parser: None),
     }
 
     def handle_add(self, *, conn_id: str, conn_uri: str | None, conn_json: str | None, **options: Any) -> None:
@@ -157,6 +159,13 @@ class Command(SubcommandCommand):
         self.stdout.write(
             f"Successfully added `conn_id`={conn_id} : {fields.get('conn_type')}://{fields.get('host') or ''}"
         )
+
+    def handle_create_default_connections(self, **_: Any) -> None:
+        created = services.connections_create_defaults(source="cli")
+        for conn_id in created:
+            self.stdout.write(f"Successfully added `conn_id`={conn_id}")
+        if not created:
+            self.stdout.write("The default connections exist already")
 
     def handle_get(self, *, conn_id: str, output: str, **_: Any) -> None:
         connection = Connection.objects.filter(conn_id=conn_id).first()
