@@ -31,11 +31,11 @@ from api_app.common import (
     readable_dags,
     utc,
 )
-from api_app.schemas import ERRORS
+from api_app.schemas import ERRORS, DAGRunResponse, MaterializeAssetBody, ProblemResponse
 from dags_app.models import AssetAliasModel, AssetModel, DagAssetReference, DagModel
 from orchestrator_site import access
 from runs_app import assets as asset_services
-from runs_app import selectors
+from runs_app import selectors, services
 from runs_app.masking import PageMasker
 from runs_app.models import AssetDagRunQueue, AssetEvent, DagRun
 
@@ -461,6 +461,42 @@ def get_upstream_asset_events(request: HttpRequest, dag_id: str, dag_run_id: str
 
 
 # -- one asset, queued events ----------------------------------------------------------------------
+
+
+@router.post(
+    "/assets/{asset_id}/materialize",
+    response={200: DAGRunResponse, 409: ProblemResponse, **ERRORS},
+    summary="Materialize Asset",
+)
+def materialize_asset(request: HttpRequest, asset_id: int, body: MaterializeAssetBody | None = None) -> DAGRunResponse:
+    """Trigger a run of the one DAG that produces the asset (a task of it has the asset as an
+    outlet), through the trigger service: 404 when no DAG produces it, 409 when several do."""
+    asset = _asset_or_404(asset_id)
+    producers = DagModel.objects.filter(
+        is_active=True,
+        asset_references__kind=DagAssetReference.Kind.OUTLET,
+        asset_references__asset=asset,
+    ).distinct()
+    producers = list(producers[:2])
+    if not producers:
+        raise not_found(f"No Dag materializes asset with ID: {asset_id}")
+    if len(producers) > 1:
+        raise ApiError(409, f"More than one Dag materializes asset with ID: {asset_id}")
+    dag = dag_or_404(request, producers[0].dag_id, access.TRIGGER)
+    body = body or MaterializeAssetBody()
+    if body.partition_key is not None:
+        raise invalid("partition_key", "Partitioned assets are not supported")
+    run = services.dag_trigger(
+        dag=dag,
+        now=timezone.now(),
+        logical_date=body.logical_date,
+        conf=body.conf,
+        run_id=body.dag_run_id,
+        user=request.user,
+        source="api",
+    )
+    run.refresh_from_db()
+    return DAGRunResponse.from_run(run)
 
 
 @router.get("/assets/{asset_id}", response={200: AssetResponse, **ERRORS}, summary="Get Asset")

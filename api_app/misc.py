@@ -12,11 +12,12 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from api_app.common import ApiError, bad_request, dag_or_404, name_filter, not_found, ordered, page, readable_dags, utc
 from api_app.schemas import ERRORS, ProblemResponse
 from dags_app.models import DagModel, DagTag
+from dags_app.services import dag_file_from_token, dag_file_request_parse
 from dags_app.views import dag_source_bytes
 from orchestrator_site import access
 from runs_app.models import Job
@@ -51,6 +52,28 @@ def logout(request: HttpRequest) -> HttpResponse:
     """End the web session (a bearer token lasts until it expires) and go to the sign-in page."""
     auth_logout(request)
     return _redirect(request, reverse("login"), None)
+
+
+# -- /parseDagFile ---------------------------------------------------------------------------------
+
+
+@router.put(
+    "/parseDagFile/{file_token}", response={201: None, **ERRORS}, summary="Reparse Dag File", tags=["DAG Parsing"]
+)
+def reparse_dag_file(request: HttpRequest, file_token: str) -> Status[None]:
+    """Import the DAG file again at the scheduler's next folder scan, changed or not (the DAG's
+    ``file_token``). The user needs to be allowed to edit each of the file's DAGs."""
+    access.require(request, access.READ)
+    path = dag_file_from_token(file_token)
+    dags = list(DagModel.objects.filter(fileloc=path)) if path else []
+    readable = [dag for dag in dags if access.dag_allows(request.user, dag, access.READ)]
+    if not readable:
+        raise not_found("Dag file not found")
+    for dag in readable:
+        access.require(request, access.PAUSE, dag)
+    if not dag_file_request_parse(path):
+        raise not_found("Dag file not found")
+    return Status(201, None)
 
 
 # -- /dagSources -----------------------------------------------------------------------------------

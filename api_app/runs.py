@@ -7,11 +7,13 @@ Every action goes through the same services as the UI and the CLI (``runs_app.se
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+import time
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from ninja import Query, Router, Status
 
@@ -182,6 +184,61 @@ def get_dag_runs(
 @router.get("/dags/{dag_id}/dagRuns/{dag_run_id}", response={200: DAGRunResponse, **ERRORS}, summary="Get Dag Run")
 def get_dag_run(request: HttpRequest, dag_id: str, dag_run_id: str) -> DAGRunResponse:
     return DAGRunResponse.from_run(_run_or_404(request, dag_id, dag_run_id))
+
+
+@router.get(
+    "/dags/{dag_id}/dagRuns/{dag_run_id}/wait",
+    response={200: Any, **ERRORS},
+    summary="Experimental: Wait for a dag run to complete, and return task results if requested.",
+    tags=["DagRun", "experimental"],
+)
+def wait_dag_run_until_finished(
+    request: HttpRequest,
+    dag_id: str,
+    dag_run_id: str,
+    interval: float,
+    result: list[str] = Query(None),  # noqa: B008
+) -> StreamingHttpResponse:
+    """Newline-delimited JSON: ``{"state": ...}`` every ``interval`` seconds while the run is
+    unfinished, then its final state and, for the tasks named by ``result``, their return values
+    (a mapped task's as a list). A client's wait, not the scheduler's: one query per line."""
+    if not interval > 0:
+        raise ApiError(
+            422, [{"loc": ["query", "interval"], "msg": "Input should be greater than 0", "input": interval}]
+        )
+    run = _run_or_404(request, dag_id, dag_run_id)
+
+    def lines() -> Any:
+        while True:
+            state = DagRun.objects.filter(pk=run.pk).values_list("state", flat=True).first()
+            if state is None:
+                yield json.dumps({"state": "deleted"}) + "\n"
+                return
+            if state in (DagRunState.SUCCESS, DagRunState.FAILED):
+                yield json.dumps({"state": state, **_results(run, result)}, default=str) + "\n"
+                return
+            yield json.dumps({"state": state}) + "\n"
+            time.sleep(interval)
+
+    return StreamingHttpResponse(lines(), content_type="application/x-ndjson")
+
+
+def _results(run: DagRun, task_ids: list[str] | None) -> dict[str, Any]:
+    if not task_ids:
+        return {}
+    values: dict[str, list[Any]] = {}
+    xcoms = XCom.objects.filter(dag_run=run, task_id__in=task_ids, key="return_value").order_by("task_id", "map_index")
+    mapped: set[str] = set()
+    for task_id, map_index, value in xcoms.values_list("task_id", "map_index", "value"):
+        values.setdefault(task_id, []).append(value)
+        if map_index >= 0:
+            mapped.add(task_id)
+    masker = PageMasker()
+    return {
+        "results": {
+            task_id: masker.value(found if task_id in mapped else found[0]) for task_id, found in values.items()
+        }
+    }
 
 
 @router.post("/dags/{dag_id}/dagRuns", response={200: DAGRunResponse, **WRITE_ERRORS}, summary="Trigger Dag Run")

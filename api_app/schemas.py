@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from dags_app.models import DagImportError, DagModel
+from dags_app.services import dag_file_token
 from runs_app.models import AuditLog, DagRun, TaskInstance, XCom
 from runs_app.states import TaskInstanceState
 
@@ -133,7 +134,7 @@ class DAGResponse(Schema):
             "next_dagrun_run_after": dag.next_dagrun_create_after,
             "owners": [o.strip() for o in (dag.owners or "").split(",") if o.strip()],
             "is_backfillable": periodic,
-            "file_token": dag.source_hash or "",
+            "file_token": dag_file_token(dag.fileloc or ""),
         }
 
     @classmethod
@@ -264,6 +265,17 @@ class TriggerDAGRunPostBody(RequestBody):
     data_interval_start: AwareDatetime | None = None
     data_interval_end: AwareDatetime | None = None
     logical_date: AwareDatetime | None
+    run_after: AwareDatetime | None = None
+    conf: dict[str, Any] | None = None
+    note: str | None = None
+    partition_key: str | None = None
+
+
+class MaterializeAssetBody(RequestBody):
+    dag_run_id: str | None = None
+    data_interval_start: AwareDatetime | None = None
+    data_interval_end: AwareDatetime | None = None
+    logical_date: AwareDatetime | None = None
     run_after: AwareDatetime | None = None
     conf: dict[str, Any] | None = None
     note: str | None = None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError, transaction
 
 from dags_app.dagbag import DagFileProcessorPool, FileResult, file_hash, list_dag_files
@@ -445,3 +446,27 @@ def dag_folder_sync(*, now: dt.datetime, folder: Path | None = None, force: bool
         duration=time.monotonic() - started,
         **counts,
     )
+
+
+_FILE_TOKEN_SALT = "dags_app.file_token"
+
+
+def dag_file_token(fileloc: str) -> str:
+    """An opaque, signed name of a DAG file for URLs (Airflow's ``file_token``): the path is
+    never taken from a request, only from a token this server signed."""
+    return signing.dumps(fileloc, salt=_FILE_TOKEN_SALT, compress=False)
+
+
+def dag_file_from_token(token: str) -> str | None:
+    """The path a ``dag_file_token`` names; None for a token this server did not sign."""
+    try:
+        value = signing.loads(token, salt=_FILE_TOKEN_SALT)
+    except signing.BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def dag_file_request_parse(path: str) -> bool:
+    """Have the next folder scan import ``path`` again even if it looks unchanged (Airflow's
+    parse request); False when it is not a known DAG file."""
+    return bool(DagFile.objects.filter(path=path).update(mtime=-1.0, size=-1, source_hash=""))

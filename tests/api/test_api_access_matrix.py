@@ -75,6 +75,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("PATCH", "/dags/{dag_id}/dagRuns/{dag_run_id}"): Rule("User", RUN, {"state": "success"}),
     ("DELETE", "/dags/{dag_id}/dagRuns/{dag_run_id}"): Rule("User", RUN),
     ("POST", "/dags/{dag_id}/dagRuns/{dag_run_id}/clear"): Rule("User", RUN + "/clear", {"dry_run": False}),
+    ("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/wait"): Rule("Viewer", RUN + "/wait?interval=0.01"),
+    ("PUT", "/parseDagFile/{file_token}"): Rule("User", "/parseDagFile/{token}"),
     # task instances, logs, XComs
     ("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances"): Rule("Viewer", "/dags/~/dagRuns/~/taskInstances"),
     ("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}"): Rule("Viewer", TI),
@@ -188,6 +190,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/assets/events"): Rule("Viewer", "/assets/events"),
     ("POST", "/assets/events"): Rule("User", "/assets/events", {"asset_id": "{asset}"}),
     ("GET", "/assets/{asset_id}"): Rule("Viewer", "/assets/{asset}"),
+    ("POST", "/assets/{asset_id}/materialize"): Rule("User", "/assets/{asset}/materialize", {}),
     ("GET", "/assets/{asset_id}/queuedEvents"): Rule("Viewer", "/assets/{asset}/queuedEvents"),
     ("GET", "/dags/{dag_id}/assets/queuedEvents"): Rule("Viewer", "/dags/api_dag/assets/queuedEvents"),
     ("DELETE", "/assets/{asset_id}/queuedEvents"): Rule("User", "/assets/{asset}/queuedEvents"),
@@ -258,7 +261,8 @@ def fast_passwords(settings):
 @pytest.fixture
 def world(api_dag, make_run, redis_url, admin_user, op_user, user_user, viewer_user, outsider, settings):
     """One object of every kind a route names; returns the ids the rules' URLs take."""
-    from dags_app.models import AssetAliasModel, AssetModel, DagImportError
+    from dags_app.models import AssetAliasModel, AssetModel, DagAssetReference, DagImportError
+    from dags_app.services import dag_file_token
     from runs_app.assets import asset_events_record
     from runs_app.models import AssetDagRunQueue
 
@@ -277,9 +281,17 @@ def world(api_dag, make_run, redis_url, admin_user, op_user, user_user, viewer_u
     alias = AssetAliasModel.objects.create(name="matrix-alias")
     asset_events_record(events=[{"name": asset.name, "uri": asset.uri}], now=run.logical_date, ti=ti)
     AssetDagRunQueue.objects.get_or_create(asset=asset, target_dag=api_dag, defaults={"created_at": T0})
+    DagAssetReference.objects.create(dag=api_dag, kind=DagAssetReference.Kind.OUTLET, task_id="load", asset=asset)
     job_start(job_type=JobType.SCHEDULER, now=timezone.now())
     users = {"no role": outsider, "Viewer": viewer_user, "User": user_user, "Op": op_user, "Admin": admin_user}
-    ids = {"run": run.run_id, "ie": error.pk, "event": event.pk, "asset": asset.pk, "alias": alias.pk}
+    ids = {
+        "run": run.run_id,
+        "ie": error.pk,
+        "event": event.pk,
+        "asset": asset.pk,
+        "alias": alias.pk,
+        "token": dag_file_token(api_dag.fileloc),
+    }
     return ids, users
 
 

@@ -239,3 +239,62 @@ def test_an_xcom_write_refuses_a_bad_key_or_body(op, api_dag, make_run):
     assert op.post_json(url, [1]).status_code == 422
     assert op.post_json(url, {"key": "k", "value": 1, "map_index": 7}).status_code == 404
     assert not XCom.objects.filter(key="k").exists()
+
+
+# -- wait, materialize, parse requests ---------------------------------------------------------------
+
+
+def test_wait_streams_the_state_until_the_run_ends_then_the_results(admin, api_dag, make_run):
+    import json
+
+    from runs_app.models import DagRun
+
+    run = make_run(api_dag, 0, state=DagRunState.RUNNING)
+    ti = run.task_instances.get(task_id="extract")
+    XCom.objects.create(task_instance=ti, dag_run=run, task_id="extract", key="return_value", value={"n": 42})
+    response = admin.get(f"{API}/dags/{API_DAG_ID}/dagRuns/{run.run_id}/wait?interval=0.01&result=extract")
+    assert response["Content-Type"] == "application/x-ndjson"
+    lines = iter(response.streaming_content)
+
+    assert json.loads(next(lines)) == {"state": "running"}
+    DagRun.objects.filter(pk=run.pk).update(state=DagRunState.SUCCESS)
+    assert json.loads(next(lines)) == {"state": "success", "results": {"extract": {"n": 42}}}
+    assert next(lines, None) is None
+    bad = admin.get(f"{API}/dags/{API_DAG_ID}/dagRuns/{run.run_id}/wait?interval=0")
+    assert bad.status_code == 422
+    assert admin.get(f"{API}/dags/{API_DAG_ID}/dagRuns/nope/wait?interval=1").status_code == 404
+
+
+def test_materialize_triggers_the_one_dag_that_produces_the_asset(user, api_dag, dag_file, sync):
+    from dags_app.models import AssetModel, DagAssetReference
+    from runs_app.models import DagRun
+
+    asset = AssetModel.objects.create(name="report", uri="s3://report")
+    orphan = AssetModel.objects.create(name="orphan", uri="s3://orphan")
+    DagAssetReference.objects.create(dag=api_dag, kind=DagAssetReference.Kind.OUTLET, task_id="load", asset=asset)
+
+    response = user.post_json(f"{API}/assets/{asset.pk}/materialize", {"conf": {"why": "api"}})
+
+    assert response.status_code == 200
+    run = DagRun.objects.get(run_id=response.json()["dag_run_id"])
+    assert (run.dag.dag_id, run.conf, run.triggering_user_name) == (API_DAG_ID, {"why": "api"}, "ursula")
+    assert user.post_json(f"{API}/assets/{orphan.pk}/materialize").status_code == 404
+    assert user.post_json(f"{API}/assets/999/materialize").status_code == 404
+    from tests.api.conftest import write_api_dag
+
+    other = write_api_dag(dag_file, sync, dag_id="api_dag_two")
+    DagAssetReference.objects.create(dag=other, kind=DagAssetReference.Kind.OUTLET, task_id="load", asset=asset)
+    assert user.post_json(f"{API}/assets/{asset.pk}/materialize").status_code == 409
+
+
+def test_a_parse_request_makes_the_next_scan_import_the_file_again(user, admin, api_dag):
+    from dags_app.models import DagFile
+    from dags_app.services import dag_folder_sync
+
+    token = admin.get(f"{API}/dags/{API_DAG_ID}").json()["file_token"]
+    assert dag_folder_sync(now=timezone.now()).parsed == 0  # unchanged: skipped
+
+    assert user.put(f"{API}/parseDagFile/{token}").status_code == 201
+    assert DagFile.objects.get(path=api_dag.fileloc).source_hash == ""
+    assert dag_folder_sync(now=timezone.now()).parsed == 1
+    assert user.put(f"{API}/parseDagFile/{token[:-2]}xx").status_code == 404  # not signed here
