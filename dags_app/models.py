@@ -43,6 +43,9 @@ class DagModel(models.Model):
     access_control = models.JSONField(null=True, blank=True, default=None)
     source_hash = models.CharField(max_length=64, blank=True, default="")
     last_parsed_time = models.DateTimeField(null=True, blank=True)
+    # The DAG's latest version (a parse that changed its serialized form made it); each new run
+    # records it (DagRun.dag_version) without a query.
+    latest_version = models.ForeignKey("DagVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Where the scheduler continues: the next automated run's logical date and data interval,
     # and the moment it becomes due (the data interval's end). None when nothing is scheduled.
     next_dagrun = models.DateTimeField(null=True, blank=True)
@@ -133,6 +136,32 @@ class DagImportError(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename}: {self.message.splitlines()[0] if self.message else ''}"
+
+
+class DagVersion(models.Model):
+    """One version of a DAG: recorded by each parse that changes its serialized form (Airflow 3's
+    ``dag_version``), with that form, the file's hash and its source. A run records the version
+    it was created with, so its code and graph are shown as they were."""
+
+    dag = models.ForeignKey(DagModel, on_delete=models.CASCADE, related_name="versions")
+    version_number = models.PositiveIntegerField()
+    serialized = models.JSONField(default=dict)
+    # The sha256 of the serialized form (what changed) and of the file's bytes (which file).
+    serialized_hash = models.CharField(max_length=64)
+    source_hash = models.CharField(max_length=64, blank=True, default="")
+    fileloc = models.CharField("file", max_length=1000, blank=True, default="")
+    source = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["dag", "version_number"]
+        verbose_name = "DAG version"
+        constraints = [
+            models.UniqueConstraint(fields=["dag", "version_number"], name="unique_dag_version_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dag_id} v{self.version_number}"
 
 
 class DagFile(models.Model):

@@ -8,8 +8,12 @@ before it reads DAGs, so ``dags list`` is right even when no scheduler runs.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +21,19 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 
 from dags_app.dagbag import DagFileProcessorPool, FileResult, file_hash, list_dag_files
-from dags_app.models import AssetAliasModel, AssetModel, DagAssetReference, DagFile, DagImportError, DagModel, DagTag
+from dags_app.models import (
+    AssetAliasModel,
+    AssetModel,
+    DagAssetReference,
+    DagFile,
+    DagImportError,
+    DagModel,
+    DagTag,
+    DagVersion,
+)
 from dags_app.sdk.assets import condition_names
 from dags_app.timetables import DataInterval, TimeRestriction, timetable_from_dict
 
@@ -81,13 +95,52 @@ def _schedule_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 
 def _apply_dag(
-    data: dict[str, Any], existing: DagModel | None, *, now: dt.datetime, source_hash: str
+    data: dict[str, Any],
+    existing: DagModel | None,
+    *,
+    now: dt.datetime,
+    source_hash: str,
+    source: Callable[[], str] = lambda: "",
 ) -> tuple[DagModel, bool]:
     """Create or update the DagModel for one serialized DAG; return it and whether it is new."""
     previous = existing.serialized if existing is not None else {}
     dag, created = _apply_dag_fields(data, existing, now=now, source_hash=source_hash)
     _sync_asset_references(dag, data, previous)
+    _record_version(dag, data, previous, now=now, source_hash=source_hash, source=source)
     return dag, created
+
+
+def serialized_hash(data: dict[str, Any]) -> str:
+    """The sha256 of a serialized DAG (keys sorted): equal forms, equal hashes."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _record_version(
+    dag: DagModel,
+    data: dict[str, Any],
+    previous: dict[str, Any],
+    *,
+    now: dt.datetime,
+    source_hash: str,
+    source: Callable[[], str],
+) -> None:
+    """A new version of ``dag`` when its serialized form changed (or it has none yet)."""
+    digest = serialized_hash(data)
+    if dag.latest_version_id is not None and serialized_hash(previous) == digest:
+        return
+    number = (DagVersion.objects.filter(dag=dag).aggregate(n=Max("version_number"))["n"] or 0) + 1
+    version = DagVersion.objects.create(
+        dag=dag,
+        version_number=number,
+        serialized=data,
+        serialized_hash=digest,
+        source_hash=source_hash,
+        fileloc=data["fileloc"],
+        source=source(),
+        created_at=now,
+    )
+    DagModel.objects.filter(pk=dag.pk).update(latest_version=version)
+    dag.latest_version = version
 
 
 def _apply_dag_fields(
@@ -264,6 +317,14 @@ def _sync_tags(dag: DagModel, tags: list[str], index: _Index) -> None:
     index.tags[dag.pk] = wanted
 
 
+def _read_text(path: str) -> str:
+    """The file's text for its DAGs' new version ("" if it cannot be read now)."""
+    try:
+        return Path(path).read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def _record_error(path: str, message: str, stacktrace: str, now: dt.datetime) -> None:
     DagImportError.objects.update_or_create(
         filename=path, defaults={"message": message, "stacktrace": stacktrace, "timestamp": now}
@@ -337,8 +398,11 @@ def _store_result(
         if result.path in index.errors:
             DagImportError.objects.filter(filename=result.path).delete()
             index.errors.discard(result.path)
+        source = functools.cache(lambda: _read_text(result.path))
         for data in dags:
-            dag, created = _apply_dag(data, index.dags.get(data["dag_id"]), now=now, source_hash=source_hash)
+            dag, created = _apply_dag(
+                data, index.dags.get(data["dag_id"]), now=now, source_hash=source_hash, source=source
+            )
             if dag.dag_id in index.dags and index.dags[dag.dag_id].fileloc != result.path:
                 index.by_file.get(index.dags[dag.dag_id].fileloc, set()).discard(dag.dag_id)
             index.dags[dag.dag_id] = dag

@@ -37,6 +37,10 @@ class DagRun(models.Model):
     # a person's trigger, who (Airflow's triggered_by and triggering_user_name).
     triggered_by = models.CharField(max_length=150, blank=True, default="")
     triggering_user_name = models.CharField(max_length=150, blank=True, default="")
+    # The version of the DAG the run was created with (None for runs from before versions).
+    dag_version = models.ForeignKey(
+        "dags_app.DagVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Set when scheduling this run raised: the error (shown in the UI), how many passes in a row
     # failed, and until when the scheduler leaves the run parked (a back-off) while others move.

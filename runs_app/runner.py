@@ -45,8 +45,9 @@ from django.db import DatabaseError, close_old_connections, connections
 from django.db.models import F
 from django.utils import timezone
 
-from dags_app.dagbag import load_dags
+from dags_app.dagbag import file_hash, load_dags
 from dags_app.mail import send_mail
+from dags_app.models import DagVersion
 from dags_app.sdk.assets import InletEventsAccessors, Metadata, OutletEventAccessors, TriggeringAssetEvents
 from dags_app.sdk.baseoperator import BaseOperator
 from dags_app.sdk.connection import ConnectionAccessor
@@ -851,10 +852,38 @@ def supervise(
 # -- one try, end to end ---------------------------------------------------------------------------
 
 
+def _log_version_drift(run: DagRun) -> None:
+    """Say in the try's log when the DAG file is not the one the run was created with: the task
+    runs the file as it is now (as in Airflow without versioned bundles)."""
+    if run.dag_version_id is None:
+        return
+    if "dag_version" in run._state.fields_cache:  # loaded with the claim
+        version = run.dag_version
+        expected, number = version.source_hash, version.version_number
+    else:
+        found = DagVersion.objects.filter(pk=run.dag_version_id).values_list("source_hash", "version_number").first()
+        if found is None:
+            return
+        expected, number = found
+    try:
+        current = file_hash(Path(run.dag.fileloc))
+    except OSError:
+        return  # load_task says why the file cannot be read
+    if expected and current != expected:
+        log.warning(
+            "The DAG file %s changed since this run was created with version %s of DAG %s: "
+            "this try runs the file as it is now",
+            run.dag.fileloc,
+            number,
+            run.dag.dag_id,
+        )
+
+
 def _prepare_from_file(*, ti: TaskInstance, run: DagRun, test_mode: bool = False, state: str = "running") -> Prepare:
     """Return the child's loader: import the run's DAG file, then build the task's context."""
 
     def prepare() -> tuple[BaseOperator, dict[str, Any]]:
+        _log_version_drift(run)
         task = load_task(fileloc=run.dag.fileloc, dag_id=run.dag.dag_id, task_id=ti.task_id)
         context = build_context(ti=ti, run=run, task=task, test_mode=test_mode, state=state)
         if task.is_mapped:

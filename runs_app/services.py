@@ -171,6 +171,7 @@ def dag_run_create(
                 queued_at=now,
                 triggered_by=triggered_by,
                 triggering_user_name=triggering_user_name[:150],
+                dag_version_id=dag.latest_version_id,
             )
             task_instances_create(dag_run=run)
     except IntegrityError:

@@ -197,4 +197,10 @@ def task_instance_claim(*, ti_id: int, try_number: int, now: dt.datetime) -> Tas
             return None
         # A new try starts from a clean slate: values of earlier tries must not leak into it.
         XCom.objects.filter(task_instance_id=ti_id).delete()
-    return TaskInstance.objects.select_related("dag_run", "dag_run__dag").get(pk=ti_id)
+    # The run's DAG version comes along (its hash and number, not its stored form and source), so
+    # the runner can tell when the file changed since the run was created.
+    return (
+        TaskInstance.objects.select_related("dag_run", "dag_run__dag", "dag_run__dag_version")
+        .defer("dag_run__dag_version__serialized", "dag_run__dag_version__source")
+        .get(pk=ti_id)
+    )
