@@ -7,16 +7,27 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import logout as auth_logout
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from ninja import Query, Router, Schema, Status
 
-from api_app.common import ApiError, bad_request, dag_or_404, name_filter, not_found, ordered, page, readable_dags, utc
-from api_app.schemas import ERRORS, ProblemResponse
-from dags_app.models import DagModel, DagTag
+from api_app.common import (
+    WILDCARD,
+    ApiError,
+    bad_request,
+    dag_or_404,
+    name_filter,
+    not_found,
+    ordered,
+    page,
+    readable_dags,
+    utc,
+)
+from api_app.schemas import ERRORS, DagVersionResponse, ProblemResponse
+from dags_app.models import DagModel, DagTag, DagVersion
 from dags_app.services import dag_file_from_token, dag_file_request_parse
 from dags_app.views import dag_source_bytes
 from orchestrator_site import access
@@ -99,18 +110,84 @@ def _source_text(dag: DagModel) -> str | None:
     tags=["DagSource"],
 )
 def get_dag_source(request: HttpRequest, dag_id: str, version_number: int | None = None) -> Any:
-    """The DAG file's code: JSON, or the text itself for ``Accept: text/plain``. Only the parsed
-    file is kept (no DAG versions): asking for a version number is a 404."""
+    """The DAG file's code: JSON, or the text itself for ``Accept: text/plain``; with
+    ``version_number``, the source that version was parsed from."""
     accept = request.headers.get("accept") or "*/*"
     if not accept.startswith("*/*") and "application/json" not in accept and "text/plain" not in accept:
         raise ApiError(406, "Only application/json or text/plain is supported")
     dag = dag_or_404(request, dag_id)
-    if version_number is not None:
-        raise not_found(f"The source code of the DAG {dag_id}, version_number {version_number} was not found")
-    content = _source_text(dag)
+    if version_number is None:
+        content, number = _source_text(dag), dag.latest_version.version_number if dag.latest_version_id else None
+    else:
+        version = DagVersion.objects.filter(dag=dag, version_number=version_number).only("source").first()
+        if version is None:
+            raise not_found(f"The source code of the DAG {dag_id}, version_number {version_number} was not found")
+        content, number = version.source, version_number
     if not accept.startswith("*/*") and "application/json" not in accept:
         return HttpResponse(content or "", content_type="text/plain; charset=utf-8")
-    return DAGSourceResponse(content=content, dag_id=dag.dag_id, version_number=None, dag_display_name=dag.display_name)
+    return DAGSourceResponse(
+        content=content, dag_id=dag.dag_id, version_number=number, dag_display_name=dag.display_name
+    )
+
+
+# -- /dags/{dag_id}/dagVersions ---------------------------------------------------------------------
+
+
+class DAGVersionCollectionResponse(Schema):
+    dag_versions: list[DagVersionResponse]
+    total_entries: int
+
+
+VERSION_ORDER = {"id": "pk", "version_number": "version_number", "created_at": "created_at", "bundle_name": "pk"}
+
+
+def _versions(request: HttpRequest, dag_id: str) -> QuerySet:
+    versions = DagVersion.objects.select_related("dag").defer("serialized", "source")
+    if dag_id == WILDCARD:
+        return versions.filter(dag__in=readable_dags(request))
+    return versions.filter(dag=dag_or_404(request, dag_id))
+
+
+@router.get(
+    "/dags/{dag_id}/dagVersions",
+    response={200: DAGVersionCollectionResponse, **ERRORS},
+    summary="Get Dag Versions",
+    tags=["DagVersion"],
+)
+def get_dag_versions(
+    request: HttpRequest,
+    dag_id: str,
+    limit: int = 100,
+    offset: int = 0,
+    version_number: int | None = None,
+    bundle_name: str | None = None,
+    bundle_version: str | None = None,
+    order_by: list[str] = Query(None),  # noqa: B008
+) -> DAGVersionCollectionResponse:
+    """The versions of a DAG (``~``: of every DAG), each a parse that changed it. Every DAG is
+    in the one bundle of the DAG folder, ``dags-folder``, without bundle versions."""
+    versions = _versions(request, dag_id)
+    if version_number is not None:
+        versions = versions.filter(version_number=version_number)
+    if (bundle_name not in (None, "dags-folder")) or bundle_version is not None:
+        versions = versions.none()
+    rows, total = page(ordered(versions, order_by, VERSION_ORDER, "id"), limit, offset)
+    return DAGVersionCollectionResponse(
+        dag_versions=[DagVersionResponse.from_version(v, v.dag) for v in rows], total_entries=total
+    )
+
+
+@router.get(
+    "/dags/{dag_id}/dagVersions/{version_number}",
+    response={200: DagVersionResponse, **ERRORS},
+    summary="Get Dag Version",
+    tags=["DagVersion"],
+)
+def get_dag_version(request: HttpRequest, dag_id: str, version_number: int) -> DagVersionResponse:
+    version = _versions(request, dag_id).filter(version_number=version_number).first()
+    if version is None:
+        raise not_found(f"The DagVersion with dag_id: `{dag_id}` and version_number: `{version_number}` was not found")
+    return DagVersionResponse.from_version(version, version.dag)
 
 
 # -- /dagStats -------------------------------------------------------------------------------------

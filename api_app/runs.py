@@ -45,6 +45,7 @@ from api_app.schemas import (
     XComCollectionResponse,
     XComResponse,
     XComResponseNative,
+    with_version,
 )
 from dags_app.models import DagModel
 from orchestrator_site import access
@@ -103,13 +104,13 @@ def _parse_state(value: str, allowed: set[str], what: str) -> str:
 
 def _runs(request: HttpRequest, dag_id: str) -> QuerySet:
     if dag_id == WILDCARD:
-        return readable_rows(request, DagRun.objects.select_related("dag"), "dag")
-    return DagRun.objects.filter(dag=dag_or_404(request, dag_id)).select_related("dag")
+        return readable_rows(request, with_version(DagRun.objects.select_related("dag")), "dag")
+    return with_version(DagRun.objects.filter(dag=dag_or_404(request, dag_id)).select_related("dag"))
 
 
 def _run_or_404(request: HttpRequest, dag_id: str, run_id: str, permission: str = access.READ) -> DagRun:
     dag = dag_or_404(request, dag_id, permission)
-    run = DagRun.objects.filter(dag=dag, run_id=run_id).select_related("dag").first()
+    run = with_version(DagRun.objects.filter(dag=dag, run_id=run_id).select_related("dag")).first()
     if run is None:
         raise not_found(f"The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` was not found")
     return run
@@ -292,7 +293,9 @@ def clear_dag_run(request: HttpRequest, dag_id: str, dag_run_id: str, body: DAGR
     """Clear the run's task instances (only the failed ones with ``only_failed``); ``dry_run``
     lists what would be cleared."""
     run = _run_or_404(request, dag_id, dag_run_id, access.CLEAR)
-    tis = run.task_instances.select_related("dag_run", "dag_run__dag").order_by("task_id", "map_index")
+    tis = with_version(run.task_instances.select_related("dag_run", "dag_run__dag"), "dag_run__dag_version").order_by(
+        "task_id", "map_index"
+    )
     if body.only_failed:
         tis = tis.filter(state__in=[TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED])
     if body.dry_run:
@@ -320,7 +323,9 @@ def delete_dag_run(request: HttpRequest, dag_id: str, dag_run_id: str) -> Status
 def _tis(request: HttpRequest, dag_id: str, dag_run_id: str) -> QuerySet:
     # The DAGs are prefetched, not joined: a page's rows share a few, each read (and its
     # serialized JSON parsed) once.
-    tis = TaskInstance.objects.select_related("dag_run").prefetch_related("dag_run__dag")
+    tis = with_version(TaskInstance.objects.select_related("dag_run"), "dag_run__dag_version").prefetch_related(
+        "dag_run__dag"
+    )
     tis = readable_rows(request, tis, "dag") if dag_id == WILDCARD else tis.filter(dag=dag_or_404(request, dag_id))
     if dag_run_id != WILDCARD:
         if dag_id != WILDCARD and not DagRun.objects.filter(dag__dag_id=dag_id, run_id=dag_run_id).exists():
@@ -380,7 +385,7 @@ def get_task_instances(
 def _ti_or_404(request: HttpRequest, dag_id: str, dag_run_id: str, task_id: str, map_index: int = -1) -> TaskInstance:
     run = _run_or_404(request, dag_id, dag_run_id)
     ti = (
-        TaskInstance.objects.select_related("dag_run", "dag_run__dag")
+        with_version(TaskInstance.objects.select_related("dag_run", "dag_run__dag"), "dag_run__dag_version")
         .filter(dag_run=run, task_id=task_id, map_index=map_index)
         .first()
     )
@@ -465,7 +470,9 @@ def post_clear_task_instances(
     ``start_date``..``end_date``; ``task_ids`` (ids or ``[id, map_index]``), ``only_failed``,
     ``only_running``, upstream/downstream; ``dry_run`` (the default) only lists them."""
     dag = dag_or_404(request, dag_id, access.CLEAR if not body.dry_run else access.READ)
-    tis = TaskInstance.objects.filter(dag=dag).select_related("dag_run", "dag_run__dag")
+    tis = with_version(
+        TaskInstance.objects.filter(dag=dag).select_related("dag_run", "dag_run__dag"), "dag_run__dag_version"
+    )
     if body.dag_run_id is not None:
         if not DagRun.objects.filter(dag=dag, run_id=body.dag_run_id).exists():
             raise not_found(f"Dag Run id {body.dag_run_id} not found in dag {dag_id}")
@@ -488,7 +495,9 @@ def post_clear_task_instances(
                 upstream=body.include_upstream,
                 downstream=body.include_downstream,
             )
-            base = TaskInstance.objects.filter(dag=dag).select_related("dag_run", "dag_run__dag")
+            base = with_version(
+                TaskInstance.objects.filter(dag=dag).select_related("dag_run", "dag_run__dag"), "dag_run__dag_version"
+            )
             if body.dag_run_id is not None:
                 base = base.filter(dag_run__run_id=body.dag_run_id)
             tis = tis | base.filter(task_id__in=related)

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from dags_app.models import DagImportError, DagModel
+from dags_app.models import DagImportError, DagModel, DagVersion
 from dags_app.services import dag_file_token
 from runs_app.models import AuditLog, DagRun, TaskInstance, XCom
 from runs_app.states import TaskInstanceState
@@ -204,6 +204,30 @@ class DagVersionResponse(Schema):
     dag_display_name: str
     bundle_url: str | None = None
 
+    @classmethod
+    def from_version(cls, version: DagVersion, dag: DagModel) -> DagVersionResponse:
+        return cls(
+            # Airflow 3's version ids are UUIDs: ours is the row's id as one (reversible).
+            id=str(uuid.UUID(int=version.pk)),
+            version_number=version.version_number,
+            dag_id=dag.dag_id,
+            created_at=version.created_at,
+            dag_display_name=dag.display_name,
+        )
+
+
+def run_versions(run: DagRun) -> list[DagVersionResponse]:
+    """The version a run was created with, from ``with_version`` (none for older runs)."""
+    if run.dag_version_id is None:
+        return []
+    return [DagVersionResponse.from_version(run.dag_version, run.dag)]
+
+
+def with_version(queryset: Any, path: str = "dag_version") -> Any:
+    """``queryset`` with the runs' versions joined (``path`` to them), without their stored form
+    and source: the responses name a version, they do not show it."""
+    return queryset.select_related(path).defer(f"{path}__serialized", f"{path}__source")
+
 
 class DAGRunResponse(Schema):
     dag_run_id: str
@@ -250,6 +274,7 @@ class DAGRunResponse(Schema):
             triggered_by=source or ("ui" if run.triggered_by else None),
             triggering_user_name=run.triggering_user_name or (None if source else run.triggered_by or None),
             conf=run.conf,
+            dag_versions=run_versions(run),
             dag_display_name=run.dag.display_name,
         )
 
@@ -362,6 +387,7 @@ class TaskInstanceResponse(Schema):
             pid=ti.pid,
             rendered_map_index=ti.rendered_map_index or (str(ti.map_index) if ti.map_index >= 0 else None),
             rendered_fields=mask.value(rendered) if mask is not None else rendered,
+            dag_version=(run_versions(run) or [None])[0],
         )
 
 
@@ -686,6 +712,7 @@ class TaskInstanceHistoryResponse(Schema):
             operator_name=operator,
             queued_when=row.queued_at,
             pid=row.pid,
+            dag_version=(run_versions(run) or [None])[0],
         )
 
 

@@ -52,6 +52,7 @@ from api_app.schemas import (
     XComResponse,
     XComResponseNative,
     XComUpdateBody,
+    with_version,
 )
 from dags_app.sdk.trigger_dagrun import XCOM_RUN_ID
 from orchestrator_site import access
@@ -254,7 +255,9 @@ def get_mapped_task_instances(
     run = _run_or_404(request, dag_id, dag_run_id)
     if not run.dag.get_task(task_id) and not TaskInstance.objects.filter(dag_run=run, task_id=task_id).exists():
         raise not_found(f"Task id {task_id} not found")
-    tis = TaskInstance.objects.select_related("dag_run").prefetch_related("dag_run__dag")
+    tis = with_version(TaskInstance.objects.select_related("dag_run"), "dag_run__dag_version").prefetch_related(
+        "dag_run__dag"
+    )
     tis = tis.filter(dag_run=run, task_id=task_id, map_index__gte=0)
     if state:
         tis = tis.filter(state__in=_known("state", _states(state), TaskInstanceState.values))
@@ -391,9 +394,9 @@ def get_list_dag_runs_batch(request: HttpRequest, dag_id: str, body: DAGRunsBatc
     """The runs of many DAGs in one request; the path's DAG id is ``~`` (the body's ``dag_ids``
     choose), or one DAG."""
     if dag_id == WILDCARD:
-        runs = readable_rows(request, DagRun.objects.select_related("dag"), "dag")
+        runs = readable_rows(request, with_version(DagRun.objects.select_related("dag")), "dag")
     else:
-        runs = DagRun.objects.filter(dag=dag_or_404(request, dag_id)).select_related("dag")
+        runs = with_version(DagRun.objects.filter(dag=dag_or_404(request, dag_id)).select_related("dag"))
     if body.dag_ids:
         runs = runs.filter(dag__dag_id__in=body.dag_ids)
     if body.states:

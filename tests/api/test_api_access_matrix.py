@@ -204,6 +204,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/dags/{dag_id}/dagRuns/{dag_run_id}/upstreamAssetEvents"): Rule("Viewer", RUN + "/upstreamAssetEvents"),
     # the rest
     ("GET", "/dagSources/{dag_id}"): Rule("Viewer", "/dagSources/api_dag"),
+    ("GET", "/dags/{dag_id}/dagVersions"): Rule("Viewer", "/dags/api_dag/dagVersions"),
+    ("GET", "/dags/{dag_id}/dagVersions/{version_number}"): Rule("Viewer", "/dags/api_dag/dagVersions/1"),
     ("GET", "/dagStats"): Rule("Viewer", "/dagStats"),
     ("GET", "/dagTags"): Rule("Viewer", "/dagTags"),
     ("GET", "/jobs"): Rule("Viewer", "/jobs"),

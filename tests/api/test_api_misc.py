@@ -38,10 +38,39 @@ def test_dag_source_is_the_files_code_as_json_or_text(viewer, api_dag):
         "api_dag",
         "api_dag",
         code,
-        None,
+        1,
     )
     assert as_text.status_code == 200 and as_text["Content-Type"].startswith("text/plain")
     assert as_text.content.decode() == code
+
+
+def test_dag_versions_list_each_change_and_keep_each_versions_source(viewer, api_dag, dag_file, sync, make_run):
+    from tests.api.conftest import API_DAG_SOURCE
+
+    first_run = make_run(api_dag, 0)
+    first_code = Path(api_dag.fileloc).read_text()
+    dag_file("api_dag.py", API_DAG_SOURCE.format(dag_id="api_dag").replace("echo", "echo v2"))
+    sync()
+    api_dag.refresh_from_db()
+    second_run = make_run(api_dag, 1)
+
+    versions = viewer.get(f"{API}/dags/api_dag/dagVersions").json()
+    old = viewer.get(f"{API}/dagSources/api_dag?version_number=1").json()
+    new = viewer.get(f"{API}/dagSources/api_dag").json()
+
+    assert [v["version_number"] for v in versions["dag_versions"]] == [1, 2]
+    assert versions["dag_versions"][0]["bundle_name"] == "dags-folder"
+    assert (old["content"], old["version_number"]) == (first_code, 1)
+    assert "echo v2" in new["content"] and new["version_number"] == 2
+    assert viewer.get(f"{API}/dags/api_dag/dagVersions/2").json()["version_number"] == 2
+    assert viewer.get(f"{API}/dags/api_dag/dagVersions/3").status_code == 404
+    assert viewer.get(f"{API}/dagSources/api_dag?version_number=3").status_code == 404
+    run_url = f"{API}/dags/api_dag/dagRuns"
+    runs = {r["dag_run_id"]: r["dag_versions"] for r in viewer.get(run_url).json()["dag_runs"]}
+    assert [v["version_number"] for v in runs[first_run.run_id]] == [1]
+    assert [v["version_number"] for v in runs[second_run.run_id]] == [2]
+    ti = viewer.get(f"{run_url}/{second_run.run_id}/taskInstances/extract").json()
+    assert ti["dag_version"]["version_number"] == 2
 
 
 def test_dag_source_of_a_file_outside_the_dag_folder_is_not_read(viewer, api_dag, tmp_path):
