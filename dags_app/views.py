@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import SafeString, mark_safe
@@ -25,7 +25,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from dags_app.models import DagAssetReference, DagModel
+from dags_app.models import DagAssetReference, DagModel, DagVersion
 from orchestrator_site.access import get_dag
 from orchestrator_site.navigation import DAG_TABS
 
@@ -71,6 +71,14 @@ def dag_source_bytes(dag: DagModel) -> tuple[bytes | None, str]:
         return None, f"The DAG's file cannot be read ({exc.strerror or type(exc).__name__})."
 
 
+def _highlighted(source: DagSource, text: str) -> DagSource:
+    source.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    formatter = HtmlFormatter(linenos="table", cssclass="highlight", lineanchors="L", anchorlinenos=True)
+    # Pygments escapes every token of the source; nothing unescaped reaches the page.
+    source.html = mark_safe(highlight(text, PythonLexer(), formatter))
+    return source
+
+
 def dag_source_read(dag: DagModel) -> DagSource:
     """Read (``dag_source_bytes``) and highlight the file recorded for ``dag``, without importing
     it: the text is highlighted by Pygments, which escapes it; the result is safe HTML."""
@@ -78,19 +86,34 @@ def dag_source_read(dag: DagModel) -> DagSource:
     data, source.error = dag_source_bytes(dag)
     if data is None:
         return source
-    text = data.decode("utf-8", errors="replace")
-    source.lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     source.changed_since_parse = bool(dag.source_hash) and hashlib.sha256(data).hexdigest() != dag.source_hash
-    formatter = HtmlFormatter(linenos="table", cssclass="highlight", lineanchors="L", anchorlinenos=True)
-    # Pygments escapes every token of the source; nothing unescaped reaches the page.
-    source.html = mark_safe(highlight(text, PythonLexer(), formatter))
-    return source
+    return _highlighted(source, data.decode("utf-8", errors="replace"))
+
+
+def dag_version_source(version: DagVersion) -> DagSource:
+    """The source a version of the DAG was parsed from, as stored with it, highlighted."""
+    source = DagSource(path=version.fileloc)
+    if not version.source:
+        source.error = "The source of this version was not recorded."
+        return source
+    return _highlighted(source, version.source)
 
 
 def dag_code(request: HttpRequest, dag_id: str) -> HttpResponse:
-    """Show the DAG file's source, highlighted (read as text, never imported)."""
+    """Show the DAG file's source, highlighted (read as text, never imported); ``?version=N``
+    shows the source version N was parsed from (a run's page links its own version here)."""
     dag = get_dag(request, dag_id)
-    return render(request, "dags_app/code.html", {**_page_context(dag, "Code"), "source": dag_source_read(dag)})
+    versions = list(dag.versions.order_by("-version_number").only("version_number", "created_at", "source_hash"))
+    wanted = request.GET.get("version", "")
+    version = None
+    if wanted:
+        version = next((v for v in versions if str(v.version_number) == wanted), None)
+        if version is None:
+            raise Http404(f"DAG {dag.dag_id} has no version {wanted}")
+        version = DagVersion.objects.get(pk=version.pk)
+    source = dag_version_source(version) if version is not None else dag_source_read(dag)
+    context = {**_page_context(dag, "Code"), "source": source, "versions": versions, "version": version}
+    return render(request, "dags_app/code.html", context)
 
 
 def _json(value: Any) -> str:

@@ -69,8 +69,13 @@ def dag_rows(dags: Sequence[DagModel]) -> list[DagRow]:
 
 
 def dag_runs_for_grid(dag: DagModel, *, limit: int = 25, before: dt.datetime | None = None) -> list[DagRun]:
-    """Return the DAG's latest ``limit`` runs, oldest first (grid columns)."""
-    qs = DagRun.objects.filter(dag=dag)
+    """Return the DAG's latest ``limit`` runs, oldest first (grid columns), each with the number
+    of the DAG version it was created with (joined, without the version's stored form)."""
+    qs = (
+        DagRun.objects.filter(dag=dag)
+        .select_related("dag_version")
+        .defer("dag_version__serialized", "dag_version__source")
+    )
     if before is not None:
         qs = qs.filter(logical_date__lt=before)
     return list(reversed(qs.order_by("-logical_date")[:limit]))

@@ -10,8 +10,17 @@ from orchestrator_site.navigation import DAG_TABS
 from runs_app.models import DagRun, TaskInstance
 
 
+def _runs_with_version(dag: DagModel):
+    """The DAG's runs with the version each was created with (its number, not its stored form)."""
+    return (
+        DagRun.objects.filter(dag=dag)
+        .select_related("dag", "dag_version")
+        .defer("dag_version__serialized", "dag_version__source")
+    )
+
+
 def get_run(dag: DagModel, run_id: str) -> DagRun:
-    run = DagRun.objects.filter(dag=dag, run_id=run_id).select_related("dag").first()
+    run = _runs_with_version(dag).filter(run_id=run_id).first()
     if run is None:
         raise Http404(f"DAG run {run_id} of {dag.dag_id} does not exist")
     return run
@@ -46,7 +55,7 @@ def selected_run(dag: DagModel, request: HttpRequest) -> DagRun | None:
     run_id = request.GET.get("run_id")
     if run_id:
         return get_run(dag, run_id)
-    return DagRun.objects.filter(dag=dag).select_related("dag").order_by("-logical_date").first()
+    return _runs_with_version(dag).order_by("-logical_date").first()
 
 
 def safe_next(request: HttpRequest, default: str) -> str:

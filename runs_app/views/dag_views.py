@@ -24,7 +24,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
 from dags_app.graph import STATE_COLORS, dag_to_graph
-from dags_app.models import DagModel
+from dags_app.models import DagModel, DagVersion
 from dags_app.task_groups import GROUP_STATE_PRIORITY, GroupNode, group_state, group_tree, members
 from orchestrator_site.access import get_dag
 from runs_app import selectors
@@ -381,12 +381,23 @@ def grid_fragment(request: HttpRequest, dag_id: str) -> HttpResponse:
 # -- graph -----------------------------------------------------------------------------------------
 
 
-def _graph_svg(dag: DagModel, states: dict[str, str], expanded: set[str] | None) -> str:
+def run_version(dag: DagModel, run: DagRun | None) -> tuple[int | None, dict[str, Any]]:
+    """The version number ``run`` was created with and the DAG's serialized form at it (the
+    latest form when that is the run's version, or the run has none recorded)."""
+    if run is None or run.dag_version_id is None:
+        return None, dag.serialized
+    if run.dag_version_id == dag.latest_version_id:
+        return run.dag_version.version_number, dag.serialized  # joined by get_run / selected_run
+    found = DagVersion.objects.filter(pk=run.dag_version_id).values_list("version_number", "serialized").first()
+    return (found[0], found[1]) if found else (None, dag.serialized)
+
+
+def _graph_svg(serialized: dict[str, Any], states: dict[str, str], expanded: set[str] | None) -> str:
     """Return the DAG as an inline SVG element (graphviz escapes every label), or raise graphviz.ExecutableNotFound."""
     # "none" is drawn with the default border: white on white would hide the node's outline.
     shown = TaskStates({task_id: state for task_id, state in states.items() if state != TaskInstanceState.NONE})
     shown.mapped = getattr(states, "mapped", {})  # mapped tasks show their number of instances
-    svg = dag_to_graph(dag.serialized, states=shown, expanded=expanded).pipe(format="svg", encoding="utf-8")
+    svg = dag_to_graph(serialized, states=shown, expanded=expanded).pipe(format="svg", encoding="utf-8")
     # Drop the XML prolog and DOCTYPE, which do not belong inside an HTML document.
     return svg[svg.index("<svg") :]
 
@@ -399,13 +410,15 @@ def graph(request: HttpRequest, dag_id: str) -> HttpResponse:
     if run is not None and all(r.pk != run.pk for r in runs):
         runs.insert(0, run)
     states = TaskStates.from_rows(run.task_instances.values_list("task_id", "map_index", "state")) if run else {}
-    groups = members(dag.serialized)
+    # A run is drawn as the DAG was when the run was created (its version).
+    version_number, serialized = run_version(dag, run)
+    groups = members(serialized)
     # Task groups start collapsed, as in Airflow; ?expanded=a,a.b opens some, ?expanded=all every one.
     wanted = request.GET.get("expanded", "")
     expanded = None if wanted == "all" else {g for g in wanted.split(",") if g in groups}
     svg_error = ""
     try:
-        svg = mark_safe(_graph_svg(dag, states, expanded))  # graphviz output: labels are escaped by graphviz
+        svg = mark_safe(_graph_svg(serialized, states, expanded))  # graphviz output: labels are escaped by graphviz
     except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as exc:
         log.warning("graph: cannot render %s: %s", dag.dag_id, exc)
         svg, svg_error = "", f"Graphviz could not render this DAG: {exc}"
@@ -413,6 +426,8 @@ def graph(request: HttpRequest, dag_id: str) -> HttpResponse:
         **dag_page_context(dag, "Graph"),
         "run": run,
         "runs": runs,
+        "version_number": version_number,
+        "version_is_old": serialized is not dag.serialized,
         "svg": svg,
         "svg_error": svg_error,
         "state_colors": STATE_COLORS,

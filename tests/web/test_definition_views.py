@@ -245,6 +245,48 @@ def test_code_shows_the_dag_file_highlighted_with_line_numbers(viewer, dag):
     assert "/static/css/pygments.css" in content
 
 
+def _new_version(dag, dag_file, sync, *, extra_task: str = "") -> None:
+    """Parse a second version of ``defs_dag`` (extract echoes 2; ``extra_task`` adds a task)."""
+    source = SOURCE.format(dag_id=DAG_ID).replace("echo 1", "echo 2")
+    if extra_task:
+        source += f"    EmptyOperator(task_id={extra_task!r}, dag=dag)\n"
+    dag_file(f"{DAG_ID}.py", source)
+    sync()
+    dag.refresh_from_db()
+
+
+def test_code_shows_an_earlier_version_as_it_was_parsed(viewer, dag, dag_file, sync):
+    _new_version(dag, dag_file, sync)
+    url = reverse("dags:code", args=[DAG_ID])
+
+    latest = viewer.get(url).content.decode()
+    first = viewer.get(url + "?version=1").content.decode()
+
+    assert '"echo 2"' in latest and "latest: v2" in latest
+    assert '"echo 1"' in first and '"echo 2"' not in first
+    assert "Version 1 of defs_dag" in first and "an earlier version" in first
+    assert viewer.get(url + "?version=9").status_code == 404
+
+
+def test_the_graph_draws_a_run_as_its_version_was(viewer, dag, dag_file, sync):
+    from django.utils import timezone
+
+    from runs_app.services import dag_trigger
+
+    old_run = dag_trigger(dag=dag, now=timezone.now(), logical_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    _new_version(dag, dag_file, sync, extra_task="qa_check")
+    new_run = dag_trigger(dag=dag, now=timezone.now(), logical_date=dt.datetime(2024, 1, 2, tzinfo=dt.UTC))
+    graph = reverse("runs:graph", args=[DAG_ID])
+
+    old = viewer.get(graph, {"run_id": old_run.run_id}).content.decode()
+    new = viewer.get(graph, {"run_id": new_run.run_id}).content.decode()
+
+    assert "qa_check" not in old and "v1 (earlier)" in old
+    assert "qa_check" in new and "v2" in new and "(earlier)" not in new
+    run_page = viewer.get(reverse("runs:run", args=[DAG_ID, old_run.run_id])).content.decode()
+    assert "?version=1" in run_page and "an earlier version than the DAG" in run_page
+
+
 def test_vendored_pygments_stylesheet_styles_the_highlight_class():
     css = (Path(settings.BASE_DIR) / "static" / "css" / "pygments.css").read_text()
 
