@@ -31,11 +31,12 @@ from api_app.common import (
     readable_dags,
     utc,
 )
+from api_app.runs import triggered
 from api_app.schemas import ERRORS, DAGRunResponse, MaterializeAssetBody, ProblemResponse
 from dags_app.models import AssetAliasModel, AssetModel, DagAssetReference, DagModel
 from orchestrator_site import access
 from runs_app import assets as asset_services
-from runs_app import selectors, services
+from runs_app import selectors
 from runs_app.masking import PageMasker
 from runs_app.models import AssetDagRunQueue, AssetEvent, DagRun
 
@@ -486,17 +487,7 @@ def materialize_asset(request: HttpRequest, asset_id: int, body: MaterializeAsse
     body = body or MaterializeAssetBody()
     if body.partition_key is not None:
         raise invalid("partition_key", "Partitioned assets are not supported")
-    run = services.dag_trigger(
-        dag=dag,
-        now=timezone.now(),
-        logical_date=body.logical_date,
-        conf=body.conf,
-        run_id=body.dag_run_id,
-        user=request.user,
-        source="api",
-    )
-    run.refresh_from_db()
-    return DAGRunResponse.from_run(run)
+    return triggered(request, dag, body)
 
 
 @router.get("/assets/{asset_id}", response={200: AssetResponse, **ERRORS}, summary="Get Asset")

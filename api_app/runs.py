@@ -245,7 +245,12 @@ def _results(run: DagRun, task_ids: list[str] | None) -> dict[str, Any]:
 @router.post("/dags/{dag_id}/dagRuns", response={200: DAGRunResponse, **WRITE_ERRORS}, summary="Trigger Dag Run")
 def trigger_dag_run(request: HttpRequest, dag_id: str, body: TriggerDAGRunPostBody) -> DAGRunResponse:
     """Trigger a run (``logical_date``, ``conf``, ``dag_run_id``): the UI's and CLI's trigger."""
-    dag = dag_or_404(request, dag_id, access.TRIGGER)
+    return triggered(request, dag_or_404(request, dag_id, access.TRIGGER), body)
+
+
+def triggered(request: HttpRequest, dag: DagModel, body: Any) -> DAGRunResponse:
+    """Trigger ``dag`` as ``body`` asks (``logical_date``, ``conf``, ``dag_run_id``) through the
+    UI's and CLI's trigger service; the run as the API answers it."""
     run = services.dag_trigger(
         dag=dag,
         now=timezone.now(),
@@ -363,15 +368,7 @@ def get_task_instances(
     tis = _tis(request, dag_id, dag_run_id)
     if task_id:
         tis = tis.filter(task_id=task_id)
-    if state:
-        wanted = [TaskInstanceState.NONE if s in ("no_status", "none", "null") else s for s in state]
-        tis = tis.filter(state__in=_known("state", wanted, TaskInstanceState.values))
-    if pool:
-        tis = tis.filter(pool__in=pool)
-    if queue:
-        tis = tis.filter(queue__in=queue)
-    if map_index:
-        tis = tis.filter(map_index__in=map_index)
+    tis = ti_filters(tis, state=state, pool=pool, queue=queue, map_index=map_index)
     tis = _range(tis, "start_date", gte=start_date_gte, lte=start_date_lte)
     tis = _range(tis, "end_date", gte=end_date_gte, lte=end_date_lte)
     tis = _range(tis, "dag_run__logical_date", gte=logical_date_gte, lte=logical_date_lte)
@@ -380,6 +377,34 @@ def get_task_instances(
     return TaskInstanceCollectionResponse(
         task_instances=[TaskInstanceResponse.from_ti(ti) for ti in rows], total_entries=total
     )
+
+
+def ti_states(values: list[str | None]) -> list[str]:
+    """Airflow's task-instance state filter values, ``none``/``no_status``/null for no state."""
+    return [TaskInstanceState.NONE if s in (None, "no_status", "none", "null") else s for s in values]
+
+
+def ti_filters(
+    tis: QuerySet,
+    *,
+    state: list[str | None] | None = None,
+    pool: list[str] | None = None,
+    queue: list[str] | None = None,
+    map_index: list[int] | None = None,
+    try_number: list[int] | None = None,
+) -> QuerySet:
+    """The list filters every task-instance list shares (query string or batch body)."""
+    if state:
+        tis = tis.filter(state__in=_known("state", ti_states(state), TaskInstanceState.values))
+    if pool:
+        tis = tis.filter(pool__in=pool)
+    if queue:
+        tis = tis.filter(queue__in=queue)
+    if map_index:
+        tis = tis.filter(map_index__in=map_index)
+    if try_number:
+        tis = tis.filter(try_number__in=try_number)
+    return tis
 
 
 def _ti_or_404(request: HttpRequest, dag_id: str, dag_run_id: str, task_id: str, map_index: int = -1) -> TaskInstance:

@@ -28,6 +28,7 @@ from api_app.runs import (
     _ti_or_404,
     _tis,
     bounded,
+    ti_filters,
     ti_router,
 )
 from api_app.runs import (
@@ -259,16 +260,7 @@ def get_mapped_task_instances(
         "dag_run__dag"
     )
     tis = tis.filter(dag_run=run, task_id=task_id, map_index__gte=0)
-    if state:
-        tis = tis.filter(state__in=_known("state", _states(state), TaskInstanceState.values))
-    if pool:
-        tis = tis.filter(pool__in=pool)
-    if queue:
-        tis = tis.filter(queue__in=queue)
-    if map_index:
-        tis = tis.filter(map_index__in=map_index)
-    if try_number:
-        tis = tis.filter(try_number__in=try_number)
+    tis = ti_filters(tis, state=state, pool=pool, queue=queue, map_index=map_index, try_number=try_number)
     tis = _range(tis, "start_date", gte=start_date_gte, lte=start_date_lte)
     tis = _range(tis, "end_date", gte=end_date_gte, lte=end_date_lte)
     tis = _range(tis, "duration", gte=duration_gte, lte=duration_lte)
@@ -276,11 +268,6 @@ def get_mapped_task_instances(
     return TaskInstanceCollectionResponse(
         task_instances=[TaskInstanceResponse.from_ti(ti) for ti in rows], total_entries=total
     )
-
-
-def _states(values: list[str | None]) -> list[str]:
-    """Airflow's task-instance state filter values, ``none``/``no_status``/null for no state."""
-    return [TaskInstanceState.NONE if s in (None, "no_status", "none", "null") else s for s in values]
 
 
 def _dry_run(request: HttpRequest, ti: TaskInstance, body: PatchTaskInstanceBody) -> TaskInstanceCollectionResponse:
@@ -368,12 +355,7 @@ def get_task_instances_batch(
         tis = tis.filter(dag_run__run_id__in=body.dag_run_ids)
     if body.task_ids:
         tis = tis.filter(task_id__in=body.task_ids)
-    if body.state:
-        tis = tis.filter(state__in=_known("state", _states(body.state), TaskInstanceState.values))
-    if body.pool:
-        tis = tis.filter(pool__in=body.pool)
-    if body.queue:
-        tis = tis.filter(queue__in=body.queue)
+    tis = ti_filters(tis, state=body.state, pool=body.pool, queue=body.queue)
     if body.executor and not {"", "RQExecutor"} & set(body.executor):
         tis = tis.none()  # every task runs on the one executor, RQ
     tis = bounded(tis, body, _TI_BOUNDS)
