@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -567,7 +567,25 @@ def _callback_context_ti(run: DagRun, reason: str) -> TaskInstance | None:
     return tis.order_by(F("end_date").desc(nulls_last=True), "-pk").first()
 
 
-def execute_dag_callbacks(*, run_id: int, log_to_stdout: bool = False) -> str:
+@contextlib.contextmanager
+def _echoed(log_path: Path, echo: bool) -> Iterator[None]:
+    """Copy what a try (or callback) appends to ``log_path`` to stdout when it is done, if
+    ``echo``: ``dags test`` shows every log on the console and still keeps it in the try's file,
+    so the UI's tab for the try it claimed has its log."""
+    if not echo:
+        yield
+        return
+    start = log_path.stat().st_size if log_path.exists() else 0
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError), open(log_path, "rb") as handle:
+            handle.seek(start)
+            sys.stdout.write(handle.read().decode("utf-8", "replace"))
+            sys.stdout.flush()
+
+
+def execute_dag_callbacks(*, run_id: int, echo_logs: bool = False) -> str:
     """Call a finished run's pending DAG callback (the RQ job's body), once: the pending mark is
     taken first, so a second delivery does nothing. The DAG file is imported in a child, as for a
     task; what the callback logs, and any error, goes to the run's ``dag_callbacks.log``."""
@@ -576,10 +594,14 @@ def execute_dag_callbacks(*, run_id: int, log_to_stdout: bool = False) -> str:
         log.info("runner: run %s has no DAG callback pending; nothing to do", run_id)
         return "not pending"
     run = DagRun.objects.select_related("dag").get(pk=run_id)
+    log_path = run.callback_log_path()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with _echoed(log_path, echo_logs):
+        return _execute_dag_callbacks(run=run, reason=reason, log_path=log_path)
+
+
+def _execute_dag_callbacks(*, run: DagRun, reason: str, log_path: Path) -> str:
     name = "on_success_callback" if reason == transitions.REASON_SUCCESS else "on_failure_callback"
-    log_path = None if log_to_stdout else run.callback_log_path()
-    if log_path is not None:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
     ti = _callback_context_ti(run, reason)
     if ti is None:
         append_log(log_path, f"ERROR - Run {run.run_id} has no task instance to give {name} a context; not called")
@@ -946,14 +968,20 @@ def execute_task_instance(*, ti_id: int, try_number: int, executor: Executor | N
 
 
 def execute_claimed(
-    *, ti: TaskInstance, executor: Executor | None = None, log_to_stdout: bool = False, test_mode: bool = False
+    *, ti: TaskInstance, executor: Executor | None = None, echo_logs: bool = False, test_mode: bool = False
 ) -> str:
-    """Run a claimed (``running``) try, record its outcome and fast-follow; return the final state."""
+    """Run a claimed (``running``) try, record its outcome and fast-follow; return the final state.
+
+    The try's log goes to its file; ``echo_logs`` also copies it to stdout when the try is done."""
+    log_path = ti.log_path()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with _echoed(log_path, echo_logs):
+        return _execute_claimed(ti=ti, executor=executor, log_path=log_path, test_mode=test_mode)
+
+
+def _execute_claimed(*, ti: TaskInstance, executor: Executor | None, log_path: Path, test_mode: bool) -> str:
     run = ti.dag_run
     dag = run.dag
-    log_path = None if log_to_stdout else ti.log_path()
-    if log_path is not None:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
     append_log(
         log_path,
         f"Starting attempt {ti.try_number} of {ti.max_tries + 1} of {dag.dag_id}.{ti.task_id}"
@@ -981,7 +1009,7 @@ def execute_claimed(
 
 
 def dag_run_execute_inline(
-    *, run: DagRun, log_to_stdout: bool = False, max_wait: float = 3600.0, executor: Any = None
+    *, run: DagRun, echo_logs: bool = False, max_wait: float = 3600.0, executor: Any = None
 ) -> str:
     """Run every task of ``run`` in this process, one after another, until the run ends, then
     its DAG callback (as a worker would).
@@ -990,13 +1018,13 @@ def dag_run_execute_inline(
     without Redis. Waits for retry delays (up to ``max_wait`` seconds in all). Returns the run's
     final state.
     """
-    state = _execute_inline(run=run, log_to_stdout=log_to_stdout, max_wait=max_wait, executor=executor)
+    state = _execute_inline(run=run, echo_logs=echo_logs, max_wait=max_wait, executor=executor)
     if state in (DagRunState.SUCCESS, DagRunState.FAILED):
-        execute_dag_callbacks(run_id=run.pk, log_to_stdout=log_to_stdout)
+        execute_dag_callbacks(run_id=run.pk, echo_logs=echo_logs)
     return state
 
 
-def _execute_inline(*, run: DagRun, log_to_stdout: bool, max_wait: float, executor: Any) -> str:
+def _execute_inline(*, run: DagRun, echo_logs: bool, max_wait: float, executor: Any) -> str:
     from runs_app.scheduling import InlineExecutor
 
     executor = executor or InlineExecutor()
@@ -1012,7 +1040,7 @@ def _execute_inline(*, run: DagRun, log_to_stdout: bool, max_wait: float, execut
             ti_id, try_number = executor.queued.pop(0)
             ti = task_instance_claim(ti_id=ti_id, try_number=try_number, now=timezone.now())
             if ti is not None:
-                execute_claimed(ti=ti, executor=executor, log_to_stdout=log_to_stdout)
+                execute_claimed(ti=ti, executor=executor, echo_logs=echo_logs)
         run.refresh_from_db(fields=["state"])
         if run.state != DagRunState.RUNNING:
             return run.state

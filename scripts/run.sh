@@ -5,7 +5,11 @@
 #   scheduler + rqworker + web server, until Ctrl-C.
 #
 # Each process writes to .run/<name>.log; the logs are also shown here, prefixed with the name.
-# Ctrl-C or SIGTERM stops them all; if one of them dies, its log tail is shown and the rest stop.
+# Ctrl-C or SIGTERM stops them all. If one of them exits (or is killed), its log tail and the
+# command that starts it again are shown and the others keep running: kill the scheduler and the
+# web UI shows its "scheduler is not running" banner until `manage.py scheduler` runs again.
+# The admin user's generated password is kept in .run/admin-password (mode 600) and shown at
+# each start while it is there.
 #
 # Environment:
 #   PORT=8080          web server port (listens on 0.0.0.0)
@@ -14,6 +18,8 @@
 #   REDIS_URL=...      use this Redis instead and start none
 #   DEBUG=true         Django DEBUG (default true here, false in settings.py)
 #   WEB=runserver      or WEB=gunicorn
+#   SCHEDULER=0        do not start the scheduler (start it by hand: .venv/bin/python manage.py scheduler)
+#   WORKER=0           do not start the worker (.venv/bin/python manage.py rqworker default)
 #   FOLLOW_LOGS=1      0 = do not show the logs here, only in .run/
 #   STOP_TIMEOUT=10    seconds to let processes stop after SIGTERM before SIGKILL (a worker
 #                      finishes its current task on SIGTERM)
@@ -46,16 +52,20 @@ say() { printf '[run] %s\n' "$*"; }
 # so $! is the child's pid and its process group id.
 names=()
 pids=()
+commands=() # how to start each again by hand, for the message when it exits
+gone=()     # 1 once the process has exited and been reported
 REDIS_PID=""
 FOLLOW_PID=""
 
 start() {
-    local name="$1"
-    shift
+    local name="$1" again="$2"
+    shift 2
     : >"$RUN_DIR/$name.log"
     setsid "$@" </dev/null >>"$RUN_DIR/$name.log" 2>&1 &
     names+=("$name")
     pids+=("$!")
+    commands+=("$again")
+    gone+=(0)
 }
 
 group_alive() { kill -0 -- "-$1" 2>/dev/null; }
@@ -83,9 +93,16 @@ stop_all() {
     [ "$STOPPING" = 1 ] && return 0
     STOPPING=1
     trap '' INT TERM HUP # a second Ctrl-C must not cut the shutdown short
-    if [ "${#pids[@]}" -gt 0 ]; then
-        say "stopping ${names[*]}..."
-        stop_groups "${pids[@]}"
+    local i running_names=() running_pids=()
+    for i in "${!pids[@]}"; do
+        if [ "${gone[$i]}" = 0 ]; then
+            running_names+=("${names[$i]}")
+            running_pids+=("${pids[$i]}")
+        fi
+    done
+    if [ "${#running_pids[@]}" -gt 0 ]; then
+        say "stopping ${running_names[*]}..."
+        stop_groups "${running_pids[@]}"
     fi
     # Redis last: the worker and scheduler talk to it while they shut down.
     if [ -n "$REDIS_PID" ]; then
@@ -113,13 +130,35 @@ died() {
     exit 1
 }
 
+# A process that exited: its log tail and how to start it again; the others keep running (they
+# do not depend on one another, only on Redis and the database).
+exited() {
+    local i="$1" rc=0
+    wait "${pids[$i]}" 2>/dev/null || rc=$?
+    gone[i]=1
+    # Anything left of its process group (runserver's autoreloader child, a work horse).
+    kill -KILL -- "-${pids[$i]}" 2>/dev/null || true
+    say "${names[$i]} exited (status $rc). Last lines of .run/${names[$i]}.log:"
+    tail -n 15 "$RUN_DIR/${names[$i]}.log" | sed 's/^/    /'
+    say "The others keep running. To start ${names[$i]} again, in another terminal: ${commands[$i]}"
+}
+
 check_children() {
-    local i
+    local i alive=0
     for i in "${!pids[@]}"; do
-        kill -0 "${pids[$i]}" 2>/dev/null || died "${names[$i]}" "${pids[$i]}"
+        [ "${gone[$i]}" = 1 ] && continue
+        if kill -0 "${pids[$i]}" 2>/dev/null; then
+            alive=$((alive + 1))
+        else
+            exited "$i"
+        fi
     done
+    if [ "${#pids[@]}" -gt 0 ] && [ "$alive" = 0 ]; then
+        say "every process has exited"
+        exit 1
+    fi
     if [ -n "$REDIS_PID" ] && ! kill -0 "$REDIS_PID" 2>/dev/null; then
-        died redis "$REDIS_PID"
+        died redis "$REDIS_PID" # everything needs Redis: stop the rest
     fi
 }
 
@@ -167,7 +206,7 @@ say "collectstatic"
 "$PY" manage.py collectstatic --noinput -v0
 
 # Exit status 0: an `admin` user exists; 3: none; anything else: an error (shown).
-ADMIN_PASSWORD=""
+PASSWORD_FILE="$RUN_DIR/admin-password"
 admin_rc=0
 "$PY" - <<'PY' || admin_rc=$?
 import os
@@ -186,7 +225,7 @@ if [ "$admin_rc" = 3 ]; then
     # A failure here (e.g. the command changed) should not keep the rest from running.
     if "$PY" manage.py users create --role Admin --username admin --email admin@example.com \
         --firstname Admin --lastname User --password "$PW" >"$RUN_DIR/create-admin.log" 2>&1; then
-        ADMIN_PASSWORD="$PW"
+        (umask 077 && printf '%s\n' "$PW" >"$PASSWORD_FILE")
     else
         say "WARNING: could not create the admin user:"
         sed 's/^/    /' "$RUN_DIR/create-admin.log"
@@ -196,27 +235,29 @@ elif [ "$admin_rc" != 0 ]; then
 fi
 
 # --- the processes -------------------------------------------------------------------------
-start scheduler "$PY" manage.py scheduler
-start worker "$PY" manage.py rqworker default
+# The hand-start commands name the Redis this run uses when it is not the default one.
+ENV_HINT=""
+[ "$REDIS_URL" != "redis://127.0.0.1:6379/0" ] && ENV_HINT="REDIS_URL=$REDIS_URL "
+if [ "${SCHEDULER:-1}" != 0 ]; then
+    start scheduler "${ENV_HINT}.venv/bin/python manage.py scheduler" "$PY" manage.py scheduler
+fi
+if [ "${WORKER:-1}" != 0 ]; then
+    start worker "${ENV_HINT}.venv/bin/python manage.py rqworker default" "$PY" manage.py rqworker default
+fi
 case "${WEB:-runserver}" in
-    runserver) start web "$PY" manage.py runserver "0.0.0.0:$PORT" ;;
-    gunicorn) start web gunicorn orchestrator_site.wsgi:application --bind "0.0.0.0:$PORT" --workers 2 --access-logfile - ;;
+    runserver)
+        start web "${ENV_HINT}DEBUG=$DEBUG .venv/bin/python manage.py runserver 0.0.0.0:$PORT" \
+            "$PY" manage.py runserver "0.0.0.0:$PORT"
+        ;;
+    gunicorn)
+        start web "${ENV_HINT}.venv/bin/gunicorn orchestrator_site.wsgi:application --bind 0.0.0.0:$PORT" \
+            gunicorn orchestrator_site.wsgi:application --bind "0.0.0.0:$PORT" --workers 2 --access-logfile -
+        ;;
     *)
         say "WEB must be runserver or gunicorn"
         exit 2
         ;;
 esac
-
-if [ "${FOLLOW_LOGS:-1}" != 0 ]; then
-    # One process group for all the tails, so stop_all ends them with one kill.
-    # shellcheck disable=SC2016 # expanded by the inner bash
-    RUN_DIR="$RUN_DIR" setsid bash -c '
-        for n in "$@"; do
-            tail -n +1 -F "$RUN_DIR/$n.log" 2>/dev/null | sed -u "s/^/[$n] /" &
-        done
-        wait' _ "${names[@]}" &
-    FOLLOW_PID=$!
-fi
 
 # Wait for the web server to accept connections (runserver runs its checks first).
 for _ in $(seq 600); do
@@ -225,17 +266,37 @@ for _ in $(seq 600); do
     sleep 0.1
 done
 
+# The summary comes last, after the start-up lines (they are in .run/*.log), so the login is
+# the last thing on the screen before the processes' new log lines.
 echo
 say "------------------------------------------------------------------"
 say "Orchestrator: http://localhost:$PORT/"
-if [ -n "$ADMIN_PASSWORD" ]; then
-    say "Created user 'admin' with password: $ADMIN_PASSWORD"
-    say "(shown only this once; change it with: .venv/bin/python manage.py changepassword admin)"
+if [ "$admin_rc" = 3 ] && [ -s "$PASSWORD_FILE" ]; then
+    say "Created the user 'admin' with the password: $(cat "$PASSWORD_FILE")"
+elif [ -s "$PASSWORD_FILE" ]; then
+    say "Log in as 'admin' with the password: $(cat "$PASSWORD_FILE")   (kept in .run/admin-password)"
+else
+    say "Log in with your user; to reset the admin's password: .venv/bin/python manage.py changepassword admin"
 fi
+[ -s "$PASSWORD_FILE" ] && say "(after changing it with manage.py changepassword admin, delete .run/admin-password)"
 say "Redis: $REDIS_URL    DEBUG=$DEBUG"
-say "Logs: .run/scheduler.log .run/worker.log .run/web.log${REDIS_PID:+ .run/redis.log}"
-say "Ctrl-C stops everything."
+say "Running: ${names[*]}   Logs: .run/<name>.log${REDIS_PID:+ (and .run/redis.log)}"
+[ "${SCHEDULER:-1}" = 0 ] && say "No scheduler (SCHEDULER=0): start one with ${ENV_HINT}.venv/bin/python manage.py scheduler"
+[ "${WORKER:-1}" = 0 ] && say "No worker (WORKER=0): start one with ${ENV_HINT}.venv/bin/python manage.py rqworker default"
+say "A process that exits leaves the others running. Ctrl-C stops everything."
 say "------------------------------------------------------------------"
+
+if [ "${FOLLOW_LOGS:-1}" != 0 ]; then
+    # New lines only: the start-up lines are in the files. One process group for all the tails,
+    # so stop_all ends them with one kill.
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    RUN_DIR="$RUN_DIR" setsid bash -c '
+        for n in "$@"; do
+            tail -n 0 -F "$RUN_DIR/$n.log" 2>/dev/null | sed -u "s/^/[$n] /" &
+        done
+        wait' _ "${names[@]}" &
+    FOLLOW_PID=$!
+fi
 
 # Watch the children. `sleep & wait` rather than a plain sleep: a trapped signal interrupts
 # `wait` at once, while a foreground sleep would delay the trap until it ends.

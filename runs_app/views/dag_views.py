@@ -213,7 +213,30 @@ def _rendered_fields(ti: TaskInstance, task: dict | None, mask: PageMasker) -> t
     if ti.rendered_fields:
         return [(name, _pretty(mask.value(value))) for name, value in ti.rendered_fields.items()], True
     values = (task or {}).get("template_values") or {}
-    return [(name, _pretty(value)) for name, value in values.items()], False
+    dag_id = ti.dag_run.dag.dag_id
+    return [(name, _pretty(_as_written(value, dag_id))) for name, value in values.items()], False
+
+
+def _as_written(value: Any, dag_id: str) -> Any:
+    """A template value as its DAG file wrote it: the serializer's markers for a TaskFlow
+    argument become what Airflow shows, the Jinja that pulls the value (``str(XComArg)``),
+    ``{{ params.name }}`` for a ``@dag`` parameter and the mapped group argument's name."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            (marker, inner), *_ = value.items()
+            if marker == "__xcomarg__" and isinstance(inner, dict):
+                return (
+                    f"{{{{ task_instance.xcom_pull(task_ids='{inner.get('task_id')}', "
+                    f"dag_id='{dag_id}', key='{inner.get('key')}') }}}}"
+                )
+            if marker == "__dagparam__":
+                return f"{{{{ params.{inner} }}}}"
+            if marker == "__mapped_argument__":
+                return f"<mapped argument {inner}>"
+        return {k: _as_written(v, dag_id) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_written(v, dag_id) for v in value]
+    return value
 
 
 def _count_states(tis: list[TaskInstance]) -> list[tuple[str, int]]:

@@ -464,3 +464,38 @@ def test_dags_without_a_subcommand_fails(cli):
 def test_dags_list_rejects_an_unknown_output_format(cli, example_dags):
     with pytest.raises(CommandError, match=r"argument -o/--output: invalid choice: 'xml'"):
         cli("dags", "list", "-o", "xml")
+
+
+# -- dags test ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dags_test_after_a_trigger_at_that_date_writes_every_try_s_log(cli, example_dags, capsys):
+    # Issue 14: `dags trigger -e 2022-01-01 example_xcom` then `dags test example_xcom 2022-01-01`
+    # left a "Try 2" tab with no log: the test run logged only to the console.
+    cli("dags", "trigger", "-e", "2022-01-01", "example")
+    out = cli("dags", "test", "example", "2022-01-01")
+
+    assert "ended success" in out
+    tis = TaskInstance.objects.select_related("dag_run__dag").order_by("task_id")
+    assert [(ti.task_id, ti.state) for ti in tis] == [
+        ("audit", "success"), ("extract", "success"), ("load", "success"), ("transform", "success"),
+    ]  # fmt: skip
+    extract = tis.get(task_id="extract")  # the one task a worker runs (EmptyOperator ends unrun)
+    for attempt in range(1, extract.try_number + 1):
+        assert f"Starting attempt {attempt} of" in extract.log_path(attempt).read_text(), attempt
+    extract_log = extract.log_path().read_text()
+    assert "2022-01-01" in extract_log  # the bash task's own output is in the file
+    echoed = capsys.readouterr().out
+    assert extract_log in echoed  # and on the console, as Airflow's dags test shows it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dags_test_twice_keeps_the_first_run_s_logs_and_writes_the_next_try_s(cli, example_dags, capsys):
+    cli("dags", "test", "example", "2022-01-01")
+    cli("dags", "test", "example", "2022-01-01")
+
+    ti = TaskInstance.objects.select_related("dag_run__dag").get(task_id="extract")
+    assert ti.try_number == 2
+    assert "Starting attempt 1 of" in ti.log_path(1).read_text()
+    assert "Starting attempt 2 of" in ti.log_path(2).read_text()

@@ -294,6 +294,38 @@ def test_task_instance_shows_templates_as_written_before_rendering(viewer, dag):
     assert "The DAG is paused" in html and "The DAG run is queued" in html
 
 
+TASKFLOW = """
+import datetime
+from dags_app.sdk import dag, task
+
+@dag(schedule=None, start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+def taskflow_args(limit: int = 3):
+    @task
+    def pull():
+        return [1, 2]
+
+    @task
+    def push(values, limit):
+        return values[:limit]
+
+    push(pull(), limit=limit)
+
+taskflow_args()
+"""
+
+
+def test_task_instance_shows_a_taskflow_argument_as_airflow_does_not_as_a_marker(viewer, dag_file, sync):
+    # Issue 14: the rendered fields of a TaskFlow task showed {"__xcomarg__": ...} before it ran.
+    dag_file("taskflow_args.py", TASKFLOW)
+    assert sync().import_errors == 0
+    run = make_run(DagModel.objects.get(dag_id="taskflow_args"), 0, state=DagRunState.QUEUED, ti_state="")
+    html = viewer.get(url("runs:task-instance", "taskflow_args", run.run_id, "push")).content.decode()
+    assert "__xcomarg__" not in html and "__dagparam__" not in html
+    pulled = "{{ task_instance.xcom_pull(task_ids='pull', dag_id='taskflow_args', key='return_value') }}"
+    assert pulled.replace("'", "&#x27;") in html
+    assert "{{ params.limit }}" in html
+
+
 def test_task_instance_panel_is_a_fragment(viewer, dag):
     run = make_run(dag, 0)
     response = viewer.get(url("runs:task-instance", DAG_ID, run.run_id, "load", panel="1"))

@@ -281,7 +281,7 @@ class Command(SubcommandCommand):
             services.task_instances_clear(tis=run.task_instances.all(), now=timezone.now(), executor=executor)
         run.refresh_from_db()
         self.stdout.write(f"Testing {dag_id}, run {run.run_id}")
-        state = runner.dag_run_execute_inline(run=run, log_to_stdout=True, executor=executor)
+        state = runner.dag_run_execute_inline(run=run, echo_logs=True, executor=executor)
         rows = [
             {
                 "task_id": ti.task_id,
