@@ -37,7 +37,7 @@ export PYTHONUNBUFFERED=1 # logs reach .run/*.log as they happen
 PORT="${PORT:-8080}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-10}"
-RUN_DIR="$ROOT/.run"
+RUN_DIR="${RUN_DIR:-$ROOT/.run}" # RUN_DIR=...: another folder (tests)
 mkdir -p "$RUN_DIR"
 
 say() { printf '[run] %s\n' "$*"; }

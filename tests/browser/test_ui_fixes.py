@@ -4,8 +4,11 @@ have caught it: menus that could not be clicked, pages wider than their window."
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from dags_app.models import DagModel
@@ -91,3 +94,41 @@ def test_pages_fit_a_400_px_window(page, login, admin_user, long_runs, live_serv
         assert select.bounding_box()["width"] <= 400
     # The page fits; a wide table scrolls inside its own box.
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 400
+
+
+def test_dags_test_after_a_trigger_leaves_a_log_in_every_try_tab(
+    page, login, admin_user, example_dags, live_server, screenshot
+):
+    # Issue 14: `dags trigger -e 2022-01-01 example_xcom` then `dags test example_xcom 2022-01-01`
+    # left a "Try 2" tab with "No log yet" over an empty box, forever.
+    call_command("dags", "trigger", "-e", "2022-01-01", "example_xcom", stdout=io.StringIO())
+    for _ in range(2):  # a second test run at the date clears the run: every task gets a try 2
+        call_command("dags", "test", "example_xcom", "2022-01-01", stdout=io.StringIO(), stderr=io.StringIO())
+    ti = TaskInstance.objects.select_related("dag_run").get(dag_run__dag__dag_id="example_xcom", task_id="bash_push")
+    assert ti.try_number == 2
+    login(admin_user.username)
+    base = f"{live_server.url}/dags/example_xcom/runs/{ti.dag_run.run_id}/tasks/bash_push/log/"
+    for attempt in (1, 2):
+        page.goto(f"{base}?try={attempt}")
+        assert page.locator("#log-missing").count() == 0, attempt
+        assert f"Starting attempt {attempt} of" in page.locator("#log-content").inner_text()
+    screenshot("dags_test_try_2_log")
+
+
+def test_a_taskflow_argument_reads_as_airflow_shows_it_in_the_task_panel(
+    page, login, admin_user, example_dags, live_server, screenshot
+):
+    # Issue 14: rendered fields showed {"__xcomarg__": {...}} for TaskFlow arguments.
+    dag = DagModel.objects.get(dag_id="example_xcom")
+    run = services.dag_run_create(
+        dag=dag, logical_date=dt.datetime(2024, 2, 1, tzinfo=dt.UTC), run_type=DagRunType.MANUAL, now=timezone.now()
+    )
+    consumer = next(
+        t["task_id"] for t in dag.serialized["tasks"] if "__xcomarg__" in json.dumps(t.get("template_values"))
+    )
+    login(admin_user.username)
+    page.goto(f"{live_server.url}/dags/example_xcom/runs/{run.run_id}/tasks/{consumer}/")
+    text = page.locator("body").inner_text()
+    screenshot("task_panel_taskflow_argument")
+    assert "__xcomarg__" not in text
+    assert "task_instance.xcom_pull(task_ids=" in text
