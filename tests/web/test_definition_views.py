@@ -172,10 +172,10 @@ def test_details_shows_next_run_and_its_data_interval(viewer, dag):
     assert interval in content
 
 
-def test_details_shows_doc_md_as_preformatted_text(viewer, dag):
+def test_details_shows_doc_md_as_markdown(viewer, dag):
     content = page(viewer, "dags:details")
 
-    assert '<pre class="doc-md"># Moves data\nfrom A to B</pre>' in content
+    assert '<div class="doc-md markdown-doc"><h1>Moves data</h1>\n<p>from A to B</p>\n</div>' in content
 
 
 def test_details_lists_each_task_with_operator_rule_retries_queue_pool_and_relatives(viewer, dag):
@@ -212,7 +212,7 @@ def test_details_escapes_text_from_the_dag_file(viewer, hostile_dag):
     content = page(viewer, "dags:details", "hostile_dag")
 
     assert HOSTILE not in content
-    assert f'<pre class="doc-md">{ESCAPED}</pre>' in content
+    assert f'<div class="doc-md markdown-doc"><p>{ESCAPED}</p>' in content
     assert "<b>bob</b>" not in content
     assert "&lt;b&gt;bob&lt;/b&gt;" in content
     assert "<img src=x" not in content
