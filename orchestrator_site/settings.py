@@ -145,6 +145,8 @@ MIDDLEWARE = [
     "orchestrator_site.middleware.RejectNulBytesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The user's chosen time zone (from the session: no query) for every time a page shows.
+    "orchestrator_site.timezones.TimezoneMiddleware",
     # Every page needs a login unless its view says otherwise (@login_not_required).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

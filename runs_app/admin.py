@@ -911,6 +911,11 @@ class AdminsOnlyQueueAdmin(QueueAdmin):
         ]
 
 
+# The admin carries the product's name (templates/admin/base_site.html adds its icon and links).
+admin.site.site_header = "Administration"
+admin.site.site_title = "Orchestrator admin"
+admin.site.index_title = "Connections, variables, pools, users and the metastore"
+
 if admin.site.is_registered(Dashboard):
     admin.site.unregister(Dashboard)
     admin.site.register(Dashboard, AdminsOnlyQueueAdmin)

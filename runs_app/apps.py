@@ -14,7 +14,7 @@ class RunsAppConfig(AppConfig):
     verbose_name = "Runs"
 
     def ready(self) -> None:
-        from orchestrator_site import roles
+        from orchestrator_site import roles, timezones  # noqa: F401 - timezones connects its login signal
 
         roles.connect_post_migrate(self)
         from django.conf import settings

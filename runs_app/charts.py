@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 # Airflow's state colours; static/css/orchestrator.css uses the same (a test keeps them equal).
@@ -79,10 +80,11 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def format_time(value: dt.datetime | None) -> str:
-    """Return an aware datetime as ``YYYY-MM-DD HH:MM:SS UTC`` (empty for None)."""
+    """Return an aware datetime as ``YYYY-MM-DD HH:MM:SS ZONE`` in the zone pages show times in
+    (the user's, ``orchestrator_site.timezones``; UTC by default); empty for None."""
     if value is None:
         return ""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def time_unit(max_seconds: float) -> tuple[str, float]:
@@ -193,7 +195,7 @@ def gantt_svg(rows: Sequence[GanttRow], *, now: dt.datetime, width: int = 1100) 
         return left + plot_w * (moment - t0).total_seconds() / span
 
     def tick_label(moment: dt.datetime) -> str:
-        moment = dt.datetime.fromtimestamp(round(moment.timestamp(), 1), tz=dt.UTC)
+        moment = timezone.localtime(dt.datetime.fromtimestamp(round(moment.timestamp(), 1), tz=dt.UTC))
         if span >= 86400:
             return moment.strftime("%m-%d %H:%M")
         if step < 1:
@@ -201,9 +203,8 @@ def gantt_svg(rows: Sequence[GanttRow], *, now: dt.datetime, width: int = 1100) 
         return moment.strftime("%H:%M:%S")
 
     body: list[str] = []
-    body.append(
-        f'<text x="{num(left)}" y="14" fill="{AXIS_COLOR}" font-size="11">{esc(format_time(t0)[:10])} (UTC)</text>'
-    )
+    day, zone = esc(format_time(t0)[:10]), esc(timezone.get_current_timezone_name())
+    body.append(f'<text x="{num(left)}" y="14" fill="{AXIS_COLOR}" font-size="11">{day} ({zone})</text>')
     ticks = round(span / step)
     for i in range(ticks + 1):
         moment = t0 + dt.timedelta(seconds=i * step)

@@ -460,3 +460,14 @@ class AuditLog(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("admin:runs_app_auditlog_change", args=[self.pk])
+
+
+class UserPreference(models.Model):
+    """What a user chose for the UI: the time zone every page shows times in (Airflow's navbar
+    time zone). The session carries a copy (``orchestrator_site.timezones``), so pages read no row."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ui_preference")
+    timezone = models.CharField(max_length=64, default="UTC")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.timezone}"

@@ -3,7 +3,7 @@ which are validated at creation (letters, digits, ``_ . ~ : + -``), so they are 
 
 from django.urls import path
 
-from runs_app.views import actions, assets, browse, charts, dag_views, dags
+from runs_app.views import actions, assets, browse, charts, dag_views, dags, preferences
 
 app_name = "runs"
 
@@ -13,6 +13,7 @@ TI = RUN + "tasks/<str:task_id>/"
 
 urlpatterns = [
     path("", dags.dag_list, name="dag-list"),
+    path("preferences/timezone/", preferences.set_timezone, name="set-timezone"),
     path(DAG + "pause/", dags.dag_pause, name="dag-pause"),
     path(DAG + "trigger/", dags.dag_trigger, name="dag-trigger"),
     path(DAG + "delete/", dags.dag_delete, name="dag-delete"),

@@ -58,6 +58,7 @@ APP_RULES: dict[str, tuple[str, str]] = {
     "runs:ti-run": ("User", "User"),
     "runs:ti-clear": ("User", "User"),
     "runs:ti-mark": ("User", "User"),
+    "runs:set-timezone": (NOBODY, "Viewer"),  # POST only: every user picks their own zone
 }
 
 # Admin: per model, the least role that may view, add, change and delete (roles.py's permissions;

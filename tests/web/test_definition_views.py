@@ -168,7 +168,7 @@ def test_details_shows_next_run_and_its_data_interval(viewer, dag):
     assert dag.next_dagrun is not None
     assert dag.next_dagrun.strftime("%Y-%m-%d %H:%M:%S") in content
     start, end = dag.next_dagrun_data_interval_start, dag.next_dagrun_data_interval_end
-    interval = f"{start:%Y-%m-%d %H:%M:%S} &rarr; {end:%Y-%m-%d %H:%M:%S}"
+    interval = f"{start:%Y-%m-%d %H:%M:%S} UTC &rarr; {end:%Y-%m-%d %H:%M:%S} UTC"
     assert interval in content
 
 
