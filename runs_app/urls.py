@@ -32,6 +32,7 @@ urlpatterns = [
     path(TI, dag_views.task_instance, name="task-instance"),
     path(TI + "log/", dag_views.task_log, name="task-log"),
     path(TI + "log/fragment/", dag_views.task_log_fragment, name="task-log-fragment"),
+    path(TI + "log/download/", dag_views.task_log_download, name="task-log-download"),
     path(TI + "run/", actions.ti_run, name="ti-run"),
     path(TI + "clear/", actions.ti_clear, name="ti-clear"),
     path(TI + "mark/<str:state>/", actions.ti_mark, name="ti-mark"),

@@ -13,14 +13,15 @@ import codecs
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import graphviz
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
+from django.utils.http import content_disposition_header, urlencode
 from django.utils.safestring import mark_safe
 
 from dags_app.graph import STATE_COLORS, dag_to_graph
@@ -29,6 +30,7 @@ from dags_app.task_groups import GROUP_STATE_PRIORITY, GroupNode, group_state, g
 from orchestrator_site.access import get_dag
 from runs_app import selectors
 from runs_app.deps import count_upstream, evaluate_trigger_rule, needs_past, past_reason
+from runs_app.logview import render_lines
 from runs_app.masking import PageMasker
 from runs_app.models import DagRun, TaskInstance
 from runs_app.scheduling import Capacity, previous_run_states
@@ -546,12 +548,14 @@ def _int_param(request: HttpRequest, name: str, default: int) -> int:
         return default
 
 
-def _read_log(ti: TaskInstance, try_number: int, offset: int | None) -> dict[str, Any]:
+def _read_log(ti: TaskInstance, try_number: int, offset: int | None, *, writing: bool = False) -> dict[str, Any]:
     """Read the log of one try from ``offset`` (None: the tail of at most LOG_CHUNK_BYTES).
 
     The path comes from ``ti.log_path`` (database fields only). Returns the text, the offset to
     continue from, whether the file exists, whether the start was cut, and whether more remains.
-    A UTF-8 character cut at the end of the chunk is left for the next read.
+    A UTF-8 character cut at the end of the chunk is left for the next read, and so is a last line
+    without its newline when more follows (or the try is still ``writing``): the viewer shows
+    lines whole.
     """
     result = {"text": "", "offset": offset or 0, "exists": False, "truncated": False, "more": False}
     try:
@@ -570,6 +574,10 @@ def _read_log(ti: TaskInstance, try_number: int, offset: int | None) -> dict[str
             data = handle.read(LOG_CHUNK_BYTES)
     except OSError:
         return result
+    if writing or offset + len(data) < size:
+        cut = data.rfind(b"\n")
+        if cut >= 0:
+            data = data[: cut + 1]
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     text = decoder.decode(data, final=False)
     if result["truncated"] and "\n" in text:
@@ -580,10 +588,12 @@ def _read_log(ti: TaskInstance, try_number: int, offset: int | None) -> dict[str
 
 
 def _log_context(ti: TaskInstance, try_number: int, offset: int | None) -> dict[str, Any]:
-    chunk = _read_log(ti, try_number, offset)
+    writing = try_number == ti.try_number and ti.state in LIVE_LOG_STATES
+    chunk = _read_log(ti, try_number, offset, writing=writing)
     chunk["text"] = PageMasker().text(chunk["text"])
+    chunk["lines"] = render_lines(chunk["text"], timezone.get_current_timezone())
     # Poll while this try may still write (or a tail is left to read); stop once it has finished.
-    live = (try_number == ti.try_number and ti.state in LIVE_LOG_STATES) or chunk["more"]
+    live = writing or chunk["more"]
     fragment = reverse("runs:task-log-fragment", args=[ti.dag_run.dag.dag_id, ti.dag_run.run_id, ti.task_id])
     return {
         **chunk,
@@ -625,6 +635,29 @@ def task_log(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> Ht
         **_log_context(ti, try_number, None),
     }
     return render(request, "runs_app/task_log.html", context)
+
+
+def task_log_download(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
+    """Send the whole log of one try as a file, secrets masked as on the page (line by line,
+    streamed: a long log is never held in memory)."""
+    _dag, _run, ti, try_number = _log_target(request, dag_id, run_id, task_id)
+    try:
+        path = ti.log_path(try_number)
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the streaming generator
+    except (OSError, ValueError):
+        raise Http404(f"No log for try {try_number} of {task_id}") from None
+    masker = PageMasker()
+
+    def lines() -> Iterator[bytes]:
+        with handle:
+            for raw in handle:
+                yield masker.text(raw.decode("utf-8", "replace")).encode("utf-8")
+
+    suffix = f"-map_index={ti.map_index}" if ti.map_index >= 0 else ""
+    name = f"{dag_id}-{run_id}-{task_id}{suffix}-attempt={try_number}.log"
+    response = StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
 
 
 def task_log_fragment(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:

@@ -303,7 +303,24 @@
     });
   }
 
-  // -- Log viewer: keep showing the end while new lines arrive, unless the reader scrolled up. --
+  // -- Log viewer: keep showing the end while new lines arrive, unless the reader scrolled up;
+  // wrap toggle (remembered), level filter, jump to the first error, full screen. The lines are
+  // the server's escaped <span class="log-line log-LEVEL">; this only sets classes and attributes. --
+  function stored(key, fallback) {
+    try {
+      var value = window.localStorage.getItem(key);
+      return value === null ? fallback : value;
+    } catch (error) {
+      return fallback;
+    }
+  }
+  function store(key, value) {
+    try {
+      window.localStorage.setItem(key, value);
+    } catch (error) {
+      /* not kept */
+    }
+  }
   function initLog() {
     var pre = document.getElementById("log-content");
     if (!pre) {
@@ -314,11 +331,60 @@
     pre.addEventListener("scroll", function () {
       follow = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
     });
+    var firstError = document.getElementById("log-first-error");
+    function updateFirstError() {
+      if (firstError) {
+        firstError.disabled = !pre.querySelector(".log-error, .log-critical");
+      }
+    }
+    updateFirstError();
     document.body.addEventListener("htmx:afterSettle", function () {
+      updateFirstError();
       if (follow) {
         pre.scrollTop = pre.scrollHeight;
       }
     });
+    if (firstError) {
+      firstError.addEventListener("click", function () {
+        var line = pre.querySelector(".log-error, .log-critical");
+        if (!line) {
+          return;
+        }
+        pre.querySelectorAll(".log-jump").forEach(function (el) { el.classList.remove("log-jump"); });
+        line.classList.add("log-jump");
+        follow = false;
+        pre.scrollTop = line.offsetTop - pre.offsetTop - 24;
+      });
+    }
+    var wrap = document.getElementById("log-wrap");
+    if (wrap) {
+      wrap.checked = stored("log-wrap", "1") === "1";
+      pre.classList.toggle("log-nowrap", !wrap.checked);
+      wrap.addEventListener("change", function () {
+        pre.classList.toggle("log-nowrap", !wrap.checked);
+        store("log-wrap", wrap.checked ? "1" : "0");
+      });
+    }
+    document.querySelectorAll("input[name=log-level]").forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        if (radio.checked) {
+          pre.dataset.level = radio.value;
+        }
+      });
+    });
+    var full = document.getElementById("log-fullscreen");
+    var viewer = document.getElementById("log-viewer");
+    if (full && viewer && viewer.requestFullscreen) {
+      full.addEventListener("click", function () {
+        if (document.fullscreenElement) {
+          document.exitFullscreen();
+        } else {
+          viewer.requestFullscreen();
+        }
+      });
+    } else if (full) {
+      full.hidden = true;
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {

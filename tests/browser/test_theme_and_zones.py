@@ -5,6 +5,7 @@ menu change every page's times. Screenshots at 1,440 and 400 px, light and dark.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -147,3 +148,59 @@ def test_the_navbar_zone_menu_changes_every_time_and_the_clock_ticks(
         assert "2023-12-31 19:00:00 EST" in page.locator("main").inner_text()
     finally:
         context.close()
+
+
+LOG = (
+    "[2024-01-01 00:00:05,120] {runner.py} INFO - Starting attempt 1 of 1 of example_xcom.bash_pull\n"
+    "[2024-01-01 00:00:05,200] {operators.py:12} WARNING - a warning line that is long enough to wrap on a phone "
+    + "x" * 120
+    + "\n"
+    + "".join(f"[2024-01-01 00:00:05,3{i:02d}] {{operators.py:20}} INFO - output line {i}\n" for i in range(80))
+    + "[2024-01-01 00:00:06,001] {runner.py:410} ERROR - Task failed with exception\n"
+    "Traceback (most recent call last):\n"
+    "ValueError: the two values differ\n"
+    "[2024-01-01 00:00:06,002] {runner.py} INFO - Task exited; state recorded: failed\n"
+)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [1440, 400])
+def test_the_log_viewer_filters_levels_wraps_jumps_to_the_error_and_downloads(
+    page, login, admin_user, finished_run, live_server, screenshot, scheme, width
+):
+    ti = TaskInstance.objects.select_related("dag_run__dag").get(dag_run=finished_run, task_id="bash_pull")
+    path = ti.log_path(1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(LOG)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.emulate_media(color_scheme=scheme)
+    login(admin_user.username)
+    page.goto(f"{live_server.url}/dags/example_xcom/runs/{finished_run.run_id}/tasks/bash_pull/log/")
+    lines = page.locator("#log-content .log-line")
+    assert lines.count() == LOG.count("\n")
+    screenshot(f"log_viewer_{scheme}_{width}")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+
+    page.locator("label[for=log-level-error]").click()
+    visible = page.locator("#log-content .log-line:visible")
+    assert visible.count() == 3  # the ERROR line and its traceback
+    assert "Task failed with exception" in visible.first.inner_text()
+    page.locator("label[for=log-level-all]").click()
+    assert page.locator("#log-content .log-line:visible").count() == lines.count()
+
+    page.locator("#log-first-error").click()
+    error = page.locator("#log-content .log-jump")
+    assert error.count() == 1 and "ERROR" in error.inner_text()
+    box, pre = error.bounding_box(), page.locator("#log-content").bounding_box()
+    assert pre["y"] <= box["y"] <= pre["y"] + pre["height"]  # scrolled into the log's view
+
+    page.locator("label[for=log-wrap]").click()
+    assert "log-nowrap" in page.locator("#log-content").get_attribute("class")
+    page.reload()
+    assert "log-nowrap" in page.locator("#log-content").get_attribute("class")  # remembered
+    page.locator("label[for=log-wrap]").click()
+
+    with page.expect_download() as download:
+        page.locator("#log-download").click()
+    assert download.value.suggested_filename.endswith("bash_pull-attempt=1.log")
+    assert Path(download.value.path()).read_text() == LOG

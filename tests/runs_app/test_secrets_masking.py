@@ -96,7 +96,8 @@ def _crawl(client, start: list[str], limit: int = 400) -> dict[str, str]:
         if url in seen or "logout" in url:
             continue
         response = client.get(url)
-        body = response.content.decode(errors="replace")
+        raw = b"".join(response.streaming_content) if response.streaming else response.content
+        body = raw.decode(errors="replace")  # a log download streams: it is checked too
         seen[url] = body
         if response.status_code in (301, 302) and response.get("Location", "").startswith("/"):
             todo.append(response["Location"])

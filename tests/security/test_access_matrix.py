@@ -44,6 +44,7 @@ APP_RULES: dict[str, tuple[str, str]] = {
     "runs:task-instance": ("Viewer", NOBODY),
     "runs:task-log": ("Viewer", NOBODY),
     "runs:task-log-fragment": ("Viewer", NOBODY),
+    "runs:task-log-download": ("Viewer", NOBODY),
     "runs:browse-runs": ("Viewer", NOBODY),
     "runs:browse-task-instances": ("Viewer", NOBODY),
     "runs:browse-xcoms": ("Viewer", NOBODY),

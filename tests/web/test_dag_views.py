@@ -381,7 +381,7 @@ def test_task_log_of_a_running_try_polls_and_appends_from_offset(viewer, dag):
     write_log(ti, 1, "line one\nline <two>\n")
     fragment = url("runs:task-log-fragment", DAG_ID, run.run_id, "extract", offset="9", **{"try": "1"})
     html = viewer.get(fragment).content.decode()
-    assert html.startswith("line &lt;two&gt;\n")
+    assert html.startswith('<span class="log-line log-info">line &lt;two&gt;\n</span>')
     assert "line one" not in html and "offset=20" in html and 'id="log-poller"' in html
     TaskInstance.objects.filter(pk=ti.pk).update(state=TaskInstanceState.SUCCESS)
     html = viewer.get(url("runs:task-log-fragment", DAG_ID, run.run_id, "extract", offset="20")).content.decode()
