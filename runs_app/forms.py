@@ -139,3 +139,55 @@ class MarkForm(forms.Form):
 
     upstream = forms.BooleanField(required=False, label="Upstream")
     downstream = forms.BooleanField(required=False, label="Downstream")
+
+
+class GridFilterForm(forms.Form):
+    """The grid's filters, as Airflow's: how many runs, of which type and state, up to which date."""
+
+    NUM_RUNS = (5, 10, 25, 50, 100, 365)
+
+    num_runs = forms.TypedChoiceField(
+        label="Runs", choices=[(n, n) for n in NUM_RUNS], coerce=int, required=False, empty_value=25
+    )
+    run_type = forms.ChoiceField(label="Run type", required=False)
+    run_state = forms.ChoiceField(label="Run state", required=False)
+    base_date = forms.DateTimeField(
+        label="Up to",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}),
+        input_formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"],
+        help_text="Show the runs of this logical date and before",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from runs_app.states import DagRunState, DagRunType
+
+        super().__init__(*args, **kwargs)
+        self.fields["run_type"].choices = [("", "All types"), *DagRunType.choices]
+        self.fields["run_state"].choices = [("", "All states"), *DagRunState.choices]
+        for name in ("num_runs", "run_type", "run_state"):
+            self.fields[name].widget.attrs.update({"class": "form-select form-select-sm", "data-autosubmit": ""})
+        self.fields["base_date"].widget.attrs["class"] = "form-control form-control-sm"
+
+    def values(self) -> dict[str, Any]:
+        """The valid filters (defaults for any field that is not): the grid never fails on them."""
+        data = self.cleaned_data if self.is_valid() else {}
+        return {
+            "num_runs": data.get("num_runs") or 25,
+            "run_type": data.get("run_type") or None,
+            "run_state": data.get("run_state") or None,
+            "base_date": data.get("base_date"),
+        }
+
+    def query(self) -> dict[str, str]:
+        """The filters a link or a poll must carry on (only those set and valid)."""
+        values = self.values()
+        out = {}
+        if values["num_runs"] != 25:
+            out["num_runs"] = str(values["num_runs"])
+        for key in ("run_type", "run_state"):
+            if values[key]:
+                out[key] = values[key]
+        if values["base_date"] is not None:
+            out["base_date"] = self.data.get("base_date", "")
+        return out

@@ -40,3 +40,19 @@ def render_lines(text: str, zone: dt.tzinfo | None = None, previous: str = "info
             level = "error"
         parts.append(f'<span class="log-line log-{level}">{escape(line)}</span>')
     return mark_safe("".join(parts))  # every line went through escape()
+
+
+def failure_excerpt(text: str, limit: int = 40) -> str:
+    """Why a try failed, from the end of its log: its last ERROR (or CRITICAL) line and what
+    follows it up to the next log line (the traceback), at most ``limit`` lines; "" if none."""
+    lines = text.splitlines()
+    errors = [i for i, line in enumerate(lines) if (m := _PREFIX.match(line)) and m["level"] in ("ERROR", "CRITICAL")]
+    if not errors:
+        return ""
+    # The task's own failure ("Task failed ...") rather than a later callback's or email's error.
+    failed = [i for i in errors if " - Task failed" in lines[i]]
+    start = (failed or errors)[-1]
+    end = start + 1
+    while end < len(lines) and not _PREFIX.match(lines[end]) and end - start < limit:
+        end += 1
+    return "\n".join(lines[start:end])

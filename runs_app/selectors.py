@@ -68,9 +68,18 @@ def dag_rows(dags: Sequence[DagModel]) -> list[DagRow]:
     return [rows[dag.pk] for dag in dags]
 
 
-def dag_runs_for_grid(dag: DagModel, *, limit: int = 25, before: dt.datetime | None = None) -> list[DagRun]:
+def dag_runs_for_grid(
+    dag: DagModel,
+    *,
+    limit: int = 25,
+    before: dt.datetime | None = None,
+    up_to: dt.datetime | None = None,
+    run_type: str | None = None,
+    state: str | None = None,
+) -> list[DagRun]:
     """Return the DAG's latest ``limit`` runs, oldest first (grid columns), each with the number
-    of the DAG version it was created with (joined, without the version's stored form)."""
+    of the DAG version it was created with (joined, without the version's stored form); only
+    those before ``before`` / at or before ``up_to``, of ``run_type`` and in ``state`` if given."""
     qs = (
         DagRun.objects.filter(dag=dag)
         .select_related("dag_version")
@@ -78,6 +87,12 @@ def dag_runs_for_grid(dag: DagModel, *, limit: int = 25, before: dt.datetime | N
     )
     if before is not None:
         qs = qs.filter(logical_date__lt=before)
+    if up_to is not None:
+        qs = qs.filter(logical_date__lte=up_to)
+    if run_type:
+        qs = qs.filter(run_type=run_type)
+    if state:
+        qs = qs.filter(state=state)
     return list(reversed(qs.order_by("-logical_date")[:limit]))
 
 

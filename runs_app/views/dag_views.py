@@ -30,7 +30,8 @@ from dags_app.task_groups import GROUP_STATE_PRIORITY, GroupNode, group_state, g
 from orchestrator_site.access import get_dag
 from runs_app import selectors
 from runs_app.deps import count_upstream, evaluate_trigger_rule, needs_past, past_reason
-from runs_app.logview import render_lines
+from runs_app.forms import GridFilterForm
+from runs_app.logview import failure_excerpt, render_lines
 from runs_app.masking import PageMasker
 from runs_app.models import DagRun, TaskInstance
 from runs_app.scheduling import Capacity, previous_run_states
@@ -272,11 +273,20 @@ def task_panel_context(
             .order_by("map_index")
             .only("map_index", "rendered_map_index", "state", "try_number", "duration", "task_id", "dag_run_id")
         )
+    failure = ""
+    if ti.state in (TaskInstanceState.FAILED, TaskInstanceState.UP_FOR_RETRY) and ti.try_number:
+        failure = mask.text(failure_excerpt(_log_tail(ti, ti.try_number)))
+    fragment = reverse("runs:task-log-fragment", args=[dag.dag_id, run.run_id, ti.task_id])
+    map_query = {"map_index": ti.map_index} if ti.map_index >= 0 else {}
     return {
         "ti": ti,
         "run": run,
         "task": task or {},
         "task_missing": task is None,
+        "failure": failure,
+        "log_urls": [
+            (n, fragment + _query(**{"try": n, "embedded": 1, **map_query})) for n in range(ti.try_number, 0, -1)
+        ],
         "ti_duration": ti.duration if ti.duration is not None else _elapsed(ti.start_date, ti.end_date, now),
         "reasons": waiting_reasons(ti=ti, run=run, dag=dag, task=task, states=states or {}),
         "rendered": rendered,
@@ -330,7 +340,15 @@ def _grid_rows(serialized: dict[str, Any], runs: list[DagRun], tis_by_run: dict[
 def _grid_context(request: HttpRequest, dag: DagModel) -> dict[str, Any]:
     """Return the grid's context: the latest runs as columns, tasks as rows, the selection's details."""
     now = timezone.now()
-    runs = selectors.dag_runs_for_grid(dag, limit=GRID_RUNS)
+    filters = GridFilterForm(request.GET)
+    wanted = filters.values()
+    runs = selectors.dag_runs_for_grid(
+        dag,
+        limit=wanted["num_runs"],
+        up_to=wanted["base_date"],
+        run_type=wanted["run_type"],
+        state=wanted["run_state"],
+    )
     for run in runs:
         run.dag = dag
     has_mapped = any(t.get("is_mapped") for t in dag.tasks)
@@ -365,10 +383,12 @@ def _grid_context(request: HttpRequest, dag: DagModel) -> dict[str, Any]:
         "live": any(run.state in DAG_RUN_UNFINISHED for run in runs),
         "fragment_url": reverse("runs:grid-fragment", args=[dag.dag_id]),
         "legend": [s.value for s in TaskInstanceState],
-        "query": _query(run_id=run_id, task_id=task_id),
+        "query": _query(run_id=run_id, task_id=task_id, **filters.query()),
+        "filters": filters,
+        "filter_query": _query(**filters.query()),
         "run_duration": _elapsed(selected.start_date, selected.end_date, now) if selected else None,
         "run_conf": _pretty(selected.conf) if selected else "",
-        "next_url": grid_url + _query(run_id=selected.run_id) if selected else grid_url,
+        "next_url": grid_url + _query(run_id=selected.run_id, **filters.query()) if selected else grid_url,
     }
     if selected is not None and task_id:
         map_index = map_index_param(request)
@@ -383,7 +403,10 @@ def _grid_context(request: HttpRequest, dag: DagModel) -> dict[str, Any]:
             if has_mapped:
                 states = None  # the panel reads each mapped instance's state (one query)
             here = grid_url + _query(
-                run_id=selected.run_id, task_id=task_id, map_index=ti.map_index if ti.map_index >= 0 else None
+                run_id=selected.run_id,
+                task_id=task_id,
+                map_index=ti.map_index if ti.map_index >= 0 else None,
+                **filters.query(),
             )
             context.update(task_panel_context(request, ti, next_url=here, states=states))
             context["selected_ti"] = ti
@@ -587,7 +610,21 @@ def _read_log(ti: TaskInstance, try_number: int, offset: int | None, *, writing:
     return result
 
 
-def _log_context(ti: TaskInstance, try_number: int, offset: int | None) -> dict[str, Any]:
+def _log_tail(ti: TaskInstance, try_number: int, size: int = 64 * 1024) -> str:
+    """The last ``size`` bytes of a try's log (whole lines), "" when it has none."""
+    try:
+        with open(ti.log_path(try_number), "rb") as handle:
+            handle.seek(0, 2)
+            end = handle.tell()
+            handle.seek(max(0, end - size))
+            data = handle.read()
+    except (OSError, ValueError):
+        return ""
+    text = data.decode("utf-8", "replace")
+    return text if end <= size else text[text.find("\n") + 1 :]
+
+
+def _log_context(ti: TaskInstance, try_number: int, offset: int | None, *, embedded: bool = False) -> dict[str, Any]:
     writing = try_number == ti.try_number and ti.state in LIVE_LOG_STATES
     chunk = _read_log(ti, try_number, offset, writing=writing)
     chunk["text"] = PageMasker().text(chunk["text"])
@@ -600,9 +637,15 @@ def _log_context(ti: TaskInstance, try_number: int, offset: int | None) -> dict[
         "live": live,
         "poll_url": fragment
         + _query(
-            **{"try": try_number, "offset": chunk["offset"], "map_index": ti.map_index if ti.map_index >= 0 else None}
+            **{
+                "try": try_number,
+                "offset": chunk["offset"],
+                "map_index": ti.map_index if ti.map_index >= 0 else None,
+                "embedded": 1 if embedded else None,
+            }
         ),
         "first_content": offset == 0 and bool(chunk["text"]),
+        "embedded": embedded,
     }
 
 
@@ -661,12 +704,15 @@ def task_log_download(request: HttpRequest, dag_id: str, run_id: str, task_id: s
 
 
 def task_log_fragment(request: HttpRequest, dag_id: str, run_id: str, task_id: str) -> HttpResponse:
-    """Return what the try's log gained since ``?offset=`` bytes, plus the next poller while it runs."""
+    """Return what the try's log gained since ``?offset=`` bytes (no offset: its tail), plus the
+    next poller while it runs. ``?embedded=1``: for the task panel's Log tab, which has none of
+    the log page's state badge and banners to update."""
     _dag, _run, ti, try_number = _log_target(request, dag_id, run_id, task_id)
+    offset = _int_param(request, "offset", 0) if "offset" in request.GET else None
     context = {
         "ti": ti,
         "try_number": try_number,
         "is_fragment": True,
-        **_log_context(ti, try_number, _int_param(request, "offset", 0)),
+        **_log_context(ti, try_number, offset, embedded=request.GET.get("embedded") == "1"),
     }
     return render(request, "runs_app/partials/log_lines.html", context)

@@ -21,9 +21,73 @@
       return;
     }
     event.preventDefault();
-    var search = new URL(link.href, window.location.href).search;
-    window.htmx.ajax("GET", root.dataset.fragmentUrl + search, { source: root, target: root, swap: "outerHTML" });
-    window.history.pushState({ grid: true }, "", root.dataset.gridUrl + search);
+    selectInGrid(root, new URL(link.href, window.location.href).search);
+  });
+
+  // Load ``search`` (?run_id=..&task_id=..) into the grid, keeping the grid's filters.
+  function selectInGrid(root, search) {
+    var params = new URLSearchParams(search);
+    new URLSearchParams(root.dataset.filterQuery || "").forEach(function (value, key) {
+      if (!params.has(key)) {
+        params.set(key, value);
+      }
+    });
+    var query = params.toString() ? "?" + params.toString() : "";
+    window.htmx.ajax("GET", root.dataset.fragmentUrl + query, { source: root, target: root, swap: "outerHTML" });
+    window.history.pushState({ grid: true }, "", root.dataset.gridUrl + query);
+  }
+
+  // -- Grid: the keyboard moves the selection, as Airflow's grid: left/right a run, up/down a
+  // task (from a run's bar, down enters its first task), Escape back to the run. --
+  document.addEventListener("keydown", function (event) {
+    var root = document.getElementById("grid-root");
+    if (!root || !window.htmx || event.altKey || event.ctrlKey || event.metaKey) {
+      return;
+    }
+    var target = event.target;
+    if (target.closest("input, select, textarea, [contenteditable], .modal") || document.querySelector(".modal.show")) {
+      return;
+    }
+    var keys = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1], Escape: null };
+    if (!(event.key in keys)) {
+      return;
+    }
+    var table = root.querySelector("table.dag-grid");
+    if (!table) {
+      return;
+    }
+    var headers = Array.prototype.slice.call(table.querySelectorAll("thead th.grid-run"));
+    var column = headers.findIndex(function (th) { return th.classList.contains("selected"); });
+    if (column < 0) {
+      column = headers.length - 1;
+    }
+    var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr")).filter(function (tr) {
+      return !tr.classList.contains("grid-folded") && !tr.classList.contains("grid-group-row");
+    });
+    var row = rows.findIndex(function (tr) { return tr.classList.contains("selected"); });
+    var link;
+    if (event.key === "Escape") {
+      if (row < 0) {
+        return;
+      }
+      link = headers[column].querySelector("a");
+    } else {
+      var move = keys[event.key];
+      var nextColumn = Math.min(Math.max(column + move[0], 0), headers.length - 1);
+      var nextRow = row < 0 ? (move[1] > 0 ? 0 : -1) : Math.min(Math.max(row + move[1], -1), rows.length - 1);
+      if (nextRow < 0) {
+        link = headers[nextColumn].querySelector("a");
+      } else {
+        // The cell of that run in that row: the row's first cell is its name.
+        var cells = rows[nextRow].querySelectorAll("td");
+        link = cells[nextColumn] && cells[nextColumn].querySelector("a");
+      }
+    }
+    if (!link) {
+      return;
+    }
+    event.preventDefault();
+    selectInGrid(root, new URL(link.href, window.location.href).search);
   });
 
   // -- Grid: task groups fold (closed at first, as in Airflow); the open ones are remembered per
@@ -270,6 +334,7 @@
           if (window.htmx) {
             window.htmx.process(body);
           }
+          restorePanels(body);
         })
         .catch(function (error) {
           body.textContent = "Could not load the task instance (" + error.message + ").";
@@ -387,8 +452,72 @@
     }
   }
 
+  // -- Task panel (grid side panel, graph modal, task instance page): the tab chosen is kept
+  // for the next panel and across the grid's refreshes; the Log tab's try buttons load that
+  // try's log into the panel (live while it runs, through the fragment's own poller). --
+  var TAB_KEY = "task-panel-tab";
+  document.addEventListener("shown.bs.tab", function (event) {
+    var tab = event.target.dataset.tab;
+    if (tab && event.target.closest(".task-tabs")) {
+      try {
+        window.sessionStorage.setItem(TAB_KEY, tab);
+      } catch (error) {
+        /* not kept */
+      }
+    }
+  });
+  function restorePanels(scope) {
+    var wanted = null;
+    try {
+      wanted = window.sessionStorage.getItem(TAB_KEY);
+    } catch (error) {
+      wanted = null;
+    }
+    (scope || document).querySelectorAll(".task-panel").forEach(function (panel) {
+      if (wanted && window.bootstrap) {
+        var button = panel.querySelector('.task-tabs [data-tab="' + wanted + '"]');
+        if (button && !button.classList.contains("active")) {
+          window.bootstrap.Tab.getOrCreateInstance(button).show();
+        }
+      }
+      // A preserved log (hx-preserve) may show another try than the newest: mark its button.
+      var pre = panel.querySelector("pre.panel-log");
+      panel.querySelectorAll(".panel-log-tries [data-log-url]").forEach(function (button) {
+        var current = pre && button.dataset.try === pre.dataset.try;
+        button.classList.toggle("btn-secondary", current);
+        button.classList.toggle("btn-outline-secondary", !current);
+      });
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest(".panel-log-tries [data-log-url]");
+    if (!button || !window.htmx) {
+      return;
+    }
+    var panel = button.closest(".task-panel");
+    var pre = panel && panel.querySelector("pre.panel-log");
+    if (!pre) {
+      return;
+    }
+    pre.dataset.try = button.dataset.try;
+    pre.textContent = "";
+    window.htmx.ajax("GET", button.dataset.logUrl, { source: pre, target: pre, swap: "innerHTML" });
+    restorePanels(panel.parentNode);
+  });
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.classList && target.classList.contains("panel-log")) {
+      target.scrollTop = target.scrollHeight; // follow the end, as the log page does
+      return;
+    }
+    if (target && target.closest && (target.id === "grid-root" || target.querySelector(".task-panel"))) {
+      restorePanels(target.parentNode || document);
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     initGraph();
     initLog();
+    restorePanels(document);
   });
 })();

@@ -128,7 +128,8 @@ def test_a_taskflow_argument_reads_as_airflow_shows_it_in_the_task_panel(
     )
     login(admin_user.username)
     page.goto(f"{live_server.url}/dags/example_xcom/runs/{run.run_id}/tasks/{consumer}/")
-    text = page.locator("body").inner_text()
+    page.locator(".task-panel [data-tab=rendered]").click()
+    text = page.locator(".task-panel .tab-pane.active").inner_text()
     screenshot("task_panel_taskflow_argument")
     assert "__xcomarg__" not in text
     assert "task_instance.xcom_pull(task_ids=" in text
