@@ -72,6 +72,8 @@ def main() -> None:
     pages = {
         "DAG list": "/",
         "DAG list, page 3": "/?page=3",
+        "DAG list by last run": "/?sort=last_run&order=desc",
+        "DAG list, failed": "/?status=failed",
         "grid": f"/dags/{dag.dag_id}/grid/",
         "graph": f"/dags/{dag.dag_id}/graph/",
         "gantt": f"/dags/{dag.dag_id}/gantt/",

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Max, Min, Prefetch, QuerySet, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Prefetch, QuerySet, Subquery, Sum
 
 from dags_app.models import AssetModel, DagAssetReference, DagModel
 from orchestrator_site.access import readable
 from runs_app.models import AssetEvent, DagRun, Pool, TaskInstance
-from runs_app.states import TI_FINISHED, TaskInstanceState, aggregate_state
+from runs_app.states import TI_FINISHED, DagRunState, TaskInstanceState, aggregate_state
 
 
 @dataclass
@@ -299,3 +299,33 @@ def asset_events(asset: AssetModel, *, user: Any = None) -> QuerySet[AssetEvent]
         .order_by("-timestamp", "-pk")
         .prefetch_related(Prefetch("created_dagruns", queryset=runs))
     )
+
+
+# The DAG list's sortable columns: query parameter -> what it orders by.
+DAG_LIST_SORTS = {
+    "dag_id": "dag_id",
+    "owner": "owners",
+    "schedule": "timetable_summary",
+    "next_run": "next_dagrun",
+    "last_run": "last_run_date",
+}
+
+
+def dag_list_refined(
+    qs: QuerySet[DagModel], *, runs: str = "", sort: str = "dag_id", descending: bool = False
+) -> QuerySet[DagModel]:
+    """The DAG list's run filters and order on top of ``dags_app.selectors.dag_list``:
+    ``runs`` "running" keeps DAGs with a queued or running run, "failed" those whose latest run
+    failed (Airflow's Running and Failed pills); ``sort`` one of ``DAG_LIST_SORTS`` (the latest
+    logical date for "last_run", from the (dag, -logical_date) index), empty values last."""
+    latest = DagRun.objects.filter(dag=OuterRef("pk")).order_by("-logical_date")
+    if runs == "running":
+        live = DagRun.objects.filter(dag=OuterRef("pk"), state__in=[DagRunState.QUEUED, DagRunState.RUNNING])
+        qs = qs.filter(Exists(live))
+    elif runs == "failed":
+        qs = qs.annotate(latest_state=Subquery(latest.values("state")[:1])).filter(latest_state=DagRunState.FAILED)
+    field = DAG_LIST_SORTS.get(sort, "dag_id")
+    if field == "last_run_date":
+        qs = qs.annotate(last_run_date=Subquery(latest.values("logical_date")[:1]))
+    expression = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+    return qs.order_by(expression, "dag_id")

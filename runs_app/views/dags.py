@@ -22,6 +22,26 @@ from runs_app.states import DagRunState, TaskInstanceState
 from runs_app.views.common import safe_next
 
 PAGE_SIZE = 25
+# The status pills: all, by pause state, and by runs (Airflow's Running and Failed).
+# The list's columns before Actions: (sort key or "" when it does not sort, label).
+SORT_COLUMNS = [
+    ("dag_id", "DAG"), ("owner", "Owner"), ("", "Runs"), ("schedule", "Schedule"),
+    ("last_run", "Last Run"), ("next_run", "Next Run"), ("", "Recent Tasks"),
+]  # fmt: skip
+DAG_STATUSES = {"all": "All", "active": "Active", "paused": "Paused", "running": "Running", "failed": "Failed"}
+
+
+def _sort_links(*, search: str, tag: str, status: str, sort: str, descending: bool) -> dict[str, dict[str, str]]:
+    """For each sortable column: the URL that sorts by it (a second click reverses) and its arrow."""
+    links = {}
+    for key in selectors.DAG_LIST_SORTS:
+        flip = key == sort and not descending
+        query = {"search": search, "tag": tag, "status": status, "sort": key, "order": "desc" if flip else "asc"}
+        arrow = ("bi-sort-down" if descending else "bi-sort-up") if key == sort else ""
+        links[key] = {"url": "?" + urlencode({k: v for k, v in query.items() if v}), "icon": arrow}
+    return links
+
+
 _ROW_URLS = [
     "runs:grid",
     "runs:graph",
@@ -44,8 +64,20 @@ def dag_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("search", "").strip()
     tag = request.GET.get("tag", "").strip()
     status = request.GET.get("status", "all")
+    if status not in DAG_STATUSES:
+        status = "all"
     paused = {"active": False, "paused": True}.get(status)
-    dags = readable(request.user, dag_selectors.dag_list(search=search, tag=tag, paused=paused))
+    sort = request.GET.get("sort", "dag_id")
+    if sort not in selectors.DAG_LIST_SORTS:
+        sort = "dag_id"
+    descending = request.GET.get("order") == "desc"
+    dags = selectors.dag_list_refined(
+        dag_selectors.dag_list(search=search, tag=tag, paused=paused),
+        runs=status if status in ("running", "failed") else "",
+        sort=sort,
+        descending=descending,
+    )
+    dags = readable(request.user, dags)
     page = Paginator(dags, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = selectors.dag_rows(list(page.object_list))
     # URLs built once per page and filled in per DAG: ids are validated to URL-safe characters,
@@ -71,6 +103,11 @@ def dag_list(request: HttpRequest) -> HttpResponse:
             "search": search,
             "tag": tag,
             "status": status,
+            "statuses": DAG_STATUSES,
+            "sort": sort,
+            "order": "desc" if descending else "asc",
+            "sort_columns": SORT_COLUMNS,
+            "sort_links": _sort_links(search=search, tag=tag, status=status, sort=sort, descending=descending),
             "all_tags": readable(request.user, DagTag.objects.all(), "dag")
             .values_list("name", flat=True)
             .distinct()

@@ -95,7 +95,14 @@ def _count(client, url: str) -> int:
 
 
 def _pages(dag: DagModel) -> dict[str, str]:
-    return {"dag list": "/", "grid": f"/dags/{dag.dag_id}/grid/", "graph": f"/dags/{dag.dag_id}/graph/"}
+    return {
+        "dag list": "/",
+        "dag list by last run": "/?sort=last_run&order=desc",
+        "dag list, failed": "/?status=failed",
+        "dag list, running": "/?status=running&sort=next_run",
+        "grid": f"/dags/{dag.dag_id}/grid/",
+        "graph": f"/dags/{dag.dag_id}/graph/",
+    }
 
 
 @pytest.fixture
