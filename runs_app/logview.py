@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -23,12 +22,12 @@ _PREFIX = re.compile(
 _TRACEBACK = "Traceback (most recent call last):"
 
 
-def render_lines(text: str, zone: dt.tzinfo | None = None, previous: str = "info") -> SafeString:
+def render_lines(text: str, zone: dt.tzinfo | None = None) -> SafeString:
     """Return ``text`` as escaped ``<span class="log-line log-LEVEL">`` elements, one per line
     (the newline kept inside, so copying gives the log back), timestamps shown in ``zone``."""
-    convert = zone is not None and not (isinstance(zone, zoneinfo.ZoneInfo) and zone.key == "UTC") and zone != dt.UTC
+    convert = zone is not None and str(zone) != "UTC"
     parts = []
-    level = previous
+    level = "info"
     for line in text.splitlines(keepends=True):
         match = _PREFIX.match(line)
         if match:

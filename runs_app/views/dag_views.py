@@ -275,7 +275,8 @@ def task_panel_context(
         )
     failure = ""
     if ti.state in (TaskInstanceState.FAILED, TaskInstanceState.UP_FOR_RETRY) and ti.try_number:
-        failure = mask.text(failure_excerpt(_log_tail(ti, ti.try_number)))
+        # The end of the log is enough to find why: 64 KB, not the page's 1 MB.
+        failure = mask.text(failure_excerpt(_read_log(ti, ti.try_number, None, limit=64 * 1024)["text"]))
     fragment = reverse("runs:task-log-fragment", args=[dag.dag_id, run.run_id, ti.task_id])
     map_query = {"map_index": ti.map_index} if ti.map_index >= 0 else {}
     return {
@@ -571,8 +572,10 @@ def _int_param(request: HttpRequest, name: str, default: int) -> int:
         return default
 
 
-def _read_log(ti: TaskInstance, try_number: int, offset: int | None, *, writing: bool = False) -> dict[str, Any]:
-    """Read the log of one try from ``offset`` (None: the tail of at most LOG_CHUNK_BYTES).
+def _read_log(
+    ti: TaskInstance, try_number: int, offset: int | None, *, writing: bool = False, limit: int = LOG_CHUNK_BYTES
+) -> dict[str, Any]:
+    """Read the log of one try from ``offset`` (None: the tail), at most ``limit`` bytes.
 
     The path comes from ``ti.log_path`` (database fields only). Returns the text, the offset to
     continue from, whether the file exists, whether the start was cut, and whether more remains.
@@ -588,13 +591,13 @@ def _read_log(ti: TaskInstance, try_number: int, offset: int | None, *, writing:
         return result
     result["exists"] = True
     if offset is None:
-        offset = max(0, size - LOG_CHUNK_BYTES)
+        offset = max(0, size - limit)
         result["truncated"] = offset > 0
     offset = min(offset, size)
     try:
         with open(path, "rb") as handle:
             handle.seek(offset)
-            data = handle.read(LOG_CHUNK_BYTES)
+            data = handle.read(limit)
     except OSError:
         return result
     if writing or offset + len(data) < size:
@@ -608,20 +611,6 @@ def _read_log(ti: TaskInstance, try_number: int, offset: int | None, *, writing:
     pending = len(decoder.getstate()[0])
     result.update({"text": text, "offset": offset + len(data) - pending, "more": offset + len(data) < size})
     return result
-
-
-def _log_tail(ti: TaskInstance, try_number: int, size: int = 64 * 1024) -> str:
-    """The last ``size`` bytes of a try's log (whole lines), "" when it has none."""
-    try:
-        with open(ti.log_path(try_number), "rb") as handle:
-            handle.seek(0, 2)
-            end = handle.tell()
-            handle.seek(max(0, end - size))
-            data = handle.read()
-    except (OSError, ValueError):
-        return ""
-    text = data.decode("utf-8", "replace")
-    return text if end <= size else text[text.find("\n") + 1 :]
 
 
 def _log_context(ti: TaskInstance, try_number: int, offset: int | None, *, embedded: bool = False) -> dict[str, Any]:
