@@ -5,7 +5,8 @@
 #   2. lint: ruff check, ruff format --check, lint-imports
 #   3. collectstatic into a temp dir (catches a missing vendored file before the browser does)
 #   4. pytest on SQLite (all tests)
-#   5. pytest on a throw-away PostgreSQL 15 (same tests but tests/browser), stopped at exit
+#   5. pytest on a throw-away PostgreSQL 15 (same tests but tests/browser and the modules marked
+#      no_database), stopped at exit
 #   6. the soak: web + scheduler + 4 workers on SQLite for SOAK_SECONDS (bench/bench_soak.py),
 #      run beside step 5 (SOAK_ALONE=1: after it)
 #
@@ -139,7 +140,8 @@ stop_postgres() {
 # --- pytest --------------------------------------------------------------------------------
 # xdist: pytest-django gives each worker its own test database by appending _gwN to the test
 # database name, which for SQLite is the file TEST_DATABASE_PATH (settings.py): *.sqlite3_gw0.
-pytest_opts=(-q)
+# --durations: the slowest tests of each phase, to keep the suite well under 15 minutes.
+pytest_opts=(-q --durations=15)
 workers="${PYTEST_WORKERS:-2}"
 user_sets_workers=0
 for arg in "$@"; do
@@ -176,7 +178,8 @@ run_postgres() {
         ignore=(--ignore=tests/browser) # browser tests do not depend on the database engine
     fi
     local rc=0
-    pytest_allow_empty "$PY" -m pytest "${pytest_opts[@]}" "${ignore[@]}" "$@" || rc=$?
+    # Modules marked no_database ran in the SQLite phase (tests/conftest.py).
+    ONLY_DATABASE_TESTS=1 pytest_allow_empty "$PY" -m pytest "${pytest_opts[@]}" "${ignore[@]}" "$@" || rc=$?
     stop_postgres
     unset DATABASE_URL
     return "$rc"

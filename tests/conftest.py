@@ -116,3 +116,18 @@ def viewer_user(db, django_user_model):
 def outsider(db, django_user_model):
     """Charlie, logged in but in no role."""
     return django_user_model.objects.create_user(username="charlie", password=PASSWORD)
+
+
+def pytest_collection_modifyitems(config, items):
+    """ONLY_DATABASE_TESTS=1 (set by scripts/test.sh for its PostgreSQL phase) leaves out the
+    modules marked ``no_database`` (parsing, the SDK, dependency rules, charts): they ran in the
+    SQLite phase, and running them against PostgreSQL tests nothing new. The mark is checked
+    there: pytest-django refuses database access to a test that asks for no database fixture."""
+    import os
+
+    if os.environ.get("ONLY_DATABASE_TESTS") != "1":
+        return
+    dropped = [item for item in items if item.get_closest_marker("no_database")]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not item.get_closest_marker("no_database")]

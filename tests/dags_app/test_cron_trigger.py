@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from dags_app.sdk import DAG
 from dags_app.sdk.assets import Asset, AssetOrTimeSchedule
 from dags_app.serialization import serialize_dag
 from dags_app.timetables import CronTriggerTimetable, DataInterval, TimeRestriction, timetable_from_dict
+
+pytestmark = pytest.mark.no_database
 
 UTC = dt.UTC
 START = dt.datetime(2024, 1, 1, tzinfo=UTC)

@@ -11,6 +11,8 @@ import pytest
 
 from dags_app.dagbag import DagFileProcessorPool, import_dag_file, list_dag_files
 
+pytestmark = pytest.mark.no_database
+
 GOOD_DAG = """
 import datetime
 from dags_app.sdk import DAG, EmptyOperator

@@ -10,6 +10,8 @@ from dags_app.graph import dag_to_graph
 from dags_app.sdk import DAG, AirflowException, EmptyOperator, Label, TaskGroup, chain_linear
 from dags_app.serialization import serialize_dag
 
+pytestmark = pytest.mark.no_database
+
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 

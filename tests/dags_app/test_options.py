@@ -20,6 +20,8 @@ from dags_app.sdk import DAG, AirflowException, BaseOperator, BashOperator, Empt
 from dags_app.sdk.baseoperator import UNSUPPORTED_OPERATOR_ARGS
 from dags_app.serialization import serialize_dag
 
+pytestmark = pytest.mark.no_database
+
 TESTS = Path(__file__).resolve().parents[1]
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 

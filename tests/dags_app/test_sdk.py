@@ -31,6 +31,8 @@ from dags_app.sdk import (
 from dags_app.sdk.dag_context import DagContext
 from dags_app.sdk.xcom_arg import DagParam
 
+pytestmark = pytest.mark.no_database
+
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 AIRFLOW_TRIGGER_RULES = [

@@ -30,6 +30,8 @@ from dags_app.sdk import (
 from dags_app.sdk.context import set_current_context
 from dags_app.sdk.dag_context import DagContext
 
+pytestmark = pytest.mark.no_database
+
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 

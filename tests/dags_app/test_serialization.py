@@ -24,6 +24,8 @@ from dags_app.sdk import (
 from dags_app.sdk.dag_context import DagContext
 from dags_app.serialization import serialize_dag
 
+pytestmark = pytest.mark.no_database
+
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "dags"
 

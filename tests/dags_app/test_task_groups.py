@@ -17,6 +17,8 @@ from dags_app.sdk.dag_context import DagContext
 from dags_app.serialization import serialize_dag
 from dags_app.task_groups import group_state, group_tree, members
 
+pytestmark = pytest.mark.no_database
+
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 

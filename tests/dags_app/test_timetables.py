@@ -20,6 +20,8 @@ from dags_app.timetables import (
     timetable_from_dict,
 )
 
+pytestmark = pytest.mark.no_database
+
 UTC = dt.UTC
 
 

@@ -14,6 +14,8 @@ from django.conf import settings
 from runs_app import charts
 from runs_app.charts import GanttRow, Point, Series
 
+pytestmark = pytest.mark.no_database
+
 UTC = dt.UTC
 T0 = dt.datetime(2024, 3, 10, 12, 0, 0, tzinfo=UTC)
 S = dt.timedelta(seconds=1)

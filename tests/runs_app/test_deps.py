@@ -13,6 +13,8 @@ from dags_app.sdk.trigger_rule import TriggerRule as TR
 from runs_app.deps import UpstreamCounts, count_upstream, evaluate_trigger_rule
 from runs_app.states import TaskInstanceState as S
 
+pytestmark = pytest.mark.no_database
+
 READY = "ready"
 WAIT = "wait"
 SKIPPED = S.SKIPPED

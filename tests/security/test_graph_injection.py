@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dags_app.graph import dag_to_graph
+
+pytestmark = pytest.mark.no_database
 
 INJECTION = '<black> URL="javascript:alert(1)" x=<y>'
 
