@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 
 from dags_app.models import AssetModel, DagAssetReference, DagModel
 from orchestrator_site.access import readable
@@ -311,6 +311,29 @@ DAG_LIST_SORTS = {
 }
 
 
+def _live_runs() -> QuerySet[DagRun]:
+    return DagRun.objects.filter(dag=OuterRef("pk"), state__in=[DagRunState.QUEUED, DagRunState.RUNNING])
+
+
+def _latest_run() -> QuerySet[DagRun]:
+    return DagRun.objects.filter(dag=OuterRef("pk")).order_by("-logical_date")
+
+
+def dag_list_counts(qs: QuerySet[DagModel]) -> dict[str, int]:
+    """The number of DAGs behind each of the DAG list's pills (all, active, paused, running,
+    failed) among ``qs``, in one query: the same tests as ``dag_list_refined``'s filters."""
+    counted = qs.order_by().annotate(
+        has_live_run=Exists(_live_runs()), latest_state=Subquery(_latest_run().values("state")[:1])
+    )
+    return counted.aggregate(
+        all=Count("pk"),
+        active=Count("pk", filter=Q(is_paused=False)),
+        paused=Count("pk", filter=Q(is_paused=True)),
+        running=Count("pk", filter=Q(has_live_run=True)),
+        failed=Count("pk", filter=Q(latest_state=DagRunState.FAILED)),
+    )
+
+
 def dag_list_refined(
     qs: QuerySet[DagModel], *, runs: str = "", sort: str = "dag_id", descending: bool = False
 ) -> QuerySet[DagModel]:
@@ -318,10 +341,9 @@ def dag_list_refined(
     ``runs`` "running" keeps DAGs with a queued or running run, "failed" those whose latest run
     failed (Airflow's Running and Failed pills); ``sort`` one of ``DAG_LIST_SORTS`` (the latest
     logical date for "last_run", from the (dag, -logical_date) index), empty values last."""
-    latest = DagRun.objects.filter(dag=OuterRef("pk")).order_by("-logical_date")
+    latest = _latest_run()
     if runs == "running":
-        live = DagRun.objects.filter(dag=OuterRef("pk"), state__in=[DagRunState.QUEUED, DagRunState.RUNNING])
-        qs = qs.filter(Exists(live))
+        qs = qs.filter(Exists(_live_runs()))
     elif runs == "failed":
         qs = qs.annotate(latest_state=Subquery(latest.values("state")[:1])).filter(latest_state=DagRunState.FAILED)
     field = DAG_LIST_SORTS.get(sort, "dag_id")

@@ -3,7 +3,7 @@ which are validated at creation (letters, digits, ``_ . ~ : + -``), so they are 
 
 from django.urls import path
 
-from runs_app.views import actions, assets, browse, charts, dag_views, dags, preferences
+from runs_app.views import actions, assets, browse, bulk, charts, dag_views, dags, preferences
 
 app_name = "runs"
 
@@ -37,7 +37,9 @@ urlpatterns = [
     path(TI + "clear/", actions.ti_clear, name="ti-clear"),
     path(TI + "mark/<str:state>/", actions.ti_mark, name="ti-mark"),
     path("browse/runs/", browse.dag_runs, name="browse-runs"),
+    path("browse/runs/bulk/", bulk.dag_runs_bulk, name="browse-runs-bulk"),
     path("browse/task-instances/", browse.task_instances, name="browse-task-instances"),
+    path("browse/task-instances/bulk/", bulk.task_instances_bulk, name="browse-task-instances-bulk"),
     path("browse/xcoms/", browse.xcoms, name="browse-xcoms"),
     path("browse/audit-log/", browse.audit_log, name="browse-audit-log"),
     path("assets/", assets.asset_list, name="asset-list"),

@@ -15,12 +15,14 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from dags_app.models import DagModel
 from orchestrator_site.access import READ, hidden_dags, readable, require, sees_every_dag
 from runs_app.filters import AuditLogFilter, BrowseFilterSet, DagRunFilter, TaskInstanceFilter, XComFilter
 from runs_app.masking import PageMasker
 from runs_app.models import AuditLog, DagRun, TaskInstance, XCom
+from runs_app.views import bulk
 
 PAGE_SIZE = 50
 CONF_CHARS = 120  # a run's conf in the runs table
@@ -74,8 +76,15 @@ def _browse(
     return context
 
 
+def _bulk_context(request: HttpRequest, actions: dict[str, bulk.BulkAction], url_name: str) -> dict[str, Any]:
+    """The bulk actions the user's role allows (none: no checkboxes), and where the form posts."""
+    allowed = [(key, action) for key, action in actions.items() if request.user.has_perm(action.permission)]
+    return {"bulk_actions": allowed, "bulk_url": reverse(url_name)}
+
+
 def dag_runs(request: HttpRequest) -> HttpResponse:
-    """List DAG runs, newest first; filter by DAG, state, run type and logical date."""
+    """List DAG runs, newest first; filter by DAG, state, run type and logical date; tick rows
+    to clear, mark or delete them."""
     context = _browse(
         request,
         filterset_class=DagRunFilter,
@@ -85,11 +94,13 @@ def dag_runs(request: HttpRequest) -> HttpResponse:
     )
     for run in context["rows"]:
         run.conf_text, run.conf_cut = json_text(run.conf, limit=CONF_CHARS) if run.conf else ("", False)
+    context.update(_bulk_context(request, bulk.RUN_ACTIONS, "runs:browse-runs-bulk"))
     return render(request, "runs_app/browse/dag_runs.html", context)
 
 
 def task_instances(request: HttpRequest) -> HttpResponse:
-    """List task instances of the newest runs first; filter by DAG, task, state, pool, queue, operator, date."""
+    """List task instances of the newest runs first; filter by DAG, task, state, pool, queue,
+    operator, date; tick rows to clear or mark them."""
     context = _browse(
         request,
         filterset_class=TaskInstanceFilter,
@@ -99,6 +110,7 @@ def task_instances(request: HttpRequest) -> HttpResponse:
         title="Task Instances",
         dag_path="dag",
     )
+    context.update(_bulk_context(request, bulk.TI_ACTIONS, "runs:browse-task-instances-bulk"))
     return render(request, "runs_app/browse/task_instances.html", context)
 
 

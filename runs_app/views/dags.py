@@ -22,6 +22,7 @@ from runs_app.states import DagRunState, TaskInstanceState
 from runs_app.views.common import safe_next
 
 PAGE_SIZE = 25
+REFRESH_SECONDS = 5
 # The status pills: all, by pause state, and by runs (Airflow's Running and Failed).
 # The list's columns before Actions: (sort key or "" when it does not sort, label).
 SORT_COLUMNS = [
@@ -71,14 +72,16 @@ def dag_list(request: HttpRequest) -> HttpResponse:
     if sort not in selectors.DAG_LIST_SORTS:
         sort = "dag_id"
     descending = request.GET.get("order") == "desc"
+    matching = readable(request.user, dag_selectors.dag_list(search=search, tag=tag))
+    counts = selectors.dag_list_counts(matching)
+    if paused is not None:
+        matching = matching.filter(is_paused=paused)
     dags = selectors.dag_list_refined(
-        dag_selectors.dag_list(search=search, tag=tag, paused=paused),
-        runs=status if status in ("running", "failed") else "",
-        sort=sort,
-        descending=descending,
+        matching, runs=status if status in ("running", "failed") else "", sort=sort, descending=descending
     )
-    dags = readable(request.user, dags)
-    page = Paginator(dags, PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = Paginator(dags, PAGE_SIZE)
+    paginator.count = counts[status]  # already counted, with the pills: no second COUNT(*)
+    page = paginator.get_page(request.GET.get("page"))
     rows = selectors.dag_rows(list(page.object_list))
     # URLs built once per page and filled in per DAG: ids are validated to URL-safe characters,
     # and a reverse() per link per row costs more than the rest of the page.
@@ -103,7 +106,10 @@ def dag_list(request: HttpRequest) -> HttpResponse:
             "search": search,
             "tag": tag,
             "status": status,
-            "statuses": DAG_STATUSES,
+            "statuses": [(key, label, counts[key]) for key, label in DAG_STATUSES.items()],
+            # While a listed DAG has a queued or running run, the list refreshes itself.
+            "live": counts["running"] > 0,
+            "refresh_seconds": REFRESH_SECONDS,
             "sort": sort,
             "order": "desc" if descending else "asc",
             "sort_columns": SORT_COLUMNS,

@@ -47,6 +47,8 @@ APP_RULES: dict[str, tuple[str, str]] = {
     "runs:task-log-download": ("Viewer", NOBODY),
     "runs:browse-runs": ("Viewer", NOBODY),
     "runs:browse-task-instances": ("Viewer", NOBODY),
+    "runs:browse-runs-bulk": (NOBODY, "User"),  # POST only
+    "runs:browse-task-instances-bulk": (NOBODY, "User"),
     "runs:browse-xcoms": ("Viewer", NOBODY),
     "runs:browse-audit-log": ("Viewer", NOBODY),
     "runs:asset-list": ("Viewer", NOBODY),

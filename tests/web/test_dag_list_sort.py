@@ -76,3 +76,49 @@ def test_headers_link_to_their_sort_and_a_second_click_reverses_it(client, viewe
     assert 'href="?status=running&amp;sort=dag_id&amp;order=asc"' in html
     assert 'aria-sort="ascending"' in html and "bi-sort-up" in html
     assert "status-failed" in html and "status-running active" in html
+
+
+def pill_counts(html: str) -> dict[str, int]:
+    return {
+        key: int(n)
+        for key, n in re.findall(r'status-(\w+)[^"]*"[^>]*>[^<]+<span class="badge[^"]*">(\d+)</span>', html)
+    }
+
+
+def test_the_pills_count_the_dags_behind_them_among_the_search(client, viewer_user, dags):
+    DagModel.objects.update(is_paused=False)
+    DagModel.objects.filter(dag_id="gamma").update(is_paused=True)
+    client.force_login(viewer_user)
+
+    html = client.get("/").content.decode()
+    assert pill_counts(html) == {"all": 3, "active": 2, "paused": 1, "running": 1, "failed": 1}
+    # The counts follow the search and the tag, not the pill chosen.
+    assert pill_counts(client.get("/?search=a&status=paused").content.decode()) == {
+        "all": 3, "active": 2, "paused": 1, "running": 1, "failed": 1,
+    }  # fmt: skip
+    assert pill_counts(client.get("/?search=gam").content.decode()) == {
+        "all": 1, "active": 0, "paused": 1, "running": 0, "failed": 0,
+    }  # fmt: skip
+    # The pager's total is the chosen pill's count.
+    assert listed(client, "?status=paused") == ["gamma"]
+
+
+def test_the_pills_count_only_the_dags_the_user_may_read(client, viewer_user, dags):
+    DagModel.objects.update(is_paused=False)
+    DagModel.objects.filter(dag_id="alpha").update(access_control={"SomeoneElse": ["can_read"]})
+    client.force_login(viewer_user)
+    html = client.get("/").content.decode()
+    assert pill_counts(html) == {"all": 2, "active": 2, "paused": 0, "running": 1, "failed": 0}
+    assert listed(client, "") == ["beta", "gamma"]
+
+
+def test_the_list_refreshes_itself_only_while_a_run_is_queued_or_running(client, viewer_user, dags):
+    client.force_login(viewer_user)
+    html = client.get("/?sort=owner").content.decode()
+    assert 'id="dag-list-live" hx-get="/?sort=owner" hx-trigger="every 5s" hx-select="#dag-list-live"' in html
+    assert "dag-list-live-indicator" in html and "js/dag_list.js" in html
+
+    DagRun.objects.filter(state=DagRunState.RUNNING).update(state=DagRunState.SUCCESS)
+    html = client.get("/?sort=owner").content.decode()
+    assert 'id="dag-list-live">' in html and "hx-trigger" not in html.split('id="dag-list-live"')[1][:200]
+    assert "dag-list-live-indicator" not in html
