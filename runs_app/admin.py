@@ -339,14 +339,9 @@ class DagRunAdmin(DagAccessMixin, ConfirmActionMixin, ReadOnlyAdmin):
         queryset = self.actionable(request, queryset, CLEAR)
 
         def perform() -> None:
-            run_pks = list(queryset.values_list("pk", flat=True))
-            cleared = services.task_instances_clear(
-                tis=TaskInstance.objects.filter(dag_run__in=run_pks),
-                now=timezone.now(),
-                user=request.user,
-                source="admin",
-            )
-            self.report(request, f"Cleared {cleared} task instance(s) of {len(run_pks)} DAG run(s).", [])
+            runs = list(queryset)
+            cleared = services.dag_runs_clear(runs=runs, now=timezone.now(), user=request.user, source="admin")
+            self.report(request, f"Cleared {cleared} task instance(s) of {len(runs)} DAG run(s).", [])
 
         return self.confirm(
             request,
@@ -363,15 +358,9 @@ class DagRunAdmin(DagAccessMixin, ConfirmActionMixin, ReadOnlyAdmin):
         queryset = self.actionable(request, queryset, MARK)
 
         def perform() -> None:
-            done, errors = 0, []
-            for run in queryset:
-                try:
-                    services.dag_run_set_state(
-                        run=run, state=state, now=timezone.now(), user=request.user, source="admin"
-                    )
-                    done += 1
-                except ServiceError as exc:
-                    errors.append(f"{run.run_id}: {exc}")
+            done, errors = services.dag_runs_set_state(
+                runs=queryset, state=state, now=timezone.now(), user=request.user, source="admin"
+            )
             self.report(request, f"Marked {done} DAG run(s) {state.label}.", errors)
 
         return self.confirm(

@@ -531,6 +531,45 @@ def dag_run_set_state(
     return changed
 
 
+def dag_runs_clear(
+    *,
+    runs: Iterable[DagRun],
+    now: dt.datetime,
+    only_failed: bool = False,
+    user: AbstractBaseUser | None = None,
+    source: str = "cli",
+) -> int:
+    """Clear every task instance (or only the failed ones) of ``runs`` so they run again; return
+    how many (the admin's and the Browse page's bulk clear)."""
+    return task_instances_clear(
+        tis=TaskInstance.objects.filter(dag_run__in=[run.pk for run in runs]),
+        now=now,
+        only_failed=only_failed,
+        user=user,
+        source=source,
+    )
+
+
+def dag_runs_set_state(
+    *,
+    runs: Iterable[DagRun],
+    state: DagRunState,
+    now: dt.datetime,
+    user: AbstractBaseUser | None = None,
+    source: str = "cli",
+) -> tuple[int, list[str]]:
+    """Mark each of ``runs`` ``state`` (``dag_run_set_state``); return how many were marked and
+    one "run_id: reason" per run that could not be, so one bad run does not stop the others."""
+    done, errors = 0, []
+    for run in runs:
+        try:
+            dag_run_set_state(run=run, state=state, now=now, user=user, source=source)
+            done += 1
+        except ServiceError as exc:
+            errors.append(f"{run.run_id}: {exc}")
+    return done, errors
+
+
 def dag_backfill(
     *,
     dag: DagModel,

@@ -49,25 +49,17 @@ class BulkAction:
 
 
 def _clear_runs(request: HttpRequest, runs: QuerySet[DagRun], *, only_failed: bool) -> str:
-    run_pks = list(runs.values_list("pk", flat=True))
-    cleared = services.task_instances_clear(
-        tis=TaskInstance.objects.filter(dag_run__in=run_pks),
-        now=timezone.now(),
-        only_failed=only_failed,
-        user=request.user,
-        source="web",
+    runs = list(runs)
+    cleared = services.dag_runs_clear(
+        runs=runs, now=timezone.now(), only_failed=only_failed, user=request.user, source="web"
     )
-    return f"Cleared {cleared} task instance(s) of {len(run_pks)} DAG run(s)."
+    return f"Cleared {cleared} task instance(s) of {len(runs)} DAG run(s)."
 
 
 def _mark_runs(request: HttpRequest, runs: QuerySet[DagRun], *, state: DagRunState) -> str:
-    done, errors = 0, []
-    for run in runs.select_related("dag"):
-        try:
-            services.dag_run_set_state(run=run, state=state, now=timezone.now(), user=request.user, source="web")
-            done += 1
-        except ServiceError as exc:
-            errors.append(f"{run.run_id}: {exc}")
+    done, errors = services.dag_runs_set_state(
+        runs=runs.select_related("dag"), state=state, now=timezone.now(), user=request.user, source="web"
+    )
     for error in errors:
         messages.error(request, error)
     return f"Marked {done} DAG run(s) {state.label}."
